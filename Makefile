@@ -1,0 +1,38 @@
+# azr developer tasks. `make test` is the one test command (README and .ci/run call it).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+# componentize-py (installed in the venv) builds the sandbox guest for cargo's tests too.
+export PATH := $(abspath $(VENV))/bin:$(PATH)
+
+.PHONY: help build-dev test test-rust test-python lint bench bench-compare
+
+help: ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+
+build-dev: ## create the venv and install azr (Rust build included) with dev tools
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -e '.[dev]'
+
+lint: ## rustfmt, clippy -D warnings, ruff, mypy, stubtest
+	cargo fmt --check
+	cargo clippy --release --all-targets -- -D warnings
+	cargo clippy --release --no-default-features --features bench-bin --all-targets -- -D warnings
+	$(VENV)/bin/ruff check python tests benches sandbox-wasm
+	$(VENV)/bin/ruff format --check python tests benches sandbox-wasm
+	$(VENV)/bin/mypy
+	$(PY) -m mypy.stubtest azr._core --allowlist .mypy-stubtest-allowlist
+
+test-rust: ## cargo tests (no Python needed)
+	cargo test --release --no-default-features
+
+test-python: ## pytest against the installed package
+	$(PY) -m pytest
+
+test: lint test-rust test-python ## everything CI runs
+
+bench: ## Rust end-to-end sandbox benchmark on CRUXEval
+	cargo run --release --no-default-features --features bench-bin --bin azr_bench -- \
+		--jobs ../shared/data/cruxeval/cruxeval.jsonl --snippets 4000
+
+bench-compare: ## sandbox vs exec vs subprocess vs reference-style pool, side by side
+	$(PY) benches/compare.py --jobs ../shared/data/cruxeval/cruxeval.jsonl

@@ -1,0 +1,240 @@
+"""The public sandbox API: run untrusted Python in a fresh WebAssembly interpreter per job.
+
+``Sandbox`` wraps :class:`azr._core.Sandbox` (Rust, wasmtime) with typed ``Job`` and
+``ExecResult`` values. A failing program is a result with a :class:`Status`, never an exception.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+from azr import _core
+from azr.exceptions import ConfigError
+
+__all__ = ["ExecResult", "Job", "Sandbox", "Status"]
+
+_U64_MAX = 2**64 - 1
+
+
+class Status(StrEnum):
+    """How a job ended."""
+
+    OK = "ok"
+    """The expression evaluated; ``value_repr`` holds its repr."""
+    EXCEPTION = "exception"
+    """The program or expression raised (``error_type``/``error_message`` say what)."""
+    SYNTAX_ERROR = "syntax_error"
+    """The program or expression does not parse."""
+    TIMEOUT = "timeout"
+    """The wall-clock timeout fired."""
+    MEMORY = "memory"
+    """The memory cap was hit."""
+    OUTPUT_LIMIT = "output_limit"
+    """Printed output plus the value's repr exceeded ``max_output_bytes``."""
+    OUT_OF_FUEL = "out_of_fuel"
+    """The fuel budget ran out (only when the sandbox meters fuel)."""
+    EXIT = "exit"
+    """The program exited (``sys.exit``, ``exit()``, ``os._exit``); see ``exit_code``."""
+    CRASH = "crash"
+    """The guest trapped for another reason (e.g. its WebAssembly stack was exhausted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Run ``program`` in a fresh namespace, then evaluate ``expr`` there.
+
+    ``seed`` seeds the guest's randomness and offsets its virtual clock: run a job under two seeds to
+    detect programs that depend on time or randomness. ``timeout_s`` overrides the sandbox's timeout.
+    """
+
+    program: str
+    expr: str
+    seed: int = 0
+    timeout_s: float | None = None
+
+    def __post_init__(self) -> None:
+        _check_str("program", self.program)
+        _check_str("expr", self.expr)
+        _check_seed(self.seed)
+        _check_timeout(self.timeout_s)
+
+
+@dataclass(frozen=True, slots=True)
+class ExecResult:
+    """The outcome of one expression."""
+
+    status: Status
+    value_repr: str | None
+    """``repr()`` of the value when ``status`` is OK."""
+    stdout: str
+    error_type: str | None
+    error_message: str | None
+    exit_code: int | None
+    """The exit code when ``status`` is EXIT (WASI reports only 0 or 1 for ``os._exit``)."""
+    elapsed_ms: float
+    fuel: int | None
+    """Fuel consumed, when the sandbox meters fuel."""
+
+    @property
+    def ok(self) -> bool:
+        return self.status is Status.OK
+
+
+def _result(raw: tuple[str, str | None, str, str | None, str | None, int | None, float, int | None]) -> ExecResult:
+    status, value_repr, stdout, error_type, error_message, exit_code, elapsed_ms, fuel = raw
+    return ExecResult(Status(status), value_repr, stdout, error_type, error_message, exit_code, elapsed_ms, fuel)
+
+
+def _encodable(text: str) -> bool:
+    """Whether text can cross into the guest (lone surrogates cannot be UTF-8)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_UNENCODABLE = ExecResult(
+    Status.SYNTAX_ERROR, None, "", "UnicodeEncodeError", "program or expression is not valid UTF-8", None, 0.0, None
+)
+
+
+def _check_str(name: str, value: object) -> None:
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be str, not {type(value).__name__}")
+
+
+def _check_seed(seed: object) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _U64_MAX:
+        raise ConfigError(f"seed must be an int in [0, 2**64), got {seed!r}")
+
+
+def _check_timeout(timeout_s: object) -> None:
+    if timeout_s is None:
+        return
+    if not isinstance(timeout_s, int | float) or isinstance(timeout_s, bool) or not 0 < timeout_s <= 86_400:
+        raise ConfigError(f"timeout_s must be a number of seconds in (0, 86400], got {timeout_s!r}")
+
+
+class Sandbox:
+    """A pool of isolated CPython-in-WebAssembly interpreters.
+
+    Every job runs in a fresh instance (copy-on-write from a pre-initialised snapshot), so nothing one
+    program does is visible to another. Guest code has no filesystem, network, environment, threads or
+    subprocesses; its clock and randomness are virtual and seeded.
+
+    Args:
+        workers: threads used by ``run_batch`` (default: all cores).
+        timeout_s: wall-clock limit per expression.
+        memory_mb: linear-memory cap per instance.
+        max_output_bytes: cap on captured stdout plus the value's repr.
+        fuel: optional instruction budget per expression (deterministic; slows execution ~2x).
+        guest: path to a guest component; default ``$AZR_GUEST``, then the cache, else built once.
+        cache_dir: where built guests and compiled artifacts live (default ``~/.cache/azr``).
+        pooling: use wasmtime's pooling allocator (faster; reserves virtual address space).
+    """
+
+    def __init__(
+        self,
+        workers: int | None = None,
+        timeout_s: float = 2.0,
+        memory_mb: int = 256,
+        max_output_bytes: int = 65536,
+        *,
+        fuel: int | None = None,
+        guest: str | os.PathLike[str] | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        pooling: bool = True,
+    ) -> None:
+        if workers is not None and (not isinstance(workers, int) or workers < 1):
+            raise ConfigError(f"workers must be a positive int or None, got {workers!r}")
+        _check_timeout(timeout_s)
+        for name, value in (("memory_mb", memory_mb), ("max_output_bytes", max_output_bytes)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        if fuel is not None and (not isinstance(fuel, int) or fuel < 1):
+            raise ConfigError(f"fuel must be a positive int or None, got {fuel!r}")
+        self._core = _core.Sandbox(
+            workers=workers,
+            timeout_s=float(timeout_s),
+            memory_mb=memory_mb,
+            max_output_bytes=max_output_bytes,
+            fuel=fuel,
+            pooling=pooling,
+            guest=Path(guest) if guest is not None else None,
+            cache_dir=Path(cache_dir) if cache_dir is not None else None,
+        )
+
+    @property
+    def workers(self) -> int:
+        return self._core.workers
+
+    @property
+    def timeout_s(self) -> float:
+        return self._core.timeout_s
+
+    @property
+    def guest_path(self) -> Path:
+        return Path(self._core.guest_path)
+
+    def run(self, job: Job) -> ExecResult:
+        """Run one job in a fresh instance."""
+        return self.run_batch([job])[0]
+
+    def run_batch(self, jobs: Sequence[Job]) -> list[ExecResult]:
+        """Run jobs in parallel over ``workers`` threads (GIL released); results in input order."""
+        items = [(job.program, [job.expr]) for job in jobs]
+        results = self._run_raw(items, [(job.seed, job.timeout_s) for job in jobs])
+        return [rs[0] for rs in results]
+
+    def _run_raw(
+        self, items: Sequence[tuple[str, list[str]]], settings: Sequence[tuple[int, float | None]]
+    ) -> list[list[ExecResult]]:
+        """Run (program, exprs) items; text that cannot be UTF-8 becomes a SYNTAX_ERROR result."""
+        runnable = [
+            i for i, (program, exprs) in enumerate(items) if _encodable(program) and all(map(_encodable, exprs))
+        ]
+        raws = self._core.run_batch([(items[i][0], items[i][1], *settings[i]) for i in runnable])
+        out: list[list[ExecResult]] = [[_UNENCODABLE] * len(exprs) for _, exprs in items]
+        for i, raw in zip(runnable, raws, strict=True):
+            out[i] = [_result(r) for r in raw]
+        return out
+
+    def run_many(
+        self, program: str, exprs: Sequence[str], seed: int = 0, timeout_s: float | None = None
+    ) -> list[ExecResult]:
+        """Run one program against many expressions in one fresh instance.
+
+        Each expression gets a fresh namespace (the program is re-executed) and restored builtins and
+        ``sys.modules``; the timeout applies per expression. A trap (timeout, memory) ends only that
+        expression: the rest continue in a new instance. The cheap path for a program's own inputs.
+        """
+        _check_str("program", program)
+        exprs = list(exprs)
+        for expr in exprs:
+            _check_str("expr", expr)
+        _check_seed(seed)
+        _check_timeout(timeout_s)
+        return self._run_raw([(program, exprs)], [(seed, timeout_s)])[0]
+
+    def run_many_batch(
+        self, items: Sequence[tuple[str, Sequence[str]]], seed: int = 0, timeout_s: float | None = None
+    ) -> list[list[ExecResult]]:
+        """``run_many`` for many programs at once, in parallel; one list of results per program."""
+        _check_seed(seed)
+        _check_timeout(timeout_s)
+        lists = [(program, list(exprs)) for program, exprs in items]
+        for program, exprs in lists:
+            _check_str("program", program)
+            for expr in exprs:
+                _check_str("expr", expr)
+        return self._run_raw(lists, [(seed, timeout_s)] * len(lists))
+
+    def __repr__(self) -> str:
+        return f"Sandbox(workers={self.workers}, timeout_s={self.timeout_s}, guest={str(self.guest_path)!r})"

@@ -1,0 +1,234 @@
+"""Guest harness: runs inside the WebAssembly CPython built by componentize-py.
+
+Module-level code runs once, at build time, and is captured in the component's
+memory snapshot: every instance starts from that state, so nothing a program does
+survives into the next instance. Within one instance (`run_many`), builtins and
+sys.modules are restored between expressions.
+"""
+
+# The guest has no filesystem at run time, so a program can import exactly the modules imported
+# here, at build time, into the snapshot (anything else is ModuleNotFoundError). This is the
+# stdlib that model-written puzzle code uses; system-facing modules stay out by construction.
+import abc  # noqa: F401
+import array  # noqa: F401
+import base64  # noqa: F401
+import binascii  # noqa: F401
+import bisect  # noqa: F401
+import builtins
+import calendar  # noqa: F401
+import cmath  # noqa: F401
+import collections
+import collections.abc  # noqa: F401
+import contextlib  # noqa: F401
+import copy  # noqa: F401
+import csv  # noqa: F401
+import dataclasses  # noqa: F401
+import datetime  # noqa: F401
+import decimal  # noqa: F401
+import difflib  # noqa: F401
+import enum  # noqa: F401
+import fnmatch  # noqa: F401
+import fractions  # noqa: F401
+import functools  # noqa: F401
+import graphlib  # noqa: F401
+import hashlib  # noqa: F401
+import heapq  # noqa: F401
+import html  # noqa: F401
+import itertools  # noqa: F401
+import json  # noqa: F401
+import keyword  # noqa: F401
+import math  # noqa: F401
+import numbers  # noqa: F401
+import operator  # noqa: F401
+import pprint  # noqa: F401
+import random
+import re  # noqa: F401
+import secrets  # noqa: F401
+import statistics  # noqa: F401
+import string  # noqa: F401
+import struct  # noqa: F401
+import sys
+import textwrap  # noqa: F401
+import time  # noqa: F401
+import types  # noqa: F401
+import typing  # noqa: F401
+import unicodedata  # noqa: F401
+import weakref  # noqa: F401
+import zlib  # noqa: F401
+
+import wit_world
+from wit_world import Outcome, Status, begin, report
+
+MAX_ERROR_CHARS = 2000
+
+# The harness must keep working after a program rebinds builtins (even `len` or `TypeError`), so it
+# reaches every builtin through these module-level names, bound at build time.
+_BaseException = BaseException
+_MemoryError = MemoryError
+_SyntaxError = SyntaxError
+_SystemExit = SystemExit
+_TypeError = TypeError
+_bool = bool
+_compile = compile
+_eval = eval
+_exec = exec
+_int = int
+_isinstance = isinstance
+_len = len
+_repr = repr
+_str = str
+_type = type
+
+
+class _OutputLimit(_BaseException):
+    """Raised by the capped writer; a BaseException so `except Exception` cannot swallow it."""
+
+
+class _CappedWriter:
+    """A text sink that refuses to grow past a byte budget shared with the result repr."""
+
+    def __init__(self, budget):
+        self.parts = []
+        self.size = 0
+        self.budget = budget
+        self.overflowed = False
+
+    def write(self, text):
+        if not _isinstance(text, _str):
+            raise _TypeError("write() argument must be str")
+        size = _len(text.encode("utf-8", "surrogatepass"))
+        if self.size + size > self.budget:
+            self.overflowed = True
+            raise _OutputLimit()
+        self.parts.append(text)
+        self.size += size
+        return _len(text)
+
+    def flush(self):
+        pass
+
+    def isatty(self):
+        return False
+
+    def getvalue(self):
+        return "".join(self.parts)
+
+
+class _Discard:
+    def write(self, text):
+        return 0
+
+    def flush(self):
+        pass
+
+
+def _text(obj):
+    try:
+        text = _str(obj)
+        if not _isinstance(text, _str):
+            text = "<unprintable>"
+    except _BaseException:  # a hostile __str__ must not break the harness
+        text = "<unprintable>"
+    return text[:MAX_ERROR_CHARS]
+
+
+def _type_name(exc):
+    try:
+        return _text(_type(exc).__name__)
+    except _BaseException:
+        return "<unknown>"
+
+
+def _outcome(status, stdout, value=None, etype=None, emsg=None, code=0):
+    return Outcome(status, value, stdout, etype, emsg, code)
+
+
+def _exit_code(exc):
+    code = exc.code
+    if code is None:
+        return 0
+    if _isinstance(code, _int) and not _isinstance(code, _bool) and -(2**31) <= code < 2**31:
+        return _int(code)
+    return 1
+
+
+def _classify(error, sink):
+    """The outcome of a program that raised `error` (builtins are pristine again here)."""
+    stdout = sink.getvalue()
+    if sink.overflowed or _isinstance(error, _OutputLimit):
+        return _outcome(Status.OUTPUT_LIMIT, stdout, etype="OutputLimit", emsg="output limit exceeded")
+    if _isinstance(error, _SyntaxError):
+        return _outcome(Status.SYNTAX_ERROR, stdout, etype=_type_name(error), emsg=_text(error))
+    if _isinstance(error, _SystemExit):
+        return _outcome(Status.EXITED, stdout, etype="SystemExit", emsg=_text(error), code=_exit_code(error))
+    if _isinstance(error, _MemoryError):
+        return _outcome(Status.MEMORY, stdout, etype="MemoryError", emsg=_text(error))
+    return _outcome(Status.EXCEPTION, stdout, etype=_type_name(error), emsg=_text(error))
+
+
+def _evaluate(code, expr, max_output):
+    sink = _CappedWriter(max_output)
+    saved = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = sink, _Discard()
+    error = None
+    text = ""
+    try:
+        namespace = {"__name__": "__main__", "__builtins__": builtins}
+        _exec(code, namespace)
+        value = _eval(_compile(expr, "<expr>", "eval"), namespace)
+        text = _repr(value)
+        if not _isinstance(text, _str):
+            raise _TypeError("__repr__ returned non-string")
+    except _BaseException as exc:
+        error = exc
+    finally:
+        sys.stdout, sys.stderr = saved
+        # Before any harness or binding code runs again: undo rebound builtins and replaced modules.
+        _restore(builtins.__dict__, _PRISTINE_BUILTINS)
+        _restore(sys.modules, _PRISTINE_MODULES)
+    if error is not None:
+        return _classify(error, sink)
+    if sink.overflowed or sink.size + _len(text.encode("utf-8", "surrogatepass")) > max_output:
+        return _outcome(Status.OUTPUT_LIMIT, sink.getvalue(), etype="OutputLimit", emsg="output limit exceeded")
+    return _outcome(Status.OK, sink.getvalue(), value=text)
+
+
+class WitWorld(wit_world.WitWorld):
+    def run(self, program, exprs, max_output_bytes):
+        # `random` was seeded when the snapshot was taken; reseed from the host's per-job RNG.
+        random.seed()
+        try:
+            code = _compile(program, "<program>", "exec")
+        except _BaseException as exc:  # SyntaxError, ValueError (null bytes), RecursionError, MemoryError
+            status = Status.MEMORY if _isinstance(exc, _MemoryError) else Status.SYNTAX_ERROR
+            for index in range(_len(exprs)):
+                begin(index)
+                report(_outcome(status, "", etype=_type_name(exc), emsg=_text(exc)))
+            return
+        for index in range(_len(exprs)):
+            begin(index)
+            report(_evaluate(code, exprs[index], max_output_bytes))
+
+
+def _restore(current: dict, pristine: dict) -> None:
+    """Put a dict back to its snapshot contents (by identity of keys and values)."""
+    for key in [k for k in current if k not in pristine]:
+        del current[key]
+    for key, value in pristine.items():
+        if current.get(key, _MISSING) is not value:
+            current[key] = value
+
+
+_MISSING = object()
+
+
+_PRISTINE_BUILTINS = dict(builtins.__dict__)
+_PRISTINE_MODULES = dict(sys.modules)
+
+# Everything allocated so far belongs to the snapshot. Freezing it keeps the
+# collector from walking (and so dirtying) those pages in every instance, which
+# is what the host pays to reset after each run.
+import gc  # noqa: E402
+
+gc.collect()
+gc.freeze()

@@ -1,0 +1,12 @@
+//! azr core: a Wasmtime sandbox for untrusted Python and (later) the task
+//! semantics of Absolute-Zero self-play. The Python bindings live in `py` behind
+//! the default `python` feature; everything else builds and tests without Python.
+
+pub mod error;
+pub mod sandbox;
+
+#[cfg(feature = "python")]
+mod py;
+
+pub use error::CoreError;
+pub use sandbox::{ExecResult, Job, Sandbox, SandboxConfig, Status};

@@ -1,0 +1,23 @@
+//! Python bindings: thin wrappers that convert arguments, release the GIL, and
+//! map errors. No logic lives here.
+
+mod convert;
+mod exceptions;
+mod sandbox;
+
+use pyo3::prelude::*;
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    exceptions::register(m)?;
+    m.add_class::<sandbox::PySandbox>()?;
+    m.add_function(wrap_pyfunction!(sandbox::locate_guest, m)?)?;
+    m.add_function(wrap_pyfunction!(sandbox::build_guest, m)?)?;
+    m.add_function(wrap_pyfunction!(sandbox::verify_guest, m)?)?;
+    m.add(
+        "COMPONENTIZE_PY_VERSION",
+        crate::sandbox::guest::COMPONENTIZE_PY_VERSION,
+    )?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,178 @@
+//! `azr._core.Sandbox`: the low-level sandbox. `azr.Sandbox` wraps it with
+//! `Job`/`ExecResult` dataclasses and the `Status` enum.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use pyo3::prelude::*;
+
+use crate::error::CoreError;
+use crate::sandbox::{guest, ExecResult, Job, Sandbox, SandboxConfig};
+
+/// (status, value_repr, stdout, error_type, error_message, exit_code, elapsed_ms, fuel)
+type RawResult = (
+    &'static str,
+    Option<String>,
+    String,
+    Option<String>,
+    Option<String>,
+    Option<i32>,
+    f64,
+    Option<u64>,
+);
+
+/// (program, exprs, seed, timeout_s)
+type RawJob = (String, Vec<String>, u64, Option<f64>);
+
+fn raw(result: ExecResult) -> RawResult {
+    (
+        result.status.as_str(),
+        result.value_repr,
+        result.stdout,
+        result.error_type,
+        result.error_message,
+        result.exit_code,
+        result.elapsed_ms,
+        result.fuel,
+    )
+}
+
+fn duration(seconds: f64, name: &str) -> Result<Duration, CoreError> {
+    Duration::try_from_secs_f64(seconds)
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| CoreError::Config(format!("{name} must be a positive number of seconds, got {seconds}")))
+}
+
+fn job(raw: RawJob) -> Result<Job, CoreError> {
+    let (program, exprs, seed, timeout_s) = raw;
+    let timeout = timeout_s.map(|t| duration(t, "timeout_s")).transpose()?;
+    Ok(Job {
+        program,
+        exprs,
+        seed,
+        timeout,
+    })
+}
+
+#[pyclass(name = "Sandbox", module = "azr._core", frozen)]
+pub struct PySandbox {
+    inner: Sandbox,
+}
+
+#[pymethods]
+impl PySandbox {
+    #[new]
+    #[pyo3(signature = (*, workers=None, timeout_s=2.0, memory_mb=256, max_output_bytes=65536, fuel=None,
+                        max_wasm_stack_bytes=4194304, pooling=true, guest=None, cache_dir=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        py: Python<'_>,
+        workers: Option<usize>,
+        timeout_s: f64,
+        memory_mb: usize,
+        max_output_bytes: usize,
+        fuel: Option<u64>,
+        max_wasm_stack_bytes: usize,
+        pooling: bool,
+        guest: Option<PathBuf>,
+        cache_dir: Option<PathBuf>,
+    ) -> PyResult<Self> {
+        let defaults = SandboxConfig::default();
+        let config = SandboxConfig {
+            workers: workers.unwrap_or(defaults.workers),
+            timeout: duration(timeout_s, "timeout_s")?,
+            memory_mb,
+            max_output_bytes,
+            fuel,
+            max_wasm_stack_bytes,
+            pooling,
+            guest,
+            cache_dir,
+            ..defaults
+        };
+        let inner = py.detach(|| Sandbox::new(config))?;
+        Ok(PySandbox { inner })
+    }
+
+    /// Runs one program against expressions in one fresh instance.
+    #[pyo3(signature = (program, exprs, seed=0, timeout_s=None))]
+    fn run(
+        &self,
+        py: Python<'_>,
+        program: String,
+        exprs: Vec<String>,
+        seed: u64,
+        timeout_s: Option<f64>,
+    ) -> PyResult<Vec<RawResult>> {
+        let job = job((program, exprs, seed, timeout_s))?;
+        let results = py.detach(|| self.inner.run(&job));
+        Ok(results.into_iter().map(raw).collect())
+    }
+
+    /// Runs many jobs in parallel; one list of results per job, in order.
+    fn run_batch(&self, py: Python<'_>, jobs: Vec<RawJob>) -> PyResult<Vec<Vec<RawResult>>> {
+        let jobs = jobs.into_iter().map(job).collect::<Result<Vec<_>, _>>()?;
+        let results = py.detach(|| self.inner.run_batch(&jobs));
+        Ok(results.into_iter().map(|r| r.into_iter().map(raw).collect()).collect())
+    }
+
+    #[getter]
+    fn workers(&self) -> usize {
+        self.inner.config().workers
+    }
+
+    #[getter]
+    fn timeout_s(&self) -> f64 {
+        self.inner.config().timeout.as_secs_f64()
+    }
+
+    #[getter]
+    fn memory_mb(&self) -> usize {
+        self.inner.config().memory_mb
+    }
+
+    #[getter]
+    fn max_output_bytes(&self) -> usize {
+        self.inner.config().max_output_bytes
+    }
+
+    #[getter]
+    fn fuel(&self) -> Option<u64> {
+        self.inner.config().fuel
+    }
+
+    #[getter]
+    fn guest_path(&self) -> PathBuf {
+        self.inner.info().guest_path.clone()
+    }
+
+    #[getter]
+    fn guest_sha256(&self) -> String {
+        self.inner.info().guest_sha256.clone()
+    }
+
+    #[getter]
+    fn setup_ms(&self) -> f64 {
+        self.inner.info().setup_ms
+    }
+}
+
+/// Path of the guest the sandbox would use, building it if needed.
+#[pyfunction]
+#[pyo3(signature = (guest=None))]
+pub fn locate_guest(py: Python<'_>, guest: Option<PathBuf>) -> PyResult<PathBuf> {
+    Ok(py.detach(|| guest::locate(guest.as_deref()))?)
+}
+
+/// Builds the guest into the cache (replacing any cached one) and returns its path.
+#[pyfunction]
+pub fn build_guest(py: Python<'_>) -> PyResult<PathBuf> {
+    Ok(py.detach(|| guest::build(&guest::cached_guest_path()))?)
+}
+
+/// Checks a guest against its recorded checksum; returns its SHA-256.
+#[pyfunction]
+pub fn verify_guest(py: Python<'_>, path: PathBuf) -> PyResult<String> {
+    Ok(py.detach(|| guest::verify(&path))?)
+}
