@@ -4,7 +4,6 @@ from os import PathLike
 from pathlib import Path
 from typing import TypeAlias, final
 
-
 __version__: str
 COMPONENTIZE_PY_VERSION: str
 

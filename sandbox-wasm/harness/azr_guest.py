@@ -59,6 +59,22 @@ import zlib  # noqa: F401
 import wit_world
 from wit_world import Outcome, Status, begin, report
 
+
+def _preload_codecs():
+    """Text codecs are looked up by importing `encodings.<name>`: import them all now."""
+    import encodings
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.iter_modules(encodings.__path__):
+        try:
+            importlib.import_module("encodings." + info.name)
+        except Exception:  # codecs whose C half is not in this build
+            pass
+
+
+_preload_codecs()
+
 MAX_ERROR_CHARS = 2000
 
 # The harness must keep working after a program rebinds builtins (even `len` or `TypeError`), so it

@@ -1,0 +1,58 @@
+"""The azr command line, called in-process through main(argv)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from azr.cli import main
+
+
+@pytest.fixture
+def program(tmp_path: Path) -> Path:
+    path = tmp_path / "prog.py"
+    path.write_text("def f(x):\n    print('hi')\n    return sorted(x)\n", encoding="utf-8")
+    return path
+
+
+def test_verify_prints_result(program: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(program), "--input", "[3, 1, 2]", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["status"] == "ok" and out["value_repr"] == "[1, 2, 3]" and out["stdout"] == "hi\n"
+
+
+def test_verify_expect_compares_by_value(program: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["verify", str(program), "--input", "(2, 1)", "--expect", "[1,2]"]) == 0
+    assert "matches expected: True" in capsys.readouterr().out
+    assert main(["verify", str(program), "--input", "(2, 1)", "--expect", "[2, 1]"]) == 1
+
+
+def test_verify_failing_program_exits_1(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "bad.py"
+    bad.write_text("def f():\n    while True:\n        pass\n", encoding="utf-8")
+    assert main(["verify", str(bad), "--expr", "f()", "--timeout", "0.2"]) == 1
+    assert "status: timeout" in capsys.readouterr().out
+
+
+def test_verify_missing_file_is_usage_error(tmp_path: Path) -> None:
+    assert main(["verify", str(tmp_path / "missing.py"), "--expr", "1"]) == 2
+
+
+def test_bench_on_bundled_examples(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--snippets", "64", "--workers", "2", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["jobs"] == 64 and out["statuses"] == {"ok": 64}
+    assert out["repr_matches_expected_output"] == 64 and out["jobs_per_s"] > 0
+
+
+def test_bench_bad_jobs_file_is_config_error(tmp_path: Path) -> None:
+    bad = tmp_path / "jobs.jsonl"
+    bad.write_text("{not json\n", encoding="utf-8")
+    assert main(["bench", "--jobs", str(bad)]) == 2
+
+
+def test_sandbox_check(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["sandbox", "check"]) == 0
+    assert "runs    ok" in capsys.readouterr().out
