@@ -39,7 +39,7 @@ import json  # noqa: F401
 import keyword  # noqa: F401
 import math  # noqa: F401
 import numbers  # noqa: F401
-import operator  # noqa: F401
+import operator
 import pprint  # noqa: F401
 import random
 import re  # noqa: F401
@@ -94,6 +94,9 @@ _len = len
 _repr = repr
 _str = str
 _type = type
+_all = all
+_map = map
+_is = operator.is_
 
 
 class _OutputLimit(_BaseException):
@@ -228,6 +231,13 @@ class WitWorld(wit_world.WitWorld):
 
 def _restore(current: dict, pristine: dict) -> None:
     """Put a dict back to its snapshot contents (by identity of keys and values)."""
+    # Fast path in C: same size, and the same objects in the same order (no user __eq__ runs).
+    if (
+        _len(current) == _len(pristine)
+        and _all(_map(_is, current, pristine))
+        and _all(_map(_is, current.values(), pristine.values()))
+    ):
+        return
     for key in [k for k in current if k not in pristine]:
         del current[key]
     for key, value in pristine.items():

@@ -88,7 +88,9 @@ fn existing(path: &Path, origin: &str) -> Result<PathBuf> {
 /// The componentize-py executable to build with.
 pub fn componentize_py() -> Result<PathBuf> {
     if let Some(path) = std::env::var_os("AZR_COMPONENTIZE_PY") {
-        return Ok(PathBuf::from(path));
+        // The build runs in a temporary directory, so a relative path must be resolved now.
+        let path = PathBuf::from(path);
+        return Ok(std::path::absolute(&path).unwrap_or(path));
     }
     let name = "componentize-py";
     if let Some(paths) = std::env::var_os("PATH") {
