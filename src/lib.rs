@@ -3,7 +3,9 @@
 //! the default `python` feature; everything else builds and tests without Python.
 
 pub mod error;
+pub mod reward;
 pub mod sandbox;
+pub mod tasks;
 
 #[cfg(feature = "python")]
 mod py;

@@ -4,6 +4,9 @@ from os import PathLike
 from pathlib import Path
 from typing import TypeAlias, final
 
+import numpy as np
+import numpy.typing as npt
+
 __version__: str
 COMPONENTIZE_PY_VERSION: str
 
@@ -70,3 +73,79 @@ def build_guest() -> Path:
 
 def verify_guest(path: str | PathLike[str]) -> str:
     """Check a guest against its recorded checksum; return its SHA-256."""
+
+def learnability(solve_rate: float) -> float:
+    """Proposer reward: ``1 - solve_rate`` when ``0 < solve_rate < 1``, else 0."""
+
+def learnability_from_counts(correct: int, samples: int) -> float:
+    """:func:`learnability` of ``correct / samples``."""
+
+def composite_reward(verdict: str, reward: float = 0.0, format_error: float = -1.0, wrong: float = -0.5) -> float:
+    """Format-aware reward: ``format_error``, ``wrong``, or ``reward`` when the verdict is "accepted"."""
+
+def task_relative_advantages(
+    rewards: npt.NDArray[np.float64],
+    groups: npt.NDArray[np.uint32],
+    weights: npt.NDArray[np.float64] | None = None,
+    eps: float = 1e-6,
+) -> npt.NDArray[np.float64]:
+    """Task-Relative REINFORCE++: ``(r - mean_g) / (std_g + eps)`` within each group."""
+
+@final
+class CheckPolicy:
+    """What a program may contain. Defaults: entry ``f``, 10,000 characters, 2,000 AST nodes, and
+    banned modules (os, sys, subprocess, socket, threading, random, time, datetime, io, ...), calls
+    (eval, exec, open, input, __import__, getattr, ...) and attributes (__globals__, __dict__, ...)."""
+
+    def __new__(
+        cls,
+        *,
+        entry: str = "f",
+        banned_modules: list[str] | None = None,
+        banned_calls: list[str] | None = None,
+        banned_attributes: list[str] | None = None,
+        max_chars: int = 10000,
+        max_nodes: int = 2000,
+    ) -> CheckPolicy: ...
+    def check_program(self, source: str) -> tuple[str, str] | None:
+        """``None`` if the program passes, else ``(kind, message)``."""
+    def check_programs(self, sources: list[str]) -> list[tuple[str, str] | None]:
+        """``check_program`` for many programs, in parallel."""
+    def check_input(self, text: str) -> tuple[str, str] | None:
+        """Check argument text: ``f(<text>)`` must be exactly one call of the entry function."""
+    def check_value(self, text: str) -> tuple[str, str] | None:
+        """Check a value expression: exactly one expression, same bans."""
+    @property
+    def entry(self) -> str: ...
+    @property
+    def banned_modules(self) -> list[str]: ...
+    @property
+    def banned_calls(self) -> list[str]: ...
+    @property
+    def banned_attributes(self) -> list[str]: ...
+    @property
+    def max_chars(self) -> int: ...
+    @property
+    def max_nodes(self) -> int: ...
+
+@final
+class Deduper:
+    """Remembers canonical fingerprints of programs and of exact (program, input) pairs."""
+
+    def __new__(cls) -> Deduper: ...
+    def admit_programs(self, sources: list[str]) -> list[bool]:
+        """Whether each program is new (not seen, not earlier in the batch); records it."""
+    def contains_programs(self, sources: list[str]) -> list[bool]:
+        """Whether each program was admitted before, without recording."""
+    def admit_pairs(self, pairs: list[tuple[str, str]]) -> list[bool]:
+        """Whether each exact (program, input) pair is new; records it."""
+    @property
+    def num_programs(self) -> int: ...
+    @property
+    def num_pairs(self) -> int: ...
+
+def program_fingerprint(source: str) -> bytes | None:
+    """Canonical 128-bit fingerprint (renamed identifiers, no comments/docstrings/formatting)."""
+
+def canonical_program(source: str) -> str | None:
+    """The canonical text the fingerprint is computed from."""

@@ -3,7 +3,9 @@
 
 mod convert;
 mod exceptions;
+mod reward;
 mod sandbox;
+mod tasks;
 
 use pyo3::prelude::*;
 
@@ -14,6 +16,14 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(sandbox::locate_guest, m)?)?;
     m.add_function(wrap_pyfunction!(sandbox::build_guest, m)?)?;
     m.add_function(wrap_pyfunction!(sandbox::verify_guest, m)?)?;
+    m.add_class::<tasks::PyCheckPolicy>()?;
+    m.add_class::<tasks::PyDeduper>()?;
+    m.add_function(wrap_pyfunction!(tasks::program_fingerprint, m)?)?;
+    m.add_function(wrap_pyfunction!(tasks::canonical_program, m)?)?;
+    m.add_function(wrap_pyfunction!(reward::learnability, m)?)?;
+    m.add_function(wrap_pyfunction!(reward::learnability_from_counts, m)?)?;
+    m.add_function(wrap_pyfunction!(reward::composite_reward, m)?)?;
+    m.add_function(wrap_pyfunction!(reward::task_relative_advantages, m)?)?;
     m.add(
         "COMPONENTIZE_PY_VERSION",
         crate::sandbox::guest::COMPONENTIZE_PY_VERSION,

@@ -1,0 +1,166 @@
+//! One pass over a program's AST collecting what the checks and the fingerprint need.
+
+use std::collections::HashSet;
+
+use rustpython_ast::text_size::TextRange;
+use rustpython_ast::{self as ast, Visitor};
+use rustpython_parser::Parse;
+
+/// Facts about a parsed program.
+#[derive(Debug, Default, Clone)]
+pub struct Analysis {
+    /// Top-level module names of every `import x.y` / `from x.y import z`.
+    pub imports: Vec<String>,
+    /// Names called directly: `eval(...)` gives `eval`.
+    pub called_names: Vec<String>,
+    /// Every name loaded, stored or deleted.
+    pub names: Vec<String>,
+    /// Attribute names accessed: `a.b` gives `b`.
+    pub attributes: Vec<String>,
+    /// Names bound by the program (defs, classes, parameters, assignments, imports, ...).
+    pub bound: HashSet<String>,
+    /// Names of top-level functions.
+    pub top_level_functions: Vec<String>,
+    /// Source ranges of docstrings (and other bare string statements).
+    pub docstrings: Vec<TextRange>,
+    /// Statements plus expressions.
+    pub nodes: usize,
+}
+
+/// Parses `source` as a module. Errors carry the parser's message with its location.
+pub fn analyse(source: &str) -> Result<Analysis, String> {
+    let suite = ast::Suite::parse(source, "<program>").map_err(|e| e.to_string())?;
+    let mut analysis = Analysis::default();
+    for stmt in &suite {
+        match stmt {
+            ast::Stmt::FunctionDef(def) => analysis.top_level_functions.push(def.name.to_string()),
+            ast::Stmt::AsyncFunctionDef(def) => analysis.top_level_functions.push(def.name.to_string()),
+            _ => {}
+        }
+    }
+    for stmt in suite {
+        analysis.visit_stmt(stmt);
+    }
+    Ok(analysis)
+}
+
+impl Analysis {
+    fn bind(&mut self, name: &str) {
+        self.bound.insert(name.to_string());
+    }
+
+    fn bind_arguments(&mut self, args: &ast::Arguments) {
+        for arg in args.posonlyargs.iter().chain(&args.args).chain(&args.kwonlyargs) {
+            self.bind(arg.def.arg.as_str());
+        }
+        for arg in args.vararg.iter().chain(&args.kwarg) {
+            self.bind(arg.arg.as_str());
+        }
+    }
+
+    fn note_docstring(&mut self, stmt: &ast::Stmt) {
+        if let ast::Stmt::Expr(e) = stmt {
+            if let ast::Expr::Constant(c) = e.value.as_ref() {
+                if matches!(c.value, ast::Constant::Str(_)) {
+                    self.docstrings.push(e.range);
+                }
+            }
+        }
+    }
+}
+
+impl Visitor for Analysis {
+    fn visit_stmt(&mut self, node: ast::Stmt) {
+        self.nodes += 1;
+        self.note_docstring(&node);
+        match &node {
+            ast::Stmt::FunctionDef(def) => {
+                self.bind(def.name.as_str());
+                self.bind_arguments(&def.args);
+            }
+            ast::Stmt::AsyncFunctionDef(def) => {
+                self.bind(def.name.as_str());
+                self.bind_arguments(&def.args);
+            }
+            ast::Stmt::ClassDef(def) => self.bind(def.name.as_str()),
+            ast::Stmt::Import(import) => {
+                for alias in &import.names {
+                    let module = alias.name.as_str();
+                    self.imports
+                        .push(module.split('.').next().unwrap_or(module).to_string());
+                    let bound = alias
+                        .asname
+                        .as_ref()
+                        .map_or(module.split('.').next().unwrap_or(module), |a| a.as_str());
+                    self.bind(bound);
+                }
+            }
+            ast::Stmt::ImportFrom(import) => {
+                if let Some(module) = &import.module {
+                    self.imports
+                        .push(module.as_str().split('.').next().unwrap_or("").to_string());
+                } else {
+                    self.imports.push(String::from("."));
+                }
+                for alias in &import.names {
+                    self.bind(alias.asname.as_ref().unwrap_or(&alias.name).as_str());
+                }
+            }
+            ast::Stmt::Global(g) => g.names.iter().for_each(|n| self.bind(n.as_str())),
+            ast::Stmt::Nonlocal(n) => n.names.iter().for_each(|n| self.bind(n.as_str())),
+            ast::Stmt::Try(t) => {
+                for handler in &t.handlers {
+                    let ast::ExceptHandler::ExceptHandler(h) = handler;
+                    if let Some(name) = &h.name {
+                        self.bind(name.as_str());
+                    }
+                }
+            }
+            _ => {}
+        }
+        self.generic_visit_stmt(node);
+    }
+
+    fn visit_expr(&mut self, node: ast::Expr) {
+        self.nodes += 1;
+        match &node {
+            ast::Expr::Name(name) => {
+                self.names.push(name.id.to_string());
+                if !matches!(name.ctx, ast::ExprContext::Load) {
+                    self.bind(name.id.as_str());
+                }
+            }
+            ast::Expr::Attribute(attr) => self.attributes.push(attr.attr.to_string()),
+            ast::Expr::Call(call) => {
+                if let ast::Expr::Name(name) = call.func.as_ref() {
+                    self.called_names.push(name.id.to_string());
+                }
+            }
+            ast::Expr::Lambda(lambda) => self.bind_arguments(&lambda.args),
+            _ => {}
+        }
+        self.generic_visit_expr(node);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collects_facts() {
+        let a = analyse("import os.path as p\nfrom math import sqrt\ndef f(x, *a, k=1):\n    '''doc'''\n    y = eval(x)\n    return p.join(y)\n")
+            .unwrap_or_default();
+        assert_eq!(a.imports, vec!["os", "math"]);
+        assert_eq!(a.called_names, vec!["eval"]);
+        assert_eq!(a.top_level_functions, vec!["f"]);
+        assert!(["p", "sqrt", "f", "x", "a", "k", "y"]
+            .iter()
+            .all(|n| a.bound.contains(*n)));
+        assert!(!a.bound.contains("eval"));
+        assert_eq!(a.attributes, vec!["join"]);
+        assert_eq!(a.docstrings.len(), 1);
+        assert!(a.nodes > 5);
+        assert!(analyse("def f(:\n").is_err());
+    }
+}

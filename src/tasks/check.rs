@@ -1,0 +1,337 @@
+//! Static checks of proposed programs and inputs, by AST: syntax, the entry
+//! function, banned imports/calls/attributes, and size limits.
+
+use std::collections::HashSet;
+
+use rustpython_ast::{self as ast, Visitor};
+use rustpython_parser::Parse;
+
+use super::analysis::{analyse, Analysis};
+
+/// What a program may contain. Defaults (see [`Default`]): entry `f`; at most
+/// 10,000 characters and 2,000 AST nodes; bans listed in the `DEFAULT_*` constants.
+#[derive(Debug, Clone)]
+pub struct CheckPolicy {
+    pub entry: String,
+    pub banned_modules: HashSet<String>,
+    pub banned_calls: HashSet<String>,
+    pub banned_attributes: HashSet<String>,
+    pub max_chars: usize,
+    pub max_nodes: usize,
+}
+
+/// Modules whose import rejects a program: system access, concurrency, and
+/// sources of non-determinism (tasks must be deterministic).
+pub const DEFAULT_BANNED_MODULES: &[&str] = &[
+    "os",
+    "sys",
+    "subprocess",
+    "socket",
+    "threading",
+    "multiprocessing",
+    "concurrent",
+    "asyncio",
+    "random",
+    "secrets",
+    "uuid",
+    "time",
+    "datetime",
+    "calendar",
+    "shutil",
+    "pathlib",
+    "io",
+    "tempfile",
+    "glob",
+    "ctypes",
+    "signal",
+    "importlib",
+    "inspect",
+    "gc",
+    "builtins",
+    "pickle",
+    "marshal",
+    "shelve",
+    "code",
+    "codeop",
+    "pty",
+    "resource",
+    "platform",
+    "sysconfig",
+    "mmap",
+    "select",
+    "selectors",
+    "fcntl",
+    "faulthandler",
+    "atexit",
+    "traceback",
+    "types",
+    "urllib",
+    "http",
+    "ftplib",
+    "smtplib",
+    "ssl",
+    "logging",
+    "hashlib",
+    "weakref",
+];
+
+/// Builtins whose direct call rejects a program.
+pub const DEFAULT_BANNED_CALLS: &[&str] = &[
+    "eval",
+    "exec",
+    "compile",
+    "open",
+    "input",
+    "__import__",
+    "globals",
+    "locals",
+    "vars",
+    "breakpoint",
+    "exit",
+    "quit",
+    "help",
+    "getattr",
+    "setattr",
+    "delattr",
+    "memoryview",
+];
+
+/// Attribute and variable names that reach interpreter internals.
+pub const DEFAULT_BANNED_ATTRIBUTES: &[&str] = &[
+    "__globals__",
+    "__builtins__",
+    "__subclasses__",
+    "__code__",
+    "__closure__",
+    "__getattribute__",
+    "__import__",
+    "__loader__",
+    "__spec__",
+    "__mro__",
+    "__bases__",
+    "__base__",
+    "__dict__",
+    "__class__",
+    "f_globals",
+    "f_locals",
+    "f_back",
+    "f_builtins",
+    "gi_frame",
+    "cr_frame",
+    "tb_frame",
+    "_getframe",
+];
+
+impl Default for CheckPolicy {
+    fn default() -> Self {
+        let set = |items: &[&str]| items.iter().map(|s| s.to_string()).collect();
+        CheckPolicy {
+            entry: "f".into(),
+            banned_modules: set(DEFAULT_BANNED_MODULES),
+            banned_calls: set(DEFAULT_BANNED_CALLS),
+            banned_attributes: set(DEFAULT_BANNED_ATTRIBUTES),
+            max_chars: 10_000,
+            max_nodes: 2_000,
+        }
+    }
+}
+
+/// Why a program or input was rejected.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rejection {
+    TooLong { chars: usize, max: usize },
+    Syntax(String),
+    TooManyNodes { nodes: usize, max: usize },
+    MissingEntry(String),
+    BannedImport(String),
+    BannedCall(String),
+    BannedAttribute(String),
+    ReservedName(String),
+}
+
+impl Rejection {
+    /// A short machine-readable kind.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Rejection::TooLong { .. } => "too_long",
+            Rejection::Syntax(_) => "syntax_error",
+            Rejection::TooManyNodes { .. } => "too_many_nodes",
+            Rejection::MissingEntry(_) => "missing_entry",
+            Rejection::BannedImport(_) => "banned_import",
+            Rejection::BannedCall(_) => "banned_call",
+            Rejection::BannedAttribute(_) => "banned_attribute",
+            Rejection::ReservedName(_) => "reserved_name",
+        }
+    }
+}
+
+impl std::fmt::Display for Rejection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Rejection::TooLong { chars, max } => write!(f, "program has {chars} characters (max {max})"),
+            Rejection::Syntax(msg) => write!(f, "syntax error: {msg}"),
+            Rejection::TooManyNodes { nodes, max } => write!(f, "program has {nodes} AST nodes (max {max})"),
+            Rejection::MissingEntry(entry) => write!(f, "no top-level function `{entry}`"),
+            Rejection::BannedImport(m) => write!(f, "imports banned module `{m}`"),
+            Rejection::BannedCall(c) => write!(f, "calls banned builtin `{c}`"),
+            Rejection::BannedAttribute(a) => write!(f, "uses banned name `{a}`"),
+            Rejection::ReservedName(n) => write!(f, "uses `{n}`: names starting with `{RESERVED_PREFIX}` are azr's"),
+        }
+    }
+}
+
+/// Checks a proposed program; returns its analysis when it passes.
+pub fn check_program(source: &str, policy: &CheckPolicy) -> Result<Analysis, Rejection> {
+    let chars = source.chars().count();
+    if chars > policy.max_chars {
+        return Err(Rejection::TooLong {
+            chars,
+            max: policy.max_chars,
+        });
+    }
+    let analysis = analyse(source).map_err(Rejection::Syntax)?;
+    if analysis.nodes > policy.max_nodes {
+        return Err(Rejection::TooManyNodes {
+            nodes: analysis.nodes,
+            max: policy.max_nodes,
+        });
+    }
+    if !analysis.top_level_functions.contains(&policy.entry) {
+        return Err(Rejection::MissingEntry(policy.entry.clone()));
+    }
+    check_facts(&analysis, policy)?;
+    Ok(analysis)
+}
+
+/// Names azr's graders define next to model-written code; model code may not use them.
+pub const RESERVED_PREFIX: &str = "__azr";
+
+fn check_facts(analysis: &Analysis, policy: &CheckPolicy) -> Result<(), Rejection> {
+    let mut all_names = analysis
+        .names
+        .iter()
+        .chain(&analysis.attributes)
+        .chain(analysis.bound.iter());
+    if let Some(n) = all_names.find(|n| n.starts_with(RESERVED_PREFIX)) {
+        return Err(Rejection::ReservedName(n.clone()));
+    }
+    if let Some(m) = analysis.imports.iter().find(|m| policy.banned_modules.contains(*m)) {
+        return Err(Rejection::BannedImport(m.clone()));
+    }
+    if let Some(c) = analysis.called_names.iter().find(|c| policy.banned_calls.contains(*c)) {
+        return Err(Rejection::BannedCall(c.clone()));
+    }
+    let names = analysis.attributes.iter().chain(&analysis.names);
+    if let Some(a) = names.into_iter().find(|a| policy.banned_attributes.contains(*a)) {
+        return Err(Rejection::BannedAttribute(a.clone()));
+    }
+    Ok(())
+}
+
+/// Checks an input (argument text for the entry function): `f(<text>)` must
+/// parse as exactly one call of the entry function, with the same bans as programs.
+pub fn check_input(text: &str, policy: &CheckPolicy) -> Result<(), Rejection> {
+    check_wrapped(text, &policy.entry, policy, false)
+}
+
+/// Checks a value (e.g. a predicted output): `(<text>)` must be exactly one
+/// expression, so it cannot escape the grader's expression it is placed in.
+pub fn check_value(text: &str, policy: &CheckPolicy) -> Result<(), Rejection> {
+    check_wrapped(text, "__azr_value", policy, true)
+}
+
+fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -> Result<(), Rejection> {
+    let chars = text.chars().count();
+    if chars > policy.max_chars {
+        return Err(Rejection::TooLong {
+            chars,
+            max: policy.max_chars,
+        });
+    }
+    let call = format!("{callee}({text}\n)");
+    let expr = ast::Expr::parse(&call, "<input>").map_err(|e| Rejection::Syntax(e.to_string()))?;
+    let ast::Expr::Call(c) = &expr else {
+        return Err(Rejection::Syntax("not a single argument list".into()));
+    };
+    let plain_callee = matches!(c.func.as_ref(), ast::Expr::Name(n) if n.id.as_str() == callee);
+    let one_value = c.args.len() == 1 && c.keywords.is_empty() && !matches!(c.args[0], ast::Expr::Starred(_));
+    if !plain_callee || (single && !one_value) {
+        return Err(Rejection::Syntax(
+            if single {
+                "not a single value"
+            } else {
+                "not a plain argument list"
+            }
+            .into(),
+        ));
+    }
+    let mut analysis = Analysis::default();
+    analysis.visit_expr(expr);
+    if analysis.nodes > policy.max_nodes {
+        return Err(Rejection::TooManyNodes {
+            nodes: analysis.nodes,
+            max: policy.max_nodes,
+        });
+    }
+    analysis.names.retain(|n| n != callee);
+    check_facts(&analysis, policy)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reason(src: &str) -> Option<&'static str> {
+        check_program(src, &CheckPolicy::default()).err().map(|r| r.kind())
+    }
+
+    #[test]
+    fn accepts_plain_programs_with_helpers() {
+        assert_eq!(
+            reason("def g(x):\n    return x\n\ndef f(a):\n    def h():\n        return 1\n    return g(a) + h()"),
+            None
+        );
+        assert_eq!(
+            reason("import math\nfrom collections import Counter\ndef f(a):\n    return math.sqrt(a)"),
+            None
+        );
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        assert_eq!(reason("def f(:"), Some("syntax_error"));
+        assert_eq!(reason("def g(a):\n    return a"), Some("missing_entry"));
+        assert_eq!(reason("import os\ndef f(a):\n    return a"), Some("banned_import"));
+        assert_eq!(
+            reason("from os.path import join\ndef f(a):\n    return a"),
+            Some("banned_import")
+        );
+        assert_eq!(reason("def f(a):\n    return eval(a)"), Some("banned_call"));
+        assert_eq!(reason("def f(a):\n    return f.__globals__"), Some("banned_attribute"));
+        assert_eq!(reason("def f(a):\n    return __builtins__"), Some("banned_attribute"));
+        assert_eq!(
+            reason(&format!("def f(a):\n    return {}", "1 + ".repeat(1500) + "1")),
+            Some("too_many_nodes")
+        );
+        assert_eq!(reason(&"#".repeat(20_000)), Some("too_long"));
+    }
+
+    #[test]
+    fn inputs() {
+        let p = CheckPolicy::default();
+        assert!(check_input("[1, 2], 'a', k=3", &p).is_ok());
+        assert!(check_input("", &p).is_ok());
+        assert_eq!(
+            check_input("1)\nimport os\n(", &p).err().map(|r| r.kind()),
+            Some("syntax_error")
+        );
+        assert_eq!(
+            check_input("open('/etc/passwd')", &p).err().map(|r| r.kind()),
+            Some("banned_call")
+        );
+        assert_eq!(
+            check_input("1, 2) + g(3", &p).err().map(|r| r.kind()),
+            Some("syntax_error")
+        );
+    }
+}

@@ -1,0 +1,122 @@
+"""Task validation and answer verification on CRUXEval (800 real programs) and hostile answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from azr import Sandbox
+from azr.grading import Rejected, TaskValidator, Verifier
+from azr.tasks import Triple
+
+EQ_ALWAYS_TRUE = "type('X', (), {'__eq__': lambda s, o: True, '__hash__': lambda s: 0})()"
+
+
+@pytest.fixture(scope="module")
+def triples(sandbox: Sandbox, cruxeval: list[dict[str, str]]) -> list[Triple]:
+    results = TaskValidator(sandbox).validate([(row["code"], row["input"]) for row in cruxeval])
+    rejected = {row["id"]: r for row, r in zip(cruxeval, results, strict=True) if isinstance(r, Rejected)}
+    assert rejected == {}, f"CRUXEval items that fail validation: {rejected}"
+    return [r for r in results if isinstance(r, Triple)]
+
+
+def test_every_cruxeval_item_validates_with_the_gold_output(
+    sandbox: Sandbox, triples: list[Triple], cruxeval: list[dict[str, str]]
+) -> None:
+    verdicts = Verifier(sandbox).deduction(triples, [row["output"] for row in cruxeval])
+    assert all(verdicts), [row["id"] for row, ok in zip(cruxeval, verdicts, strict=True) if not ok]
+
+
+def test_gold_inputs_verify_as_abduction_answers(
+    sandbox: Sandbox, triples: list[Triple], cruxeval: list[dict[str, str]]
+) -> None:
+    verdicts = Verifier(sandbox).abduction(triples, [row["input"] for row in cruxeval])
+    assert all(verdicts), [row["id"] for row, ok in zip(cruxeval, verdicts, strict=True) if not ok]
+
+
+def _wrong_value(output: str) -> str:
+    return "None" if output != "None" else "0"
+
+
+@pytest.mark.parametrize(
+    "perturb",
+    [
+        _wrong_value,
+        lambda out: repr(out),  # the right text, wrong type (a string of the repr)
+        lambda out: out + ")",  # syntax error
+        lambda out: out + ")) or True or ((1",  # escaping the grader's expression
+        lambda out: "__import__('os').system('true')",  # hostile
+        lambda out: EQ_ALWAYS_TRUE,  # an object equal to everything
+        lambda out: "(__azr_checks := [lambda v: True])",  # rebinding the grader
+        lambda out: "exit(0)",
+    ],
+    ids=["wrong-value", "wrong-type", "syntax", "escape", "hostile", "eq-always-true", "rebind-grader", "exit"],
+)
+def test_perturbed_deduction_answers_are_wrong(
+    sandbox: Sandbox, triples: list[Triple], cruxeval: list[dict[str, str]], perturb: object
+) -> None:
+    sample = triples[::8]
+    answers = [perturb(t.output) for t in sample]  # type: ignore[operator]
+    verdicts = Verifier(sandbox).deduction(sample, answers)
+    assert not any(verdicts), [a for a, ok in zip(answers, verdicts, strict=True) if ok][:5]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "1)) or True or ((1",
+        EQ_ALWAYS_TRUE,
+        "*[1, 2, 3]",
+        "__import__('os')",
+        "1, 2",
+        "",
+    ],
+)
+def test_hostile_abduction_answers_are_wrong(sandbox: Sandbox, answer: str) -> None:
+    triple = Triple("def f(x):\n    return x", "1", "1")
+    assert Verifier(sandbox).abduction([triple], [answer]) == [False]
+
+
+def test_abduction_accepts_any_input_that_works(sandbox: Sandbox) -> None:
+    triple = Triple("def f(x):\n    return x % 3", "4", "1")
+    assert Verifier(sandbox).abduction([triple] * 4, ["7", "1", "x=10", "2"]) == [True, True, True, False]
+
+
+def test_induction(sandbox: Sandbox) -> None:
+    pairs = [("1", "2"), ("5", "10"), ("-3", "-6")]
+    right = "def f(x):\n    return x * 2"
+    half = "def f(x):\n    return x + x if x > 0 else 0"
+    cheat = "def f(x):\n    return type('X', (), {'__eq__': lambda s, o: True})()"
+    tamper = "import builtins\ndef f(x):\n    return 0"
+    verifier = Verifier(sandbox)
+    assert verifier.induction([pairs] * 4, [right, half, cheat, tamper]) == [1.0, 0.0, 0.0, 0.0]
+    assert verifier.induction([pairs], [half], fraction=True) == [pytest.approx(2 / 3)]
+    assert verifier.induction([pairs], [None]) == [0.0]
+
+
+@pytest.mark.parametrize(
+    ("program", "text", "kind"),
+    [
+        ("import random\ndef f(x):\n    return random.random()", "1", "banned_import"),
+        ("def f(x):\n    return x", "open('/etc/passwd')", "banned_call"),
+        ("def f(x):\n    return {1, 2, 3}.pop() if x else object()", "0", "nondeterministic_or_not_round_trip"),
+        ("def f(x):\n    return 'x' * 5000", "1", "output_too_long"),
+        ("def f(x):\n    while True:\n        pass", "1", "runtime_timeout"),
+        ("def f(x):\n    return 1 / x", "0", "runtime_exception"),
+        ("def g(x):\n    return x", "0", "missing_entry"),
+        ("def f(x):\n    return float('nan')", "0", "nondeterministic_or_not_round_trip"),
+    ],
+)
+def test_invalid_proposals_are_rejected_with_reasons(program: str, text: str, kind: str) -> None:
+    fast = Sandbox(workers=1, timeout_s=0.5)
+    (result,) = TaskValidator(fast).validate([(program, text)])
+    assert isinstance(result, Rejected) and result.kind == kind, result
+
+
+def test_time_dependent_program_is_rejected_by_the_second_seed(sandbox: Sandbox) -> None:
+    # `time` is banned statically; with an empty ban list the two-seed run must catch it.
+    from azr.grading import check_policy
+
+    permissive = check_policy(banned_modules=[])
+    program = "import time\ndef f(x):\n    return int(time.time()) % 1000 + x"
+    (result,) = TaskValidator(sandbox, permissive).validate([(program, "1")])
+    assert isinstance(result, Rejected) and result.kind == "nondeterministic_or_not_round_trip"
