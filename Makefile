@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 # componentize-py (installed in the venv) builds the sandbox guest for cargo's tests too.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help build-dev test test-rust test-python lint bench bench-compare
+.PHONY: help build-dev test test-rust test-python lint bench bench-tasks bench-compare
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: lint test-rust test-python ## everything CI runs
 bench: ## Rust end-to-end sandbox benchmark on CRUXEval
 	cargo run --release --no-default-features --features bench-bin --bin azr_bench -- \
 		--jobs ../shared/data/cruxeval/cruxeval.jsonl --snippets 4000
+
+bench-tasks: ## dedup of 100k programs and one self-play step of grading
+	$(PY) benches/tasks_bench.py --jobs ../shared/data/cruxeval/cruxeval.jsonl
 
 bench-compare: ## sandbox vs exec vs subprocess vs reference-style pool, side by side
 	$(PY) benches/compare.py --jobs ../shared/data/cruxeval/cruxeval.jsonl

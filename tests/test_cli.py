@@ -56,3 +56,26 @@ def test_bench_bad_jobs_file_is_config_error(tmp_path: Path) -> None:
 def test_sandbox_check(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["sandbox", "check"]) == 0
     assert "runs    ok" in capsys.readouterr().out
+
+
+def test_verify_jsonl_tasks(tmp_path: Path, cruxeval: list[dict[str, str]], capsys: pytest.CaptureFixture[str]) -> None:
+    tasks = tmp_path / "tasks.jsonl"
+    lines = []
+    for k, row in enumerate(cruxeval[:20]):
+        answer = row["output"] if k % 2 else "None"
+        lines.append(json.dumps({**row, "type": "deduction", "answer": answer}))
+    lines.append("{broken")
+    lines.append(json.dumps({"program": "import os\ndef f(x):\n    return x", "input": "1"}))
+    lines.append(json.dumps({"code": "def f(x):\n    return x", "input": "2", "type": "abduction", "answer": "2"}))
+    tasks.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "results.jsonl"
+    assert main(["verify", str(tasks), "--out", str(out)]) == 0
+    records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert len(records) == 23
+    assert all(r["output_matches"] for r in records[:20])
+    assert [r["correct"] for r in records[:20]] == [bool(k % 2) for k in range(20)]
+    assert "error" in records[20]
+    assert records[21]["reason_kind"] == "banned_import"
+    assert records[22]["correct"] is True
+    summary = capsys.readouterr().out
+    assert "valid" in summary and "correct" in summary

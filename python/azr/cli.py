@@ -6,6 +6,7 @@ Exit codes: 0 success, 1 run failure, 2 usage or configuration error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -64,7 +65,12 @@ def _result_dict(result: ExecResult) -> dict[str, Any]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    """Run one program file and print its result; with --expect, exit 1 unless the value matches."""
+    """A .jsonl file: validate/verify tasks in bulk. A .py file: run it and print the result."""
+    if args.file.endswith(".jsonl"):
+        return verify_tasks(args)
+    if args.input is None and args.expr is None:
+        print("azr verify: a .py file needs --input or --expr", file=sys.stderr)
+        return 2
     try:
         program = Path(args.file).read_text(encoding="utf-8")
     except OSError as exc:
@@ -98,6 +104,93 @@ def cmd_verify(args: argparse.Namespace) -> int:
             print(f"matches expected: {matched}")
     if matched is False or (matched is None and not result.ok):
         return 1
+    return 0
+
+
+def _read_task_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
+    """(line number, parsed object or an error message) for each non-blank line."""
+    rows: list[tuple[int, dict[str, Any] | str]] = []
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except ValueError as exc:
+                rows.append((number, f"not JSON: {exc}"))
+                continue
+            if not isinstance(row, dict):
+                rows.append((number, "not a JSON object"))
+            elif not isinstance(row.get("program", row.get("code")), str) or not isinstance(row.get("input"), str):
+                rows.append((number, "needs string fields program (or code) and input"))
+            elif "answer" in row and row.get("type") not in ("deduction", "abduction"):
+                rows.append((number, "an answer needs type 'deduction' or 'abduction'"))
+            else:
+                rows.append((number, row))
+    return rows
+
+
+def verify_tasks(args: argparse.Namespace) -> int:
+    """Validate every task line; check given outputs and grade given answers; write JSONL results."""
+    from azr.grading import Rejected, TaskValidator, Verifier
+    from azr.tasks import Triple
+
+    rows = _read_task_lines(Path(args.file))
+    sandbox = Sandbox(workers=args.workers, timeout_s=args.timeout, memory_mb=args.memory_mb)
+    validator, verifier = TaskValidator(sandbox), Verifier(sandbox)
+    records: list[dict[str, Any]] = []
+    started = time.perf_counter()
+    chunk = 256
+    for offset in range(0, len(rows), chunk):
+        part = rows[offset : offset + chunk]
+        good = [(n, r) for n, r in part if isinstance(r, dict)]
+        validated = validator.validate([(str(r.get("program", r.get("code"))), str(r["input"])) for _, r in good])
+        by_line: dict[int, dict[str, Any]] = {n: {"line": n, "error": r} for n, r in part if isinstance(r, str)}
+        gold_checks: list[tuple[int, Triple, str]] = []
+        answers: list[tuple[int, Triple, str, str]] = []
+        for (n, row), result in zip(good, validated, strict=True):
+            record: dict[str, Any] = {"line": n, "id": row.get("id")}
+            if isinstance(result, Rejected):
+                record.update(status="rejected", reason_kind=result.kind, reason=result.reason)
+            else:
+                record.update(status="valid", output=result.output)
+                if isinstance(row.get("output"), str):
+                    gold_checks.append((n, result, row["output"]))
+                if isinstance(row.get("answer"), str):
+                    answers.append((n, result, row["type"], row["answer"]))
+            by_line[n] = record
+        if gold_checks:
+            same = verifier.deduction([t for _, t, _ in gold_checks], [o for _, _, o in gold_checks])
+            for (n, _, _), ok in zip(gold_checks, same, strict=True):
+                by_line[n]["output_matches"] = ok
+        for kind in ("deduction", "abduction"):
+            chosen = [(n, t, a) for n, t, k, a in answers if k == kind]
+            grade = verifier.deduction if kind == "deduction" else verifier.abduction
+            for (n, _, _), ok in zip(chosen, grade([t for _, t, _ in chosen], [a for _, _, a in chosen]), strict=True):
+                by_line[n]["correct"] = ok
+        records.extend(by_line[n] for n, _ in part)
+        if sys.stderr.isatty():
+            print(f"\rverified {min(offset + chunk, len(rows))}/{len(rows)}", end="", file=sys.stderr, flush=True)
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    wall = time.perf_counter() - started
+    out = sys.stdout if args.out in (None, "-") else open(args.out, "w", encoding="utf-8")
+    with out if out is not sys.stdout else contextlib.nullcontext(out):
+        for record in records:
+            out.write(json.dumps(record) + "\n")
+    counts = Counter(r.get("status", "bad_line") for r in records)
+    kinds = Counter(r["reason_kind"] for r in records if "reason_kind" in r)
+    summary = sys.stderr if args.out in (None, "-") else sys.stdout
+    print(f"{'status':<40}{'count':>8}", file=summary)
+    for status, count in sorted(counts.items()):
+        print(f"{status:<40}{count:>8}", file=summary)
+    for kind, count in sorted(kinds.items()):
+        print(f"  {kind:<38}{count:>8}", file=summary)
+    for key in ("output_matches", "correct"):
+        graded = [r[key] for r in records if key in r]
+        if graded:
+            print(f"{key:<40}{sum(graded):>8} / {len(graded)}", file=summary)
+    print(f"{len(rows)} tasks in {wall:.2f} s ({len(rows) / max(wall, 1e-9):.0f} tasks/s)", file=summary)
     return 0
 
 
@@ -162,9 +255,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", default=os.environ.get("AZR_LOG", "WARNING"), help="logging level (or $AZR_LOG)")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    verify = sub.add_parser("verify", help="run one program file in the sandbox and print its result")
-    verify.add_argument("file", help="a Python file defining f")
-    group = verify.add_mutually_exclusive_group(required=True)
+    verify = sub.add_parser(
+        "verify", help="run a program file, or validate/verify a JSONL of tasks (program, input, output?, answer?)"
+    )
+    verify.add_argument("file", help="a .py file defining f, or a .jsonl of tasks")
+    verify.add_argument("--out", help="with .jsonl: where to write results (default stdout)")
+    verify.add_argument("--workers", type=int, default=None, help="with .jsonl: sandbox threads (default all cores)")
+    group = verify.add_mutually_exclusive_group()
     group.add_argument("--input", help="argument text: evaluates f(<input>)")
     group.add_argument("--expr", help="any expression to evaluate after the program")
     verify.add_argument("--expect", help="expected value (Python literal); exit 1 unless equal by value")
