@@ -76,6 +76,23 @@ def test_hostile_abduction_answers_are_wrong(sandbox: Sandbox, answer: str) -> N
     assert Verifier(sandbox).abduction([triple], [answer]) == [False]
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "(g := lambda x: 42) and 0",  # rebinding the program's helper before f runs
+        "[(g := lambda x: 42) for _ in 'a'] and 0",
+        "type.__setattr__(Box, 'value', property(lambda s: 42)) or 0",  # patching the program's class
+    ],
+)
+def test_abduction_answers_cannot_patch_the_program(sandbox: Sandbox, answer: str) -> None:
+    program = (
+        "class Box:\n    def __init__(self, v):\n        self.value = v\n\n"
+        "def g(x):\n    return Box(x * 2).value\n\ndef f(x):\n    return g(x)"
+    )
+    triple = Triple(program, "21", "42")
+    assert Verifier(sandbox).abduction([triple, triple], [answer, "21"]) == [False, True]
+
+
 def test_abduction_accepts_any_input_that_works(sandbox: Sandbox) -> None:
     triple = Triple("def f(x):\n    return x % 3", "4", "1")
     assert Verifier(sandbox).abduction([triple] * 4, ["7", "1", "x=10", "2"]) == [True, True, True, False]

@@ -85,7 +85,9 @@ class TaskValidator:
             if problem:
                 out[k] = Rejected(*problem)
         pending = [k for k in range(len(items)) if out[k] is None]
-        first = self.sandbox.run_batch([Job(items[k][0], f"f({items[k][1]}\n)", seed=self.seeds[0]) for k in pending])
+        # Inputs of one program share an instance (a fresh namespace each): induction proposals
+        # validate ten inputs per program. Programs and inputs are all the proposer's own text.
+        first = _run_grouped(self.sandbox, [(items[k][0], f"f({items[k][1]}\n)") for k in pending], seed=self.seeds[0])
         second: list[int] = []
         for k, result in zip(pending, first, strict=True):
             if result.status is not Status.OK or result.value_repr is None:
@@ -95,21 +97,39 @@ class TaskValidator:
             else:
                 out[k] = Triple(items[k][0], items[k][1], result.value_repr)
                 second.append(k)
-        replays = self.sandbox.run_batch(
+        groups: dict[str, list[int]] = {}
+        for k in second:
+            groups.setdefault(items[k][0], []).append(k)
+        batch = self.sandbox.run_many_batch(
             [
-                Job(
-                    _prelude([_output(out[k])]) + items[k][0],
-                    f"__azr_checks[0](f({items[k][1]}\n))",
-                    seed=self.seeds[1],
+                (
+                    _prelude([_output(out[k]) for k in ks]) + program,
+                    [f"__azr_checks[{j}](f({items[k][1]}\n))" for j, k in enumerate(ks)],
                 )
-                for k in second
-            ]
+                for program, ks in groups.items()
+            ],
+            seed=self.seeds[1],
         )
-        for k, result in zip(second, replays, strict=True):
+        replays = {k: r for ks, rs in zip(groups.values(), batch, strict=True) for k, r in zip(ks, rs, strict=True)}
+        for k, result in replays.items():
             if not _passed(result):
                 why = result.error_message if result.status is not Status.OK else "value differs or is not plain data"
                 out[k] = Rejected("nondeterministic_or_not_round_trip", f"second run under another seed: {why}")
         return [r if r is not None else Rejected("internal", "not validated") for r in out]
+
+
+def _run_grouped(sandbox: Sandbox, items: Sequence[tuple[str, str]], seed: int) -> list[ExecResult]:
+    """Run (program, expr) items, one instance per distinct program; results in item order."""
+    groups: dict[str, list[int]] = {}
+    for k, (program, _) in enumerate(items):
+        groups.setdefault(program, []).append(k)
+    programs = list(groups)
+    batch = sandbox.run_many_batch([(p, [items[k][1] for k in groups[p]]) for p in programs], seed=seed)
+    results: list[ExecResult | None] = [None] * len(items)
+    for program, group_results in zip(programs, batch, strict=True):
+        for k, result in zip(groups[program], group_results, strict=True):
+            results[k] = result
+    return [r for r in results if r is not None]
 
 
 def _output(item: Triple | Rejected | None) -> str:
@@ -126,12 +146,18 @@ class Verifier:
 
     def deduction(self, triples: Sequence[Triple], outputs: Sequence[str | None]) -> list[bool]:
         """Is each predicted output equal by value to the triple's output?"""
-        jobs = {
-            k: Job(_prelude([t.output]), f"__azr_checks[0](({o}\n))")
-            for k, (t, o) in enumerate(zip(triples, outputs, strict=True))
-            if o is not None and not self.policy.check_value(o)
-        }
-        return self._grade(len(triples), jobs)
+        # No program runs here, only the checker and each (statically checked) value expression, so
+        # the answers for one gold output share an instance, each in a fresh namespace.
+        graded = [k for k, o in enumerate(outputs) if o is not None and not self.policy.check_value(o)]
+        results = _run_grouped(
+            self.sandbox,
+            [(_prelude([triples[k].output]), f"__azr_checks[0](({outputs[k]}\n))") for k in graded],
+            seed=0,
+        )
+        verdicts = [False] * len(triples)
+        for k, result in zip(graded, results, strict=True):
+            verdicts[k] = _passed(result)
+        return verdicts
 
     def abduction(self, triples: Sequence[Triple], inputs: Sequence[str | None]) -> list[bool]:
         """Does the triple's program map each predicted input to the triple's output?"""

@@ -25,6 +25,8 @@ pub struct Analysis {
     pub docstrings: Vec<TextRange>,
     /// Statements plus expressions.
     pub nodes: usize,
+    /// Assignment expressions (`x := v`).
+    pub walrus: usize,
 }
 
 /// Parses `source` as a module. Errors carry the parser's message with its location.
@@ -137,6 +139,7 @@ impl Visitor for Analysis {
                 }
             }
             ast::Expr::Lambda(lambda) => self.bind_arguments(&lambda.args),
+            ast::Expr::NamedExpr(_) => self.walrus += 1,
             _ => {}
         }
         self.generic_visit_expr(node);

@@ -139,14 +139,22 @@ impl Default for CheckPolicy {
 /// Why a program or input was rejected.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Rejection {
-    TooLong { chars: usize, max: usize },
+    TooLong {
+        chars: usize,
+        max: usize,
+    },
     Syntax(String),
-    TooManyNodes { nodes: usize, max: usize },
+    TooManyNodes {
+        nodes: usize,
+        max: usize,
+    },
     MissingEntry(String),
     BannedImport(String),
     BannedCall(String),
     BannedAttribute(String),
     ReservedName(String),
+    /// Syntax not allowed in answers (walrus, dunder attributes).
+    AnswerSyntax(String),
 }
 
 impl Rejection {
@@ -161,6 +169,7 @@ impl Rejection {
             Rejection::BannedCall(_) => "banned_call",
             Rejection::BannedAttribute(_) => "banned_attribute",
             Rejection::ReservedName(_) => "reserved_name",
+            Rejection::AnswerSyntax(_) => "answer_syntax",
         }
     }
 }
@@ -175,6 +184,7 @@ impl std::fmt::Display for Rejection {
             Rejection::BannedImport(m) => write!(f, "imports banned module `{m}`"),
             Rejection::BannedCall(c) => write!(f, "calls banned builtin `{c}`"),
             Rejection::BannedAttribute(a) => write!(f, "uses banned name `{a}`"),
+            Rejection::AnswerSyntax(what) => write!(f, "answers may not use {what}"),
             Rejection::ReservedName(n) => write!(f, "uses `{n}`: names starting with `{RESERVED_PREFIX}` are azr's"),
         }
     }
@@ -274,7 +284,16 @@ fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -
         });
     }
     analysis.names.retain(|n| n != callee);
-    check_facts(&analysis, policy)
+    check_facts(&analysis, policy)?;
+    // An answer is evaluated next to the task's program: a walrus could rebind the program's
+    // helpers and a dunder attribute could patch the classes it uses, before `f` runs.
+    if analysis.walrus > 0 {
+        return Err(Rejection::AnswerSyntax("assignment expressions (:=)".into()));
+    }
+    if let Some(a) = analysis.attributes.iter().find(|a| a.starts_with("__")) {
+        return Err(Rejection::AnswerSyntax(format!("dunder attributes (`{a}`)")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
