@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -32,20 +32,29 @@ def _examples_path() -> Path:
     return Path(str(resources.files("azr.examples").joinpath(EXAMPLES)))
 
 
+def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, decoded value or the ValueError) for each non-blank line."""
+    with path.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                try:
+                    yield number, json.loads(line)
+                except ValueError as exc:
+                    yield number, exc
+
+
 def load_jobs(path: Path) -> list[tuple[Job, str | None]]:
     """Read a JSONL of jobs: ``{"code"|"program", "input"|"expr", "output"?}`` per line."""
     jobs: list[tuple[Job, str | None]] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                program = row.get("program", row.get("code"))
-                expr = row.get("expr") or f"f({row['input']})"
-                jobs.append((Job(program, expr), row.get("output")))
-            except (KeyError, TypeError, ValueError, AttributeError) as exc:
-                raise ConfigError(f"{path}:{number}: not a job line ({exc})") from exc
+    for number, row in _jsonl(path):
+        try:
+            if isinstance(row, ValueError):
+                raise row
+            program = row.get("program", row.get("code"))
+            expr = row.get("expr") or f"f({row['input']})"
+            jobs.append((Job(program, expr), row.get("output")))
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ConfigError(f"{path}:{number}: not a job line ({exc})") from exc
     if not jobs:
         raise ConfigError(f"{path}: no jobs")
     return jobs
@@ -110,23 +119,17 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _read_task_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
     """(line number, parsed object or an error message) for each non-blank line."""
     rows: list[tuple[int, dict[str, Any] | str]] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                rows.append((number, f"not JSON: {exc}"))
-                continue
-            if not isinstance(row, dict):
-                rows.append((number, "not a JSON object"))
-            elif not isinstance(row.get("program", row.get("code")), str) or not isinstance(row.get("input"), str):
-                rows.append((number, "needs string fields program (or code) and input"))
-            elif "answer" in row and row.get("type") not in ("deduction", "abduction"):
-                rows.append((number, "an answer needs type 'deduction' or 'abduction'"))
-            else:
-                rows.append((number, row))
+    for number, row in _jsonl(path):
+        if isinstance(row, ValueError):
+            rows.append((number, f"not JSON: {row}"))
+        elif not isinstance(row, dict):
+            rows.append((number, "not a JSON object"))
+        elif not isinstance(row.get("program", row.get("code")), str) or not isinstance(row.get("input"), str):
+            rows.append((number, "needs string fields program (or code) and input"))
+        elif "answer" in row and row.get("type") not in ("deduction", "abduction"):
+            rows.append((number, "an answer needs type 'deduction' or 'abduction'"))
+        else:
+            rows.append((number, row))
     return rows
 
 
