@@ -13,7 +13,7 @@ pub mod guest;
 pub mod limits;
 pub mod outcome;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -362,9 +362,4 @@ pub(crate) fn from_guest(outcome: GuestOutcome, elapsed_ms: f64, fuel: Option<u6
         elapsed_ms,
         fuel,
     }
-}
-
-/// Loads the guest through the normal lookup without creating a sandbox.
-pub fn locate_guest(explicit: Option<&Path>) -> Result<PathBuf> {
-    guest::locate(explicit)
 }

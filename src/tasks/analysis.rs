@@ -2,7 +2,6 @@
 
 use std::collections::HashSet;
 
-use rustpython_ast::text_size::TextRange;
 use rustpython_ast::{self as ast, Visitor};
 use rustpython_parser::Parse;
 
@@ -21,8 +20,6 @@ pub struct Analysis {
     pub bound: HashSet<String>,
     /// Names of top-level functions.
     pub top_level_functions: Vec<String>,
-    /// Source ranges of docstrings (and other bare string statements).
-    pub docstrings: Vec<TextRange>,
     /// Statements plus expressions.
     pub nodes: usize,
     /// Assignment expressions (`x := v`).
@@ -59,22 +56,11 @@ impl Analysis {
             self.bind(arg.arg.as_str());
         }
     }
-
-    fn note_docstring(&mut self, stmt: &ast::Stmt) {
-        if let ast::Stmt::Expr(e) = stmt {
-            if let ast::Expr::Constant(c) = e.value.as_ref() {
-                if matches!(c.value, ast::Constant::Str(_)) {
-                    self.docstrings.push(e.range);
-                }
-            }
-        }
-    }
 }
 
 impl Visitor for Analysis {
     fn visit_stmt(&mut self, node: ast::Stmt) {
         self.nodes += 1;
-        self.note_docstring(&node);
         match &node {
             ast::Stmt::FunctionDef(def) => {
                 self.bind(def.name.as_str());
@@ -162,7 +148,6 @@ mod tests {
             .all(|n| a.bound.contains(*n)));
         assert!(!a.bound.contains("eval"));
         assert_eq!(a.attributes, vec!["join"]);
-        assert_eq!(a.docstrings.len(), 1);
         assert!(a.nodes > 5);
         assert!(analyse("def f(:\n").is_err());
     }
