@@ -10,7 +10,7 @@ static check proves it is exactly one argument list or value (no way to close th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from azr import _core
@@ -87,7 +87,12 @@ class TaskValidator:
         pending = [k for k in range(len(items)) if out[k] is None]
         # Inputs of one program share an instance (a fresh namespace each): induction proposals
         # validate ten inputs per program. Programs and inputs are all the proposer's own text.
-        first = _run_grouped(self.sandbox, [(items[k][0], f"f({items[k][1]}\n)") for k in pending], seed=self.seeds[0])
+        first = _run_grouped(
+            self.sandbox,
+            [items[k][0] for k in pending],
+            lambda group: (items[pending[group[0]]][0], [f"f({items[pending[j]][1]}\n)" for j in group]),
+            seed=self.seeds[0],
+        )
         second: list[int] = []
         for k, result in zip(pending, first, strict=True):
             if result.status is not Status.OK or result.value_repr is None:
@@ -97,39 +102,35 @@ class TaskValidator:
             else:
                 out[k] = Triple(items[k][0], items[k][1], result.value_repr)
                 second.append(k)
-        groups: dict[str, list[int]] = {}
-        for k in second:
-            groups.setdefault(items[k][0], []).append(k)
-        batch = self.sandbox.run_many_batch(
-            [
-                (
-                    _prelude([_output(out[k]) for k in ks]) + program,
-                    [f"__azr_checks[{j}](f({items[k][1]}\n))" for j, k in enumerate(ks)],
-                )
-                for program, ks in groups.items()
-            ],
+        replays = _run_grouped(
+            self.sandbox,
+            [items[k][0] for k in second],
+            lambda group: (
+                _prelude([_output(out[second[j]]) for j in group]) + items[second[group[0]]][0],
+                [f"__azr_checks[{n}](f({items[second[j]][1]}\n))" for n, j in enumerate(group)],
+            ),
             seed=self.seeds[1],
         )
-        replays = {k: r for ks, rs in zip(groups.values(), batch, strict=True) for k, r in zip(ks, rs, strict=True)}
-        for k, result in replays.items():
+        for k, result in zip(second, replays, strict=True):
             if not _passed(result):
                 why = result.error_message if result.status is not Status.OK else "value differs or is not plain data"
                 out[k] = Rejected("nondeterministic_or_not_round_trip", f"second run under another seed: {why}")
         return [r if r is not None else Rejected("internal", "not validated") for r in out]
 
 
-def _run_grouped(sandbox: Sandbox, items: Sequence[tuple[str, str]], seed: int) -> list[ExecResult]:
-    """Run (program, expr) items, one instance per distinct program; results in item order."""
+def _run_grouped(
+    sandbox: Sandbox, keys: Sequence[str], build: Callable[[list[int]], tuple[str, list[str]]], seed: int
+) -> list[ExecResult]:
+    """Run items sharing a key in one instance: ``build(positions)`` gives that group's program and one
+    expression per position. Results come back in item order."""
     groups: dict[str, list[int]] = {}
-    for k, (program, _) in enumerate(items):
-        groups.setdefault(program, []).append(k)
-    programs = list(groups)
-    batch = sandbox.run_many_batch([(p, [items[k][1] for k in groups[p]]) for p in programs], seed=seed)
-    results: list[ExecResult | None] = [None] * len(items)
-    for program, group_results in zip(programs, batch, strict=True):
-        for k, result in zip(groups[program], group_results, strict=True):
-            results[k] = result
-    return [r for r in results if r is not None]
+    for position, key in enumerate(keys):
+        groups.setdefault(key, []).append(position)
+    batch = sandbox.run_many_batch([build(group) for group in groups.values()], seed=seed)
+    results: dict[int, ExecResult] = {}
+    for group, group_results in zip(groups.values(), batch, strict=True):
+        results.update(zip(group, group_results, strict=True))
+    return [results[position] for position in range(len(keys))]
 
 
 def _output(item: Triple | Rejected | None) -> str:
@@ -151,7 +152,11 @@ class Verifier:
         graded = [k for k, o in enumerate(outputs) if o is not None and not self.policy.check_value(o)]
         results = _run_grouped(
             self.sandbox,
-            [(_prelude([triples[k].output]), f"__azr_checks[0](({outputs[k]}\n))") for k in graded],
+            [triples[k].output for k in graded],
+            lambda group: (
+                _prelude([triples[graded[group[0]]].output]),
+                [f"__azr_checks[0](({outputs[graded[j]]}\n))" for j in group],
+            ),
             seed=0,
         )
         verdicts = [False] * len(triples)

@@ -1,6 +1,6 @@
 //! Bindings for static checks and deduplication (`crate::tasks`).
 
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
 use rayon::prelude::*;
@@ -115,6 +115,11 @@ pub fn canonical_program(source: &str) -> Option<String> {
     dedup::canonical_program(source).ok()
 }
 
+/// The deduper behind a mutex; a poisoned lock still holds a consistent set (inserts are atomic).
+fn locked(deduper: &Mutex<Deduper>) -> MutexGuard<'_, Deduper> {
+    deduper.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Remembers programs and (program, input) pairs it has admitted.
 #[pyclass(name = "Deduper", module = "azr._core", frozen)]
 pub struct PyDeduper {
@@ -136,10 +141,7 @@ impl PyDeduper {
     fn admit_programs(&self, py: Python<'_>, sources: Vec<String>) -> Vec<bool> {
         py.detach(|| {
             let fps: Vec<_> = sources.par_iter().map(|s| dedup::program_fingerprint(s)).collect();
-            self.programs
-                .lock()
-                .map(|mut d| d.admit(&fps))
-                .unwrap_or_else(|p| p.into_inner().admit(&fps))
+            locked(&self.programs).admit(&fps)
         })
     }
 
@@ -147,10 +149,7 @@ impl PyDeduper {
     fn contains_programs(&self, py: Python<'_>, sources: Vec<String>) -> Vec<bool> {
         py.detach(|| {
             let fps: Vec<_> = sources.par_iter().map(|s| dedup::program_fingerprint(s)).collect();
-            self.programs
-                .lock()
-                .map(|d| d.contains(&fps))
-                .unwrap_or_else(|p| p.into_inner().contains(&fps))
+            locked(&self.programs).contains(&fps)
         })
     }
 
@@ -158,26 +157,17 @@ impl PyDeduper {
     fn admit_pairs(&self, py: Python<'_>, pairs: Vec<(String, String)>) -> Vec<bool> {
         py.detach(|| {
             let fps: Vec<_> = pairs.par_iter().map(|(p, i)| dedup::pair_fingerprint(p, i)).collect();
-            self.pairs
-                .lock()
-                .map(|mut d| d.admit(&fps))
-                .unwrap_or_else(|p| p.into_inner().admit(&fps))
+            locked(&self.pairs).admit(&fps)
         })
     }
 
     #[getter]
     fn num_programs(&self) -> usize {
-        self.programs
-            .lock()
-            .map(|d| d.len())
-            .unwrap_or_else(|p| p.into_inner().len())
+        locked(&self.programs).len()
     }
 
     #[getter]
     fn num_pairs(&self) -> usize {
-        self.pairs
-            .lock()
-            .map(|d| d.len())
-            .unwrap_or_else(|p| p.into_inner().len())
+        locked(&self.pairs).len()
     }
 }
