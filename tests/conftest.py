@@ -23,3 +23,21 @@ def cruxeval() -> list[dict[str, str]]:
         pytest.skip(f"CRUXEval data not found at {CRUXEVAL}")
     with CRUXEVAL.open(encoding="utf-8") as fh:
         return [json.loads(line) for line in fh if line.strip()]
+
+
+@pytest.fixture(scope="session")
+def taught_model_dir(tiny_model_dir, tmp_path_factory):
+    """The tiny model after a few seconds of format teaching (see tests/teaching.py)."""
+    from teaching import teach
+
+    return teach(tiny_model_dir, tmp_path_factory.mktemp("taught"))
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random-init tiny causal LM with a real BPE tokenizer and chat template, built once (no downloads)."""
+    pytest.importorskip("torch")
+    pytest.importorskip("transformers")
+    from azr.tiny import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)

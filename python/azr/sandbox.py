@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -15,7 +16,7 @@ from pathlib import Path
 from azr import _core
 from azr.exceptions import ConfigError
 
-__all__ = ["ExecResult", "Job", "Sandbox", "Status"]
+__all__ = ["ExecResult", "Job", "Sandbox", "SandboxStats", "Status"]
 
 _U64_MAX = 2**64 - 1
 
@@ -122,6 +123,28 @@ def _check_timeout(timeout_s: object) -> None:
         raise ConfigError(f"timeout_s must be a number of seconds in (0, 86400], got {timeout_s!r}")
 
 
+@dataclass(slots=True)
+class SandboxStats:
+    """What a sandbox has run: instances (programs), expressions evaluated, timeouts, wall seconds."""
+
+    programs: int = 0
+    expressions: int = 0
+    timeouts: int = 0
+    seconds: float = 0.0
+
+    def snapshot(self) -> SandboxStats:
+        return SandboxStats(self.programs, self.expressions, self.timeouts, self.seconds)
+
+    def since(self, earlier: SandboxStats) -> SandboxStats:
+        """The work done after ``earlier`` (a snapshot)."""
+        return SandboxStats(
+            self.programs - earlier.programs,
+            self.expressions - earlier.expressions,
+            self.timeouts - earlier.timeouts,
+            self.seconds - earlier.seconds,
+        )
+
+
 class Sandbox:
     """A pool of isolated CPython-in-WebAssembly interpreters.
 
@@ -160,6 +183,8 @@ class Sandbox:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
         if fuel is not None and (not isinstance(fuel, int) or fuel < 1):
             raise ConfigError(f"fuel must be a positive int or None, got {fuel!r}")
+        self.stats = SandboxStats()
+        """Running totals of this sandbox's work (reset or snapshot them freely)."""
         self._core = _core.Sandbox(
             workers=workers,
             timeout_s=float(timeout_s),
@@ -200,10 +225,16 @@ class Sandbox:
         runnable = [
             i for i, (program, exprs) in enumerate(items) if _encodable(program) and all(map(_encodable, exprs))
         ]
+        started = time.perf_counter()
         raws = self._core.run_batch([(items[i][0], items[i][1], *settings[i]) for i in runnable])
         out: list[list[ExecResult]] = [[_UNENCODABLE] * len(exprs) for _, exprs in items]
         for i, raw in zip(runnable, raws, strict=True):
             out[i] = [_result(r) for r in raw]
+        self.stats.seconds += time.perf_counter() - started
+        for results in out:
+            self.stats.programs += 1
+            self.stats.expressions += len(results)
+            self.stats.timeouts += sum(r.status is Status.TIMEOUT for r in results)
         return out
 
     def run_many(

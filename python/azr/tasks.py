@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Role", "TaskType", "Triple"]
+__all__ = ["Role", "Task", "TaskType", "Triple"]
 
 
 class TaskType(StrEnum):
@@ -35,3 +35,25 @@ class Triple:
     program: str
     input: str
     output: str
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """A task as buffers store it: one (input, output) pair for deduction and abduction, several plus
+    a ``message`` for induction. ``step`` is the training step that proposed it (-1 for seeds)."""
+
+    task_type: TaskType
+    program: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    message: str = ""
+    step: int = -1
+
+    @property
+    def triple(self) -> Triple:
+        """The first (program, input, output) — the whole task for deduction and abduction."""
+        return Triple(self.program, self.inputs[0], self.outputs[0])
+
+    @property
+    def pairs(self) -> list[tuple[str, str]]:
+        return list(zip(self.inputs, self.outputs, strict=True))

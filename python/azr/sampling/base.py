@@ -1,0 +1,56 @@
+"""The one interface every generation backend implements: prompts in, text + token ids + log-probs out.
+
+The trainer needs token ids and the sampling policy's log-probs for the policy-gradient update;
+evaluation only needs the text. Backends: ``transformers`` (CPU or GPU, the default) and ``vllm``
+(GPU, optional extra).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = ["GenerationConfig", "Message", "Prompt", "Sample", "Sampler"]
+
+Message = dict[str, str]
+"""A chat message: ``{"role": "system" | "user" | "assistant", "content": ...}``."""
+
+Prompt = str | Sequence[Message]
+"""Plain text (used as is) or chat messages (rendered through the tokenizer's chat template)."""
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationConfig:
+    """How to sample. ``temperature == 0`` means greedy; ``n`` completions are drawn per prompt."""
+
+    n: int = 1
+    temperature: float = 1.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    seed: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One completion.
+
+    ``logprobs[t]`` is the log-probability of ``token_ids[t]`` under the distribution it was sampled
+    from (after temperature), so the trainer can use it as the behaviour policy. ``finished`` is
+    False when generation stopped at ``max_new_tokens``.
+    """
+
+    text: str
+    prompt_ids: list[int]
+    token_ids: list[int]
+    logprobs: list[float] = field(default_factory=list)
+    finished: bool = True
+
+
+@runtime_checkable
+class Sampler(Protocol):
+    """A generation backend."""
+
+    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[Sample]]:
+        """``config.n`` samples for each prompt, in prompt order."""
+        ...
