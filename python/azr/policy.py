@@ -1,0 +1,192 @@
+"""One policy update over a step's rollouts: forward in micro-batches, accumulate, clip, AdamW step.
+
+The trainer hands over ``Rollout`` records (prompt ids, completion ids, the sampler's log-probs and
+the sequence's advantage); this module knows nothing about tasks. Under ``torch.distributed`` the
+model is a ``DistributedDataParallel`` and every rank holds the same number of rollouts (the loop
+guarantees it), so gradient all-reduces line up; the token-mean denominator is summed over ranks.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+from azr.config import OptimConfig
+from azr.losses import policy_loss, token_logprobs
+
+__all__ = ["PolicyUpdater", "Rollout", "build_optimizer"]
+
+
+@dataclass(frozen=True, slots=True)
+class Rollout:
+    """A sampled completion with its advantage. ``temperature`` is the one it was sampled at, so the
+    update scores it under the same distribution as the sampler's ``old_logprobs``."""
+
+    prompt_ids: list[int]
+    token_ids: list[int]
+    old_logprobs: list[float]
+    advantage: float
+    temperature: float = 1.0
+
+
+def build_optimizer(model: torch.nn.Module, config: OptimConfig) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    return torch.optim.AdamW(params, lr=config.lr, betas=config.betas, weight_decay=config.weight_decay)
+
+
+@dataclass
+class _Batch:
+    input_ids: torch.Tensor
+    attention_mask: torch.Tensor
+    target_index: torch.Tensor  # [B, L]: position in input_ids of each completion token
+    targets: torch.Tensor  # [B, L]
+    mask: torch.Tensor  # [B, L]
+    old_logp: torch.Tensor
+    advantages: torch.Tensor
+    temperature: float
+
+
+def _collate(rollouts: Sequence[Rollout], pad_id: int, device: torch.device) -> _Batch:
+    """Right-padded prompt+completion rows and, per row, where its completion tokens sit."""
+    seqs = [r.prompt_ids + r.token_ids for r in rollouts]
+    width = max(len(s) for s in seqs)
+    length = max(max(len(r.token_ids) for r in rollouts), 1)
+    ids = torch.full((len(seqs), width), pad_id, dtype=torch.long)
+    attn = torch.zeros((len(seqs), width), dtype=torch.long)
+    index = torch.zeros((len(seqs), length), dtype=torch.long)
+    targets = torch.zeros((len(seqs), length), dtype=torch.long)
+    mask = torch.zeros((len(seqs), length))
+    old = torch.zeros((len(seqs), length))
+    for row, (r, seq) in enumerate(zip(rollouts, seqs, strict=True)):
+        ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        attn[row, : len(seq)] = 1
+        n, p = len(r.token_ids), len(r.prompt_ids)
+        if n:
+            index[row, :n] = torch.arange(p - 1, p - 1 + n)
+            targets[row, :n] = torch.tensor(r.token_ids, dtype=torch.long)
+            mask[row, :n] = 1.0
+            old[row, :n] = torch.tensor(r.old_logprobs[:n], dtype=torch.float32)
+    return _Batch(
+        ids.to(device),
+        attn.to(device),
+        index.to(device),
+        targets.to(device),
+        mask.to(device),
+        old.to(device),
+        torch.tensor([r.advantage for r in rollouts], dtype=torch.float32, device=device),
+        rollouts[0].temperature,
+    )
+
+
+def _chunks(rollouts: Sequence[Rollout], size: int) -> Iterator[list[Rollout]]:
+    """Micro-batches of rollouts sharing a temperature (the loss scales logits by it)."""
+    by_temperature: dict[float, list[Rollout]] = {}
+    for r in rollouts:
+        by_temperature.setdefault(r.temperature, []).append(r)
+    for group in by_temperature.values():
+        for start in range(0, len(group), size):
+            yield group[start : start + size]
+
+
+class PolicyUpdater:
+    """Owns the optimizer; ``update(rollouts)`` performs one optimizer step and returns metrics."""
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        config: OptimConfig,
+        *,
+        pad_id: int,
+        device: torch.device,
+        ref_model: torch.nn.Module | None = None,
+        autocast_dtype: torch.dtype | None = None,
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.pad_id = pad_id
+        self.device = device
+        self.ref_model = ref_model
+        self.autocast_dtype = autocast_dtype
+        self.optimizer = build_optimizer(model, config)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
+    def _logits(self, model: torch.nn.Module, batch: _Batch) -> torch.Tensor:
+        with self._autocast():
+            out = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False)
+        logits: torch.Tensor = out.logits
+        index = batch.target_index.unsqueeze(-1).expand(-1, -1, logits.size(-1))
+        return logits.gather(1, index)
+
+    def update(self, rollouts: Sequence[Rollout]) -> dict[str, float]:
+        """One optimizer step over all rollouts (gradients accumulated over micro-batches)."""
+        if not rollouts:
+            return {}
+        self.optimizer.zero_grad(set_to_none=True)
+        stats = self.accumulate(rollouts)
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip))
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return stats
+
+    def accumulate(self, rollouts: Sequence[Rollout]) -> dict[str, float]:
+        """Add the step's policy-gradient to ``.grad`` (micro-batch by micro-batch); no optimizer step."""
+        cfg = self.config
+        local_tokens = float(sum(len(r.token_ids) for r in rollouts))
+        total = torch.tensor([local_tokens], dtype=torch.float64)
+        distributed = dist.is_available() and dist.is_initialized()
+        if distributed:
+            dist.all_reduce(total)
+        num_tokens = max(float(total.item()), 1.0)
+        self.model.train()
+        chunks = list(_chunks(rollouts, cfg.micro_batch_size))
+        sums = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "ratio": 0.0}
+        for n, chunk in enumerate(chunks):
+            batch = _collate(chunk, self.pad_id, self.device)
+            sync = n == len(chunks) - 1
+            no_sync = getattr(self.model, "no_sync", None)
+            context = no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext()
+            with context:
+                logp, entropy = token_logprobs(self._logits(self.model, batch), batch.targets, batch.temperature)
+                ref_logp = None
+                if self.ref_model is not None and cfg.kl_coef > 0:
+                    with torch.no_grad():
+                        ref_logp, _ = token_logprobs(
+                            self._logits(self.ref_model, batch), batch.targets, batch.temperature
+                        )
+                terms = policy_loss(
+                    logp,
+                    batch.old_logp,
+                    batch.advantages,
+                    batch.mask,
+                    clip_low=cfg.clip_low,
+                    clip_high=cfg.clip_high,
+                    ref_logp=ref_logp,
+                    kl_coef=cfg.kl_coef,
+                    entropy=entropy,
+                    entropy_coef=cfg.entropy_coef,
+                    num_tokens=num_tokens,
+                )
+                terms.loss.backward()  # type: ignore[no-untyped-call]
+            sums["loss"] += float(terms.loss.detach())
+            sums["clipped"] += terms.clipped_tokens
+            sums["kl"] += terms.kl_sum
+            sums["entropy"] += terms.entropy_sum
+            sums["ratio"] += terms.ratio_sum
+        denom = max(local_tokens, 1.0)
+        return {
+            "loss": sums["loss"],
+            "clip_fraction": sums["clipped"] / denom,
+            "kl": sums["kl"] / denom,
+            "entropy": sums["entropy"] / denom,
+            "ratio_mean": sums["ratio"] / denom,
+            "tokens": local_tokens,
+        }

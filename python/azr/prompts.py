@@ -1,0 +1,126 @@
+"""Prompts for the six (task type, role) cases, in the answer format ``azr.parsing`` reads.
+
+Every prompt is a list of chat messages; the sampler renders it through the tokenizer's chat
+template when the model has one, and as plain text otherwise. The wording is ours; the structure
+(reference tasks for the proposer, one task for the solver, ``<think>``/``<answer>`` with fenced
+blocks) follows the Absolute Zero paper.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from azr.sampling.base import Message
+from azr.tasks import TaskType, Triple
+
+__all__ = ["SYSTEM", "proposer_messages", "solver_messages"]
+
+SYSTEM = (
+    "You are a careful Python programmer. Think step by step inside <think> </think>, then give the "
+    "final answer inside <answer> </answer> using exactly the fenced blocks the user asks for."
+)
+
+_RULES = (
+    "Rules for the program: define a function named `f` (helper functions are allowed); use only the "
+    "Python standard library; no printing, input, files, network, time or randomness; the result must "
+    "depend only on the arguments and be a plain value (numbers, strings, lists, tuples, dicts, sets, "
+    "booleans, None)."
+)
+
+
+def _fence(kind: str, body: str) -> str:
+    return f"```{kind}\n{body.strip()}\n```"
+
+
+def _triple_block(n: int, triple: Triple) -> str:
+    return (
+        f"Reference {n}:\n{_fence('python', triple.program)}\n"
+        f"{_fence('input', triple.input)}\n{_fence('output', triple.output)}"
+    )
+
+
+def _messages(user: str) -> list[Message]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def proposer_messages(
+    task_type: TaskType | str,
+    references: Sequence[Triple],
+    *,
+    program: str | None = None,
+    n_inputs: int = 6,
+) -> list[Message]:
+    """Ask for a new task.
+
+    Deduction and abduction proposers see ``references`` (past tasks of that type) and write a new
+    program plus one input. The induction proposer gets one ``program`` and writes ``n_inputs``
+    inputs that reveal what it does, plus a short message hinting at it.
+    """
+    task_type = TaskType(task_type)
+    if task_type is TaskType.INDUCTION:
+        if program is None:
+            raise ValueError("the induction proposer needs a program")
+        user = (
+            "Here is a Python program:\n"
+            f"{_fence('python', program)}\n"
+            f"Write {n_inputs} different inputs for `f` that together reveal what it does, and a one-"
+            "sentence message that hints at its purpose without giving the code away. Someone will "
+            "see some of the inputs with their outputs and your message, and must write the program.\n"
+            "Each input is the argument text of a call, e.g. `[1, 2], 3` for f([1, 2], 3).\n"
+            f"Answer with {n_inputs} ```input blocks and one ```message block inside <answer>."
+        )
+        return _messages(user)
+    refs = "\n\n".join(_triple_block(n, t) for n, t in enumerate(references, 1))
+    goal = (
+        "predicting its output from the input"
+        if task_type is TaskType.DEDUCTION
+        else "finding an input that produces its output"
+    )
+    user = (
+        f"Propose a new Python task: a program and one input. The task should be hard but possible to "
+        f"solve by reasoning, i.e. {goal}, and different from the references below.\n{_RULES}\n"
+        "The input is the argument text of a call, e.g. `'abc', 2` for f('abc', 2).\n\n"
+        f"{refs}\n\n"
+        "Answer with one ```python block and one ```input block inside <answer>."
+    )
+    return _messages(user)
+
+
+def solver_messages(
+    task_type: TaskType | str,
+    *,
+    program: str | None = None,
+    input: str | None = None,
+    output: str | None = None,
+    io_pairs: Sequence[tuple[str, str]] | None = None,
+    message: str | None = None,
+) -> list[Message]:
+    """Ask to solve one task: deduction needs ``program`` and ``input``; abduction ``program`` and
+    ``output``; induction ``io_pairs`` and ``message``."""
+    task_type = TaskType(task_type)
+    if task_type is TaskType.DEDUCTION:
+        if program is None or input is None:
+            raise ValueError("deduction needs a program and an input")
+        user = (
+            f"{_fence('python', program)}\nWhat does `f({input.strip()})` return?\n"
+            "Answer with one ```output block holding the returned value as a Python literal, inside <answer>."
+        )
+    elif task_type is TaskType.ABDUCTION:
+        if program is None or output is None:
+            raise ValueError("abduction needs a program and an output")
+        user = (
+            f"{_fence('python', program)}\nFind arguments for `f` so that it returns:\n"
+            f"{_fence('output', output)}\n"
+            "Answer with one ```input block holding the argument text (e.g. `[1, 2], 'a'` for "
+            "f([1, 2], 'a')), inside <answer>."
+        )
+    else:
+        if not io_pairs or message is None:
+            raise ValueError("induction needs input/output pairs and a message")
+        shown = "\n".join(f"f({i.strip()}) == {o.strip()}" for i, o in io_pairs)
+        user = (
+            f"Write a Python function `f` that satisfies all of these:\n```\n{shown}\n```\n"
+            f"Hint: {message.strip()}\n{_RULES}\n"
+            "Answer with one ```python block inside <answer>."
+        )
+    return _messages(user)

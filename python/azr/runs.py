@@ -1,0 +1,175 @@
+"""A run directory: resolved config, metrics log, plots, buffers and checkpoints.
+
+Layout::
+
+    RUN/config.toml                 the resolved configuration (``--resume`` reads it back)
+    RUN/metrics.jsonl               one JSON object per step
+    RUN/plots/*.png                 main curves, redrawn as training goes
+    RUN/buffers/<type>.jsonl        every accepted task, appended as it is accepted
+    RUN/checkpoints/step-000010/    model/ (safetensors + tokenizer), optimizer.pt, rng.pt, state.json
+
+Checkpoints are written to a temporary directory and renamed into place, so a kill mid-save leaves
+the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from azr.exceptions import ConfigError
+
+__all__ = ["RunDirectory"]
+
+_PLOTS = {
+    "rewards": ("reward mean per group", "/reward_mean"),
+    "solve_rates": ("solver accuracy per task type", "/solve/accuracy"),
+    "valid_rates": ("valid-proposal rate per task type", "/propose/valid_rate"),
+}
+
+
+class RunDirectory:
+    """Files of one training run."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.metrics_path = self.path / "metrics.jsonl"
+        self.config_path = self.path / "config.toml"
+        self.buffers_dir = self.path / "buffers"
+        self.checkpoints_dir = self.path / "checkpoints"
+        self.plots_dir = self.path / "plots"
+
+    def create(self, config_toml: str, *, resume: bool) -> None:
+        """Make the directory; refuse to mix a new run into an existing one unless resuming."""
+        if not resume and self.metrics_path.exists():
+            raise ConfigError(f"{self.path} already holds a run; pass --resume to continue it or pick a new --run-dir")
+        self.path.mkdir(parents=True, exist_ok=True)
+        self.config_path.write_text(config_toml, encoding="utf-8")
+
+    # --- metrics and plots ------------------------------------------------------------------
+
+    def log_metrics(self, record: Mapping[str, Any]) -> None:
+        """Append one record; undefined rates (NaN, e.g. no valid proposal to estimate) become null."""
+        clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
+        with self.metrics_path.open("a", encoding="utf-8") as fh:
+            fh.write(json.dumps(clean, allow_nan=False, default=float) + "\n")
+
+    def read_metrics(self) -> list[dict[str, Any]]:
+        if not self.metrics_path.exists():
+            return []
+        rows = []
+        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                continue  # a line cut by a kill
+        return rows
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Drop records of steps after ``last_step`` (they are redone after a resume)."""
+        rows = [r for r in self.read_metrics() if int(r.get("step", 0)) <= last_step]
+        tmp = self.metrics_path.with_suffix(".tmp")
+        tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+        os.replace(tmp, self.metrics_path)
+
+    def plot(self) -> list[Path]:
+        """Redraw the main curves from ``metrics.jsonl``; returns the PNG paths."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = self.read_metrics()
+        if not rows:
+            return []
+        self.plots_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, (title, suffix) in _PLOTS.items():
+            keys = sorted({k for r in rows for k in r if k.endswith(suffix)})
+            fig, ax = plt.subplots(figsize=(6, 3.5))
+            for key in keys:
+                points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), int | float)]
+                points = [(s, v) for s, v in points if math.isfinite(v)]
+                if points:
+                    ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=key.removesuffix(suffix))
+            ax.set_title(title)
+            ax.set_xlabel("step")
+            if keys:
+                ax.legend(fontsize=7)
+            fig.tight_layout()
+            out = self.plots_dir / f"{name}.png"
+            fig.savefig(out, dpi=90)
+            plt.close(fig)
+            written.append(out)
+        return written
+
+    # --- checkpoints --------------------------------------------------------------------------
+
+    def checkpoints(self) -> list[Path]:
+        if not self.checkpoints_dir.exists():
+            return []
+        found = [
+            p for p in self.checkpoints_dir.iterdir() if p.name.startswith("step-") and (p / "state.json").exists()
+        ]
+        return sorted(found, key=lambda p: int(p.name.removeprefix("step-")))
+
+    def latest_checkpoint(self) -> Path | None:
+        found = self.checkpoints()
+        return found[-1] if found else None
+
+    def save_checkpoint(
+        self,
+        step: int,
+        model: torch.nn.Module,
+        tokenizer: Any,
+        optimizer: torch.optim.Optimizer,
+        state: Mapping[str, Any],
+        *,
+        keep: int,
+    ) -> Path:
+        """Weights (safetensors), optimizer, RNG states and ``state`` for ``step``; keeps the newest ``keep``."""
+        self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
+        final = self.checkpoints_dir / f"step-{step:06d}"
+        tmp = self.checkpoints_dir / f".tmp-step-{step:06d}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir()
+        model.save_pretrained(tmp / "model", safe_serialization=True)  # type: ignore[operator]
+        tokenizer.save_pretrained(tmp / "model")
+        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(
+            {
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "torch": torch.get_rng_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            },
+            tmp / "rng.pt",
+        )
+        (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2), encoding="utf-8")
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        for old in self.checkpoints()[:-keep]:
+            shutil.rmtree(old, ignore_errors=True)
+        return final
+
+    @staticmethod
+    def load_checkpoint_state(checkpoint: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+        """Restore optimizer and RNG states; returns ``state.json``."""
+        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
+        rng = torch.load(checkpoint / "rng.pt", weights_only=False)
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        torch.set_rng_state(rng["torch"])
+        if rng["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        state: dict[str, Any] = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
+        return state

@@ -1,0 +1,475 @@
+"""The self-play loop, top to bottom.
+
+Each step, for each task type (deduction, abduction, induction):
+
+1. **propose** a batch of tasks, conditioned on reference tasks from that type's buffer;
+2. **validate** them in the sandbox (static checks, runs, deterministic, round-trips);
+3. **estimate solve rates**: ``solve_rate_samples`` solver samples per valid proposal at
+   temperature 1.0; the proposer's reward is the learnability ``1 - acc`` (0 when acc is 0 or 1);
+4. admit the valid, unseen tasks to the buffer;
+5. **solve** a batch of buffer tasks and **verify** the answers by execution;
+
+then rewards become Task-Relative REINFORCE++ advantages (normalised within each of the six
+(type, role) groups) and one policy update runs over all proposer and solver completions.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from azr.buffer import BufferSet
+from azr.config import TrainConfig
+from azr.distributed import World, barrier, gather, init_world
+from azr.exceptions import ConfigError
+from azr.grading import Rejected, TaskValidator, Verifier
+from azr.parsing import FormatError, Parsed, parse_generation
+from azr.policy import PolicyUpdater, Rollout
+from azr.prompts import proposer_messages, solver_messages
+from azr.rewards import Verdict, composite_reward, learnability_from_counts, task_relative_advantages
+from azr.runs import RunDirectory
+from azr.sampling.base import GenerationConfig, Prompt, Sample, Sampler
+from azr.sandbox import Sandbox
+from azr.tasks import Role, Task, TaskType
+
+__all__ = ["Trainer", "group_id"]
+
+log = logging.getLogger(__name__)
+
+_TYPES = (TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)
+
+
+def group_id(task_type: TaskType | str, role: Role | str) -> int:
+    """One advantage-normalisation group per (task type, role): 0..5."""
+    return _TYPES.index(TaskType(task_type)) * 2 + (0 if Role(role) is Role.PROPOSE else 1)
+
+
+@dataclass
+class _Scored:
+    """A completion that will be trained on, with its reward and group."""
+
+    sample: Sample
+    reward: float
+    group: int
+    temperature: float
+
+
+@dataclass
+class _StepLog:
+    """Counters of one step, turned into the metrics record at the end."""
+
+    values: dict[str, float] = field(default_factory=dict)
+
+    def put(self, key: str, value: float) -> None:
+        self.values[key] = float(value)
+
+
+def _rate(hits: int, total: int) -> float:
+    return hits / total if total else float("nan")
+
+
+class Trainer:
+    """Runs Absolute Zero self-play for ``config.run.steps`` steps in ``run_dir``."""
+
+    def __init__(
+        self,
+        config: TrainConfig,
+        run_dir: Path,
+        *,
+        resume: bool = False,
+        world: World | None = None,
+        sampler_factory: Callable[[Any, Any], Sampler] | None = None,
+    ) -> None:
+        from azr.models import load_model
+
+        self.config = config
+        self.world = world or init_world()
+        self.run = RunDirectory(run_dir)
+        checkpoint = self.run.latest_checkpoint() if resume else None
+        if resume and checkpoint is None and not self.run.buffers_dir.exists():
+            raise ConfigError(f"--resume: {run_dir} has no checkpoint or buffers to resume from")
+        if self.world.is_main:
+            self.run.create(config.to_toml(), resume=resume)
+        barrier(self.world)
+
+        torch.manual_seed(config.run.seed + self.world.rank)
+        self.device = self._device()
+        dtype = self._dtype()
+        weights = str(checkpoint / "model") if checkpoint is not None else config.model.name
+        self._weights = weights
+        model, self.tokenizer = load_model(weights, dtype=dtype, device=str(self.device))
+        model = self._adapt(model, checkpoint)
+        self.model = model
+        ref_model = None
+        if config.optim.kl_coef > 0:
+            ref_model, _ = load_model(config.model.name, dtype=dtype, device=str(self.device))
+            ref_module: torch.nn.Module = ref_model  # load_model already returns it in eval mode
+            ref_module.requires_grad_(False)
+        trained: torch.nn.Module = model
+        if self.world.size > 1:
+            trained = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[self.world.local_rank] if self.device.type == "cuda" else None
+            )
+        autocast = torch.bfloat16 if self.device.type == "cuda" and config.model.dtype == "auto" else None
+        self.updater = PolicyUpdater(
+            trained,
+            config.optim,
+            pad_id=int(self.tokenizer.pad_token_id),
+            device=self.device,
+            ref_model=ref_model,
+            autocast_dtype=autocast,
+        )
+        self.sampler = sampler_factory(model, self.tokenizer) if sampler_factory else self._sampler(model)
+
+        sb = config.sandbox
+        self.sandbox = Sandbox(workers=sb.workers or None, timeout_s=sb.timeout_s, memory_mb=sb.memory_mb)
+        self.validator = TaskValidator(self.sandbox)
+        self.verifier = Verifier(self.sandbox)
+        sp = config.selfplay
+        self.buffers = BufferSet(
+            self.run.buffers_dir, cap=sp.buffer_cap, n_inputs=sp.induction_inputs, persist=self.world.is_main
+        )
+
+        self.step = 0
+        if checkpoint is not None:
+            state = RunDirectory.load_checkpoint_state(checkpoint, self.updater.optimizer)
+            self.step = int(state["step"])
+            if self.world.is_main:
+                self.run.truncate_metrics(self.step)
+            log.info("resumed from %s at step %d", checkpoint, self.step)
+
+    # --- setup -----------------------------------------------------------------------------
+
+    def _device(self) -> torch.device:
+        wanted = self.config.model.device
+        if wanted == "auto":
+            return torch.device(f"cuda:{self.world.local_rank}" if torch.cuda.is_available() else "cpu")
+        return torch.device(wanted)
+
+    def _dtype(self) -> torch.dtype:
+        name = self.config.model.dtype
+        if name == "auto":
+            return torch.float32
+        dtype: torch.dtype = getattr(torch, name)
+        return dtype
+
+    def _adapt(self, model: Any, checkpoint: Path | None) -> Any:
+        cfg = self.config.model
+        if cfg.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+        if cfg.lora_rank > 0 and not hasattr(model, "peft_config"):
+            from peft import LoraConfig, get_peft_model
+
+            lora = LoraConfig(
+                r=cfg.lora_rank,
+                lora_alpha=cfg.lora_alpha,
+                lora_dropout=cfg.lora_dropout,
+                target_modules="all-linear",
+                task_type="CAUSAL_LM",
+            )
+            model = get_peft_model(model, lora)
+        return model
+
+    def _sampler(self, model: Any) -> Sampler:
+        cfg = self.config.sampler
+        if cfg.backend == "vllm":
+            from azr.sampling.vllm import VLLMSampler
+
+            # Built from the weights the trainer loaded (the checkpoint on --resume), then synced after each update.
+            return VLLMSampler(
+                self._weights, gpu_memory_utilization=cfg.gpu_memory_utilization, seed=self.config.run.seed
+            )
+        from azr.sampling.hf import TransformersSampler
+
+        return TransformersSampler(
+            model, self.tokenizer, batch_size=cfg.batch_size, device=str(self.device), progress=self.config.run.progress
+        )
+
+    # --- generation helpers ------------------------------------------------------------------
+
+    def _seed(self, phase: int) -> int:
+        """A generation seed unique to (run seed, step, phase, rank): resumed steps draw the same samples."""
+        return (self.config.run.seed * 1_000_003 + self.step * 1_009 + phase * 31 + self.world.rank) % (2**31)
+
+    def _generate(
+        self, prompts: Sequence[Prompt], *, n: int, temperature: float, max_new: int, phase: int
+    ) -> list[list[Sample]]:
+        if not prompts:
+            return []
+        config = GenerationConfig(
+            n=n,
+            temperature=temperature,
+            top_p=self.config.sampler.top_p,
+            max_new_tokens=max_new,
+            seed=self._seed(phase),
+        )
+        started = time.perf_counter()
+        out = self.sampler.generate(list(prompts), config)
+        self._gen_seconds += time.perf_counter() - started
+        self._gen_tokens += sum(len(s.token_ids) for group in out for s in group)
+        return out
+
+    def _rng(self, phase: int) -> np.random.Generator:
+        return np.random.default_rng([self.config.run.seed, self.step, phase, self.world.rank])
+
+    # --- grading -------------------------------------------------------------------------------
+
+    def _grade(self, task_type: TaskType, tasks: Sequence[Task], texts: Sequence[str]) -> list[Verdict]:
+        """Verdicts for solver completions ``texts[k]`` on ``tasks[k]``, all verified by execution."""
+        parsed = [parse_generation(text, task_type, Role.SOLVE) for text in texts]
+        ok = [k for k, p in enumerate(parsed) if isinstance(p, Parsed)]
+        good = [p for p in parsed if isinstance(p, Parsed)]
+        chosen = [tasks[k] for k in ok]
+        if task_type is TaskType.DEDUCTION:
+            correct = self.verifier.deduction([t.triple for t in chosen], [p.output for p in good])
+        elif task_type is TaskType.ABDUCTION:
+            correct = self.verifier.abduction([t.triple for t in chosen], [p.inputs[0] for p in good])
+        else:
+            scores = self.verifier.induction([t.pairs for t in chosen], [p.program for p in good])
+            correct = [s == 1.0 for s in scores]
+        verdicts = [Verdict.FORMAT_ERROR] * len(texts)
+        for k, right in zip(ok, correct, strict=True):
+            verdicts[k] = Verdict.ACCEPTED if right else Verdict.WRONG
+        return verdicts
+
+    def _solver_prompt(self, task: Task) -> Prompt:
+        if task.task_type is TaskType.DEDUCTION:
+            return solver_messages(task.task_type, program=task.program, input=task.inputs[0])
+        if task.task_type is TaskType.ABDUCTION:
+            return solver_messages(task.task_type, program=task.program, output=task.outputs[0])
+        shown = self.config.selfplay.induction_shown
+        return solver_messages(task.task_type, io_pairs=task.pairs[:shown], message=task.message)
+
+    def _validate(self, task_type: TaskType, parsed: Parsed, program: str | None) -> Task | Rejected:
+        """A proposal as a buffer task, or why it is rejected."""
+        if task_type is not TaskType.INDUCTION:
+            assert parsed.program is not None
+            result = self.validator.validate([(parsed.program, parsed.inputs[0])])[0]
+            if isinstance(result, Rejected):
+                return result
+            return Task(task_type, result.program, (result.input,), (result.output,), step=self.step)
+        assert program is not None
+        unique = list(dict.fromkeys(parsed.inputs))
+        results = self.validator.validate([(program, text) for text in unique])
+        valid = [r for r in results if not isinstance(r, Rejected)]
+        needed = self.config.selfplay.induction_shown + 1
+        if len(valid) < needed:
+            return Rejected("too_few_valid_inputs", f"{len(valid)} valid distinct inputs, need {needed}")
+        return Task(
+            task_type,
+            program,
+            tuple(r.input for r in valid),
+            tuple(r.output for r in valid),
+            parsed.message or "",
+            step=self.step,
+        )
+
+    # --- one task type ---------------------------------------------------------------------------
+
+    def _play(self, task_type: TaskType, scored: list[_Scored], metrics: _StepLog) -> None:
+        cfg, sp = self.config, self.config.selfplay
+        buffer = self.buffers[task_type]
+        phase = _TYPES.index(task_type) * 10
+        rng = self._rng(phase)
+        temperature = cfg.sampler.temperature
+
+        # 1. propose
+        programs: list[str | None]
+        if task_type is TaskType.INDUCTION:
+            programs = list(self.buffers.programs(sp.proposals_per_type, rng))
+            prompts = [proposer_messages(task_type, [], program=p, n_inputs=sp.induction_inputs) for p in programs]
+        else:
+            programs = [None] * sp.proposals_per_type
+            prompts = [
+                proposer_messages(
+                    task_type,
+                    [
+                        t.triple
+                        for t in buffer.sample(
+                            sp.references, rng, mode=sp.reference_sampling, half_life=sp.recency_half_life
+                        )
+                    ],
+                )
+                for _ in programs
+            ]
+        proposals = [
+            g[0]
+            for g in self._generate(
+                prompts, n=1, temperature=temperature, max_new=cfg.sampler.max_new_tokens_propose, phase=phase + 1
+            )
+        ]
+
+        # 2. validate
+        outcomes: list[Task | Rejected | FormatError] = []
+        for sample, program in zip(proposals, programs, strict=True):
+            parsed = parse_generation(sample.text, task_type, Role.PROPOSE)
+            outcomes.append(parsed if isinstance(parsed, FormatError) else self._validate(task_type, parsed, program))
+        valid = [o for o in outcomes if isinstance(o, Task)]
+
+        # 3. solve-rate estimation: n samples at temperature 1.0 per valid proposal
+        n = sp.solve_rate_samples
+        groups = self._generate(
+            [self._solver_prompt(t) for t in valid],
+            n=n,
+            temperature=1.0,
+            max_new=cfg.sampler.max_new_tokens_solve,
+            phase=phase + 2,
+        )
+        flat_tasks = [t for t in valid for _ in range(n)]
+        verdicts = self._grade(task_type, flat_tasks, [s.text for g in groups for s in g])
+        solved = [sum(v is Verdict.ACCEPTED for v in verdicts[k * n : (k + 1) * n]) for k in range(len(valid))]
+        acc_of = {id(t): c for t, c in zip(valid, solved, strict=True)}
+        for sample, outcome in zip(proposals, outcomes, strict=True):
+            if isinstance(outcome, FormatError):
+                reward = composite_reward(Verdict.FORMAT_ERROR, format_error=sp.format_error_reward)
+            elif isinstance(outcome, Rejected):
+                reward = composite_reward(Verdict.WRONG, wrong=sp.wrong_reward)
+            else:
+                reward = learnability_from_counts(acc_of[id(outcome)], n)
+            scored.append(_Scored(sample, reward, group_id(task_type, Role.PROPOSE), temperature))
+
+        # 4. admit (every rank admits every rank's tasks, in rank order, so buffers stay identical)
+        admitted = 0
+        for rank_tasks in gather(valid, self.world):
+            admitted += sum(buffer.add(rank_tasks))
+
+        # 5. solve buffer tasks and verify
+        tasks = buffer.sample(sp.solves_per_type, rng)
+        answers = [
+            g[0]
+            for g in self._generate(
+                [self._solver_prompt(t) for t in tasks],
+                n=1,
+                temperature=temperature,
+                max_new=cfg.sampler.max_new_tokens_solve,
+                phase=phase + 3,
+            )
+        ]
+        solve_verdicts = self._grade(task_type, tasks, [a.text for a in answers])
+        for sample, verdict in zip(answers, solve_verdicts, strict=True):
+            reward = composite_reward(verdict, 1.0, format_error=sp.format_error_reward, wrong=sp.wrong_reward)
+            scored.append(_Scored(sample, reward, group_id(task_type, Role.SOLVE), temperature))
+
+        # metrics of this type
+        t = str(task_type)
+        proposer_rewards = [s.reward for s in scored if s.group == group_id(task_type, Role.PROPOSE)]
+        solver_rewards = [s.reward for s in scored if s.group == group_id(task_type, Role.SOLVE)]
+        metrics.put(f"{t}/propose/reward_mean", float(np.mean(proposer_rewards)))
+        metrics.put(f"{t}/solve/reward_mean", float(np.mean(solver_rewards)))
+        metrics.put(f"{t}/propose/valid_rate", _rate(len(valid), len(outcomes)))
+        metrics.put(
+            f"{t}/propose/format_error_rate", _rate(sum(isinstance(o, FormatError) for o in outcomes), len(outcomes))
+        )
+        metrics.put(f"{t}/propose/admitted", admitted)
+        metrics.put(f"{t}/propose/solve_rate_estimate", _rate(sum(solved), len(valid) * n))
+        metrics.put(f"{t}/solve/accuracy", _rate(sum(v is Verdict.ACCEPTED for v in solve_verdicts), len(tasks)))
+        metrics.put(
+            f"{t}/solve/format_error_rate", _rate(sum(v is Verdict.FORMAT_ERROR for v in solve_verdicts), len(tasks))
+        )
+        metrics.put(f"buffer/{t}", len(buffer))
+
+    # --- the step ---------------------------------------------------------------------------------
+
+    def train_step(self) -> dict[str, float]:
+        """One self-play step over all three task types, then one policy update. Returns its metrics."""
+        started = time.perf_counter()
+        self._gen_seconds, self._gen_tokens = 0.0, 0
+        before = self.sandbox.stats.snapshot()
+        metrics = _StepLog()
+        scored: list[_Scored] = []
+        for task_type in _TYPES:
+            self._play(task_type, scored, metrics)
+
+        # Task-Relative REINFORCE++: normalise within each (type, role) group over all ranks.
+        everyone = gather([(s.reward, s.group) for s in scored], self.world)
+        rewards = [r for part in everyone for r, _ in part]
+        groups = [g for part in everyone for _, g in part]
+        offset = sum(len(part) for part in everyone[: self.world.rank])
+        advantages = task_relative_advantages(rewards, groups)[offset : offset + len(scored)]
+        rollouts = [
+            Rollout(s.sample.prompt_ids, s.sample.token_ids, s.sample.logprobs, float(a), s.temperature)
+            for s, a in zip(scored, advantages, strict=True)
+        ]
+        update = self.updater.update(rollouts)
+        sync = getattr(self.sampler, "sync_weights", None)
+        if sync is not None:
+            sync(self.model)
+        self.step += 1
+
+        work = self.sandbox.stats.since(before)
+        metrics.put("sandbox/expressions", work.expressions)
+        metrics.put("sandbox/expressions_per_s", work.expressions / work.seconds if work.seconds else float("nan"))
+        metrics.put("sandbox/timeouts", work.timeouts)
+        metrics.put("sandbox/seconds", work.seconds)
+        metrics.put("generation/tokens", self._gen_tokens)
+        metrics.put(
+            "generation/tokens_per_s", self._gen_tokens / self._gen_seconds if self._gen_seconds else float("nan")
+        )
+        for key, value in update.items():
+            metrics.put(f"update/{key}", value)
+        metrics.put("step_time_s", time.perf_counter() - started)
+        return metrics.values
+
+    # --- the run -----------------------------------------------------------------------------------
+
+    def seed_buffers(self) -> None:
+        """Optional seeding phase: propose without updating until each buffer reaches the target size."""
+        sp = self.config.selfplay
+        for _ in range(sp.max_seeding_rounds):
+            if all(len(self.buffers[t]) >= sp.seed_buffer_size for t in _TYPES):
+                return
+            scratch: list[_Scored] = []
+            for t in _TYPES:
+                if len(self.buffers[t]) < sp.seed_buffer_size:
+                    self._gen_seconds, self._gen_tokens = 0.0, 0
+                    self._play(t, scratch, _StepLog())
+        log.warning("seeding stopped after %d rounds with buffers %s", sp.max_seeding_rounds, self.buffers.sizes())
+
+    def fit(self) -> list[dict[str, float]]:
+        """Train until ``run.steps``; checkpoint, log and plot along the way. Returns this call's metrics."""
+        from tqdm import tqdm
+
+        cfg = self.config.run
+        if self.step == 0 and self.config.selfplay.seed_buffer_size > 0:
+            self.seed_buffers()
+        history: list[dict[str, float]] = []
+        bar = tqdm(
+            total=cfg.steps,
+            initial=self.step,
+            desc="self-play",
+            unit="step",
+            disable=not (cfg.progress and self.world.is_main),
+        )
+        while self.step < cfg.steps:
+            values = self.train_step()
+            record: dict[str, Any] = {"step": self.step, "time": time.time(), **values}
+            history.append(values)
+            if self.world.is_main:
+                self.run.log_metrics(record)
+                if self.step % cfg.plot_every == 0 or self.step == cfg.steps:
+                    self.run.plot()
+                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                    self.save()
+            barrier(self.world)
+            bar.update(1)
+            bar.set_postfix(step_s=f"{values['step_time_s']:.1f}")
+        bar.close()
+        return history
+
+    def save(self) -> Path:
+        """Checkpoint now (rank 0 only writes)."""
+        return self.run.save_checkpoint(
+            self.step,
+            self.model,
+            self.tokenizer,
+            self.updater.optimizer,
+            {"buffers": self.buffers.sizes(), "world_size": self.world.size},
+            keep=self.config.run.keep_checkpoints,
+        )

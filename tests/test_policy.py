@@ -1,0 +1,67 @@
+"""The policy update on a real tiny model: it learns a verifiable objective, and batching is invisible."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from azr.config import OptimConfig  # noqa: E402
+from azr.models import load_model  # noqa: E402
+from azr.policy import PolicyUpdater, Rollout  # noqa: E402
+from azr.rewards import task_relative_advantages  # noqa: E402
+from azr.sampling.base import GenerationConfig  # noqa: E402
+from azr.sampling.hf import TransformersSampler  # noqa: E402
+
+PROMPT = [{"role": "user", "content": "Say a number."}]
+
+
+def test_update_rule_raises_mean_reward(tiny_model_dir):
+    """Reward: the share of generated tokens that start with a digit (~3% for the random model)."""
+    torch.manual_seed(0)
+    model, tokenizer = load_model(tiny_model_dir)
+    digits = {i for i in range(len(tokenizer)) if tokenizer.decode([i]).strip()[:1].isdigit()}
+    sampler = TransformersSampler(model, tokenizer, batch_size=32)
+    updater = PolicyUpdater(
+        model, OptimConfig(lr=1e-2, micro_batch_size=32), pad_id=tokenizer.pad_token_id, device=torch.device("cpu")
+    )
+    means, ratios = [], []
+    for step in range(24):
+        samples = sampler.generate([PROMPT], GenerationConfig(n=32, temperature=1.0, max_new_tokens=4, seed=step))[0]
+        rewards = [sum(t in digits for t in s.token_ids) / max(len(s.token_ids), 1) for s in samples]
+        advantages = task_relative_advantages(rewards, [0] * len(rewards))
+        stats = updater.update(
+            [Rollout(s.prompt_ids, s.token_ids, s.logprobs, float(a)) for s, a in zip(samples, advantages, strict=True)]
+        )
+        means.append(float(np.mean(rewards)))
+        ratios.append(stats["ratio_mean"])
+    assert np.mean(means[:4]) < 0.15
+    assert np.mean(means[-4:]) > np.mean(means[:4]) + 0.4, means
+    # The sampler's log-probs are the policy's own: on-policy ratios are 1.
+    assert ratios == pytest.approx([1.0] * len(ratios), abs=1e-3)
+
+
+def test_micro_batching_and_padding_do_not_change_the_update(tiny_model_dir):
+    model, tokenizer = load_model(tiny_model_dir)
+    sampler = TransformersSampler(model, tokenizer, batch_size=8)
+    prompts = [PROMPT, [{"role": "user", "content": "A much longer prompt, so that rows pad differently " * 3}]]
+    samples = [
+        s for group in sampler.generate(prompts, GenerationConfig(n=4, max_new_tokens=12, seed=3)) for s in group
+    ]
+    rollouts = [Rollout(s.prompt_ids, s.token_ids, s.logprobs, float(k % 3 - 1)) for k, s in enumerate(samples)]
+    grads = []
+    for micro in (1, 3, 8):
+        clone = copy.deepcopy(model)
+        updater = PolicyUpdater(
+            clone, OptimConfig(micro_batch_size=micro), pad_id=tokenizer.pad_token_id, device=torch.device("cpu")
+        )
+        updater.accumulate(rollouts)
+        grads.append({name: p.grad.clone() for name, p in clone.named_parameters()})
+    for name, grad in grads[0].items():
+        assert grad.abs().sum() > 0, name
+        for other in grads[1:]:
+            assert torch.allclose(grad, other[name], rtol=1e-4, atol=1e-7), name

@@ -1,0 +1,173 @@
+"""The self-play loop end to end on CPU: a real (tiny, taught) model, the real sandbox, real files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+from azr.config import load_config  # noqa: E402
+from azr.tasks import TaskType  # noqa: E402
+from azr.trainer import Trainer, group_id  # noqa: E402
+
+GROUPS = [f"{t}/{r}" for t in ("deduction", "abduction", "induction") for r in ("propose", "solve")]
+TIMING = ("time", "step_time_s", "generation/tokens_per_s", "sandbox/expressions_per_s", "sandbox/seconds")
+
+
+def small(model_dir: Path, steps: int, *extra: str) -> list[str]:
+    return [
+        f"model.name={json.dumps(str(model_dir))}",
+        f"run.steps={steps}",
+        "run.progress=false",
+        "run.checkpoint_every=1",
+        "sampler.batch_size=16",
+        "sampler.max_new_tokens_propose=64",
+        "sampler.max_new_tokens_solve=40",
+        "selfplay.proposals_per_type=3",
+        "selfplay.solves_per_type=2",
+        "selfplay.solve_rate_samples=4",
+        "selfplay.references=2",
+        "selfplay.induction_inputs=4",
+        "selfplay.induction_shown=2",
+        "sandbox.workers=2",
+        "optim.lr=1e-4",
+        *extra,
+    ]
+
+
+def metrics(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_group_ids_cover_six_groups():
+    ids = {group_id(t, r) for t in TaskType for r in ("propose", "solve")}
+    assert ids == set(range(6))
+
+
+def test_steps_write_metrics_plots_checkpoints_and_grow_buffers(taught_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    trainer = Trainer(load_config(None, small(taught_model_dir, 2)), run_dir)
+    trainer.fit()
+    rows = metrics(run_dir)
+    assert [r["step"] for r in rows] == [1, 2]
+    for group in GROUPS:
+        assert all(f"{group}/reward_mean" in r for r in rows)
+    for key in (
+        "sandbox/expressions",
+        "sandbox/timeouts",
+        "generation/tokens_per_s",
+        "step_time_s",
+        "update/loss",
+        "buffer/induction",
+    ):
+        assert key in rows[-1]
+    # The taught model writes well-formed tasks, so the sandbox accepted some and the buffers grew.
+    assert sum(r["deduction/propose/valid_rate"] + r["abduction/propose/valid_rate"] for r in rows) > 0
+    assert (
+        sum(len((run_dir / "buffers" / f"{t}.jsonl").read_text().splitlines()) for t in ("deduction", "abduction")) > 0
+    )
+    for name in ("rewards", "solve_rates", "valid_rates"):
+        png = run_dir / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    ckpt = run_dir / "checkpoints" / "step-000002"
+    assert (ckpt / "model" / "model.safetensors").stat().st_size > 0
+    assert (ckpt / "optimizer.pt").exists() and (ckpt / "rng.pt").exists()
+    assert json.loads((ckpt / "state.json").read_text())["step"] == 2
+    assert "[selfplay]" in (run_dir / "config.toml").read_text()
+
+
+def test_resume_continues_exactly(taught_model_dir, tmp_path):
+    straight = tmp_path / "straight"
+    Trainer(load_config(None, small(taught_model_dir, 3)), straight).fit()
+
+    split = tmp_path / "split"
+    first = Trainer(load_config(None, small(taught_model_dir, 2)), split)
+    first.fit()
+    buffers = {t: first.buffers[t].tasks for t in TaskType}
+    del first
+    resumed = Trainer(load_config(split / "config.toml", ["run.steps=3"]), split, resume=True)
+    assert resumed.step == 2
+    assert {t: resumed.buffers[t].tasks for t in TaskType} == buffers
+    resumed.fit()
+
+    a, b = metrics(straight), metrics(split)
+    assert [r["step"] for r in b] == [1, 2, 3]
+    for key, value in a[2].items():
+        if key not in TIMING:
+            assert b[2][key] == (value if value is None else pytest.approx(value, rel=1e-5, abs=1e-6)), key
+    from safetensors.torch import load_file
+
+    wa = load_file(straight / "checkpoints" / "step-000003" / "model" / "model.safetensors")
+    wb = load_file(split / "checkpoints" / "step-000003" / "model" / "model.safetensors")
+    assert wa.keys() == wb.keys()
+    for name in wa:
+        assert torch.allclose(wa[name], wb[name], atol=1e-6), name
+
+
+def test_a_new_run_refuses_an_existing_run_dir(taught_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    Trainer(load_config(None, small(taught_model_dir, 1)), run_dir).fit()
+    from azr.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="already holds a run"):
+        Trainer(load_config(None, small(taught_model_dir, 1)), run_dir)
+
+
+def _accepted(run_dir: Path) -> list[str]:
+    lines = []
+    for t in ("deduction", "abduction", "induction"):
+        path = run_dir / "buffers" / f"{t}.jsonl"
+        if path.exists():
+            lines += [line for line in path.read_text().splitlines(keepends=True) if line.endswith("\n")]
+    return lines
+
+
+def test_sigkill_mid_step_loses_no_accepted_task(taught_model_dir, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "azr.cli", "train", "--run-dir", str(run_dir)]
+    for item in small(taught_model_dir, 1000, "run.checkpoint_every=1000"):
+        args += ["--set", item]
+    log = tmp_path / "train.log"
+    with (
+        log.open("wb") as err,
+        subprocess.Popen(
+            args, stdout=subprocess.DEVNULL, stderr=err, env={**os.environ, "PYTHONUNBUFFERED": "1"}
+        ) as proc,
+    ):
+        try:
+            deadline = time.monotonic() + 240
+            while len(_accepted(run_dir)) < 3:
+                assert proc.poll() is None, log.read_text()[-3000:]
+                assert time.monotonic() < deadline, "no tasks accepted in time"
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+    before = _accepted(run_dir)
+    assert not (run_dir / "checkpoints").exists()  # killed before any checkpoint
+    resumed = Trainer(load_config(run_dir / "config.toml", ["run.steps=1"]), run_dir, resume=True)
+    kept = {json.dumps(json.loads(line)) for line in before}
+    in_buffers = {
+        json.dumps(
+            {
+                "step": t.step,
+                "program": t.program,
+                "inputs": list(t.inputs),
+                "outputs": list(t.outputs),
+                "message": t.message,
+            }
+        )
+        for tt in TaskType
+        for t in resumed.buffers[tt].proposed
+    }
+    assert kept <= in_buffers
+    assert resumed.step == 0
