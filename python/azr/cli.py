@@ -20,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from azr import _core
+from azr.commands import evaluate as evaluate_command
+from azr.commands import train as train_command
 from azr.exceptions import AzrError, ConfigError
 from azr.sandbox import ExecResult, Job, Sandbox, Status
 
@@ -285,6 +287,9 @@ def build_parser() -> argparse.ArgumentParser:
     sandbox = sub.add_parser("sandbox", help="build or check the WebAssembly guest")
     sandbox.add_argument("action", choices=["build", "check"])
     sandbox.set_defaults(func=cmd_sandbox)
+
+    train_command.register(sub)
+    evaluate_command.register(sub)
     return parser
 
 

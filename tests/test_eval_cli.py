@@ -1,0 +1,101 @@
+"""``azr eval`` end to end: pre-generated answers, results JSON, --compare, errors; and a real model run
+on the tiny local model over 20-problem slices."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import CRUXEVAL
+
+from azr.cli import main
+from azr.commands.evaluate import resolve_model_spec
+
+
+def write_json(path: Path, data: object) -> Path:
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_eval_scores_answers_writes_json_and_compares(
+    tmp_path: Path, cruxeval: list[dict[str, str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    rows = cruxeval[:30]
+    gold = write_json(tmp_path / "gold.json", {r["id"]: [r["output"]] for r in rows})
+    half = write_json(
+        tmp_path / "half.json", {r["id"]: [r["output"] if k % 2 else "'wrong'"] for k, r in enumerate(rows)}
+    )
+    common = ["--benchmarks", "cruxeval-o", "--cruxeval", str(CRUXEVAL), "--limit", "30"]
+    assert main(["eval", "--answers", str(gold), *common, "--out", str(tmp_path / "a.json")]) == 0
+    table = capsys.readouterr().out
+    assert "cruxeval-o" in table and "100.0" in table
+    assert main(["eval", "--answers", f"cruxeval-o={half}", *common, "--out", str(tmp_path / "b.json")]) == 0
+    capsys.readouterr()
+    result = json.loads((tmp_path / "b.json").read_text())
+    assert result["format"] == "azr-eval/1"
+    assert result["benchmarks"]["cruxeval-o"]["pass@1"] == 0.5
+    assert result["overall"]["pass@1"] == 0.5
+    assert [p["correct"] for p in result["benchmarks"]["cruxeval-o"]["per_problem"]] == [k % 2 for k in range(30)]
+
+    assert main(["eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
+    comparison = capsys.readouterr().out
+    line = next(line for line in comparison.splitlines() if line.startswith("cruxeval-o"))
+    assert line.split() == ["cruxeval-o", "100.0", "50.0", "-50.0"]
+
+
+def test_eval_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    answers = write_json(tmp_path / "a.json", {"sample_0": ["1"]})
+    cases = [
+        ["eval"],  # nothing to evaluate
+        ["eval", "--answers", str(answers), "--benchmarks", "cruxeval-o"],  # no --cruxeval
+        ["eval", "--answers", str(answers), "--benchmarks", "nope", "--cruxeval", str(CRUXEVAL)],
+        ["eval", "--answers", str(answers), "--cruxeval", str(CRUXEVAL)],  # several benchmarks, unnamed file
+        ["eval", "--answers", str(answers), "--benchmarks", "cruxeval-o", "--cruxeval", str(CRUXEVAL), "--k", "x"],
+        ["eval", "--compare", str(answers), str(answers)],  # not results files
+        ["eval", str(tmp_path / "no-such-model"), "--benchmarks", "humaneval"],
+    ]
+    for argv in cases:
+        assert main(argv) == 2, argv
+        assert capsys.readouterr().err.startswith("azr: "), argv
+
+
+def test_eval_end_to_end_on_the_tiny_model(
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A real model, given as an azr run directory (its latest checkpoint's model/), all three benchmarks on
+    20-problem slices; the saved generations re-score identically through --answers."""
+    run_dir = tmp_path / "run"
+    (run_dir / "checkpoints" / "step-000003").mkdir(parents=True)
+    (run_dir / "checkpoints" / "step-000003" / "model").symlink_to(tiny_model_dir, target_is_directory=True)
+    out, generations = tmp_path / "results.json", tmp_path / "generations.json"
+    common = ["--cruxeval", str(CRUXEVAL), "--limit", "20"]
+    argv = ["eval", str(run_dir), *common, "--max-new-tokens", "8", "--batch-size", "20"]
+    assert main([*argv, "--out", str(out), "--save-generations", str(generations)]) == 0
+    assert "overall" in capsys.readouterr().out
+    result = json.loads(out.read_text())
+    assert set(result["benchmarks"]) == {"cruxeval-o", "cruxeval-i", "humaneval"}
+    for bench in result["benchmarks"].values():
+        assert (bench["problems"], bench["samples"]) == (20, 20)
+        assert 0.0 <= bench["pass@1"] <= 1.0
+    assert result["settings"]["n"] == 1 and result["label"] == str(run_dir)
+
+    saved = json.loads(generations.read_text())
+    for name, per_problem in saved.items():
+        answers = write_json(tmp_path / f"{name}.json", per_problem)
+        rescored = tmp_path / f"{name}-rescored.json"
+        assert main(["eval", "--answers", str(answers), "--benchmarks", name, *common, "--out", str(rescored)]) == 0
+        again = json.loads(rescored.read_text())["benchmarks"][name]
+        assert again["per_problem"] == result["benchmarks"][name]["per_problem"]
+
+
+def test_checkpoints_and_run_directories_resolve_to_their_model(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    for step in ("step-000002", "step-000010", "step-000009"):
+        (run / "checkpoints" / step / "model").mkdir(parents=True)
+        (run / "checkpoints" / step / "model" / "config.json").write_text("{}")
+    latest = run / "checkpoints" / "step-000010"
+    assert resolve_model_spec(str(run)) == str(latest / "model")  # numeric order, not file order
+    assert resolve_model_spec(str(latest)) == str(latest / "model")
+    assert resolve_model_spec(str(latest / "model")) == str(latest / "model")
+    assert resolve_model_spec("smollm2-135m") == "smollm2-135m"  # embedded names pass through
