@@ -97,3 +97,18 @@ def test_fuzz_never_raises(text: str, task_type: TaskType, role: Role) -> None:
 def test_pathological_sizes() -> None:
     huge = "<answer>" + "```output\n" * 20000 + "</answer>"
     assert isinstance(parse_generation(huge, "deduction", "solve"), Parsed | FormatError)
+
+
+def test_answer_tags_can_be_optional_for_small_models():
+    reply = "Sure!\n```output\n[3, 2, 1]\n```\nDone."
+    assert isinstance(parse_generation(reply, "deduction", "solve"), FormatError)
+    parsed = parse_generation(reply, "deduction", "solve", require_answer_tags=False)
+    assert isinstance(parsed, Parsed) and parsed.output == "[3, 2, 1]"
+    # Blocks inside <think> are reasoning, not the answer.
+    thought = "<think>```output\n1\n```</think>\n```output\n2\n```"
+    lenient = parse_generation(thought, "deduction", "solve", require_answer_tags=False)
+    assert isinstance(lenient, Parsed) and lenient.output == "2"
+    # Tags, when present, still win.
+    tagged = "```output\n1\n```<answer>\n```output\n2\n```\n</answer>"
+    lenient = parse_generation(tagged, "deduction", "solve", require_answer_tags=False)
+    assert isinstance(lenient, Parsed) and lenient.output == "2"

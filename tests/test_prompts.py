@@ -44,10 +44,11 @@ def test_induction_proposer_needs_a_program_and_asks_for_inputs_and_message():
 def test_solver_prompts_show_what_each_type_may_see():
     d = user(solver_messages("deduction", program=REF.program, input=REF.input))
     assert "f('abc')" in d and "'cba'" not in d and "```output block" in d
+    assert d.rstrip().endswith("```output\n...\n```\n</answer>")  # the reply's shape, shown
     a = user(solver_messages("abduction", program=REF.program, output=REF.output))
     assert "'cba'" in a and "```input block" in a
     i = user(solver_messages("induction", io_pairs=[("'ab'", "'ba'")], message="reverses"))
-    assert "f('ab') == 'ba'" in i and "Hint: reverses" in i and "def f" not in i
+    assert "f('ab') == 'ba'" in i and "Hint: reverses" in i and "return s[::-1]" not in i
     for kind, blocks in (
         ("deduction", [("output", "'cba'")]),
         ("abduction", [("input", "'abc'")]),

@@ -171,3 +171,61 @@ def test_sigkill_mid_step_loses_no_accepted_task(taught_model_dir, tmp_path):
     }
     assert kept <= in_buffers
     assert resumed.step == 0
+
+
+def test_lora_kl_and_checkpointing_paths_train_save_and_resume(taught_model_dir, tmp_path):
+    import warnings
+
+    extra = ("model.lora_rank=4", "model.gradient_checkpointing=true", "optim.kl_coef=0.05", "optim.entropy_coef=0.01")
+    run_dir = tmp_path / "run"
+    with warnings.catch_warnings():
+        # peft 0.21 reads transformers' deprecated ``is_gradient_checkpointing`` (a third-party FutureWarning).
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        trainer = Trainer(load_config(None, small(taught_model_dir, 1, *extra)), run_dir)
+        trainable = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+        assert trainable and all("lora_" in n for n in trainable)
+        row = trainer.fit()[0]
+        assert row["update/kl"] >= 0.0 and row["update/entropy"] > 0.0
+        ckpt = run_dir / "checkpoints" / "step-000001"
+        assert (ckpt / "adapter" / "adapter_model.safetensors").exists()
+        assert (ckpt / "model" / "model.safetensors").exists()  # merged, loadable by azr eval
+        saved = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" in n}
+        resumed = Trainer(load_config(run_dir / "config.toml", ["run.steps=2"]), run_dir, resume=True)
+    again = {n: p for n, p in resumed.model.named_parameters() if "lora_" in n}
+    assert saved.keys() == again.keys()
+    for name, value in saved.items():
+        assert torch.equal(value, again[name].detach()), name
+
+
+class RecordingSampler:
+    """The real transformers sampler, recording each call's generation settings."""
+
+    def __init__(self, model, tokenizer):
+        from azr.sampling.hf import TransformersSampler
+
+        self.inner = TransformersSampler(model, tokenizer, batch_size=16)
+        self.calls = []
+
+    def generate(self, prompts, config):
+        out = self.inner.generate(prompts, config)
+        self.calls.append((config, out))
+        return out
+
+
+def test_solve_rates_use_n_samples_at_temperature_one_even_when_rollouts_are_greedy(taught_model_dir, tmp_path):
+    recorder = {}
+
+    def factory(model, tokenizer):
+        recorder["s"] = RecordingSampler(model, tokenizer)
+        return recorder["s"]
+
+    config = load_config(None, small(taught_model_dir, 1, "sampler.temperature=0.0", "selfplay.solve_rate_samples=8"))
+    trainer = Trainer(config, tmp_path / "run", sampler_factory=factory)
+    trainer.train_step()
+    calls = recorder["s"].calls
+    estimates = [(c, out) for c, out in calls if c.n == 8]
+    assert estimates, "no valid proposal reached solve-rate estimation"
+    assert all(c.temperature == 1.0 for c, _ in estimates)
+    assert all(c.temperature == 0.0 and c.n == 1 for c, _ in calls if c.n != 8)
+    # Not greedy: the 8 samples of a task differ from each other.
+    assert any(len({tuple(s.token_ids) for s in group}) > 1 for _, out in estimates for group in out)

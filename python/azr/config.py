@@ -28,7 +28,7 @@ __all__ = [
     "load_config",
 ]
 
-DEFAULT_MODEL = "smollm2-135m"
+DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
 
 @dataclass
@@ -89,6 +89,9 @@ class SelfPlayConfig:
     seed_buffer_size: int = 0
     """Before training, propose (without updates) until each buffer holds this many tasks."""
     max_seeding_rounds: int = 20
+    require_answer_tags: bool = False
+    """True: a reply without ``<answer>…</answer>`` is a format error even when its blocks are right.
+    Off by default: the small CPU models write the right fenced blocks but often drop the tags."""
     format_error_reward: float = -1.0
     wrong_reward: float = -0.5
 

@@ -78,8 +78,14 @@ def parse_generation(
     *,
     n_inputs: int | None = None,
     require_think: bool = False,
+    require_answer_tags: bool = True,
 ) -> Parsed | FormatError:
-    """Extract the parts the (task type, role) needs, or say what is wrong. Any input is accepted."""
+    """Extract the parts the (task type, role) needs, or say what is wrong. Any input is accepted.
+
+    With ``require_answer_tags=False`` a reply without ``<answer>…</answer>`` is read from the text
+    after its last ``</think>`` (or all of it): small models often write the right blocks but drop
+    the tags, and a strict parser would give them nothing but format errors to learn from.
+    """
     try:
         task_type, role = TaskType(task_type), Role(role)
     except ValueError as exc:
@@ -89,6 +95,8 @@ def parse_generation(
     if require_think and not _THINK.search(text):
         return FormatError("no <think>…</think> block")
     answers = _ANSWER.findall(text)
+    if not answers and not require_answer_tags:
+        answers = [text.rpartition("</think>")[2]]
     if not answers:
         return FormatError("no <answer>…</answer> block")
     blocks: dict[str, list[str]] = {kind: [] for kind in _KINDS}

@@ -39,8 +39,17 @@ def _triple_block(n: int, triple: Triple) -> str:
     )
 
 
-def _messages(user: str) -> list[Message]:
-    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+_PLACEHOLDER = {"python": "def f(...):\n    ...", "input": "...", "output": "...", "message": "..."}
+
+
+def _reply_shape(*kinds: str) -> str:
+    """A skeleton of the whole reply: small models follow a shown shape far better than a described one."""
+    blocks = "\n".join(_fence(kind, _PLACEHOLDER[kind]) for kind in kinds)
+    return f"Reply in exactly this shape:\n<think>\nyour reasoning\n</think>\n<answer>\n{blocks}\n</answer>"
+
+
+def _messages(user: str, *kinds: str) -> list[Message]:
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{user}\n\n{_reply_shape(*kinds)}"}]
 
 
 def proposer_messages(
@@ -69,7 +78,7 @@ def proposer_messages(
             "Each input is the argument text of a call, e.g. `[1, 2], 3` for f([1, 2], 3).\n"
             f"Answer with {n_inputs} ```input blocks and one ```message block inside <answer>."
         )
-        return _messages(user)
+        return _messages(user, *(["input"] * n_inputs), "message")
     refs = "\n\n".join(_triple_block(n, t) for n, t in enumerate(references, 1))
     goal = (
         "predicting its output from the input"
@@ -83,7 +92,7 @@ def proposer_messages(
         f"{refs}\n\n"
         "Answer with one ```python block and one ```input block inside <answer>."
     )
-    return _messages(user)
+    return _messages(user, "python", "input")
 
 
 def solver_messages(
@@ -105,6 +114,7 @@ def solver_messages(
             f"{_fence('python', program)}\nWhat does `f({input.strip()})` return?\n"
             "Answer with one ```output block holding the returned value as a Python literal, inside <answer>."
         )
+        kind = "output"
     elif task_type is TaskType.ABDUCTION:
         if program is None or output is None:
             raise ValueError("abduction needs a program and an output")
@@ -114,6 +124,7 @@ def solver_messages(
             "Answer with one ```input block holding the argument text (e.g. `[1, 2], 'a'` for "
             "f([1, 2], 'a')), inside <answer>."
         )
+        kind = "input"
     else:
         if not io_pairs or message is None:
             raise ValueError("induction needs input/output pairs and a message")
@@ -123,4 +134,5 @@ def solver_messages(
             f"Hint: {message.strip()}\n{_RULES}\n"
             "Answer with one ```python block inside <answer>."
         )
-    return _messages(user)
+        kind = "python"
+    return _messages(user, kind)

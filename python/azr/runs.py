@@ -14,6 +14,7 @@ the previous checkpoint intact.
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -142,7 +143,14 @@ class RunDirectory:
         tmp = self.checkpoints_dir / f".tmp-step-{step:06d}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        model.save_pretrained(tmp / "model", safe_serialization=True)  # type: ignore[operator]
+        if hasattr(model, "peft_config"):
+            # LoRA: the adapter (what --resume loads) and a merged full model (what azr eval loads).
+            model.save_pretrained(tmp / "adapter", safe_serialization=True)  # type: ignore[operator]
+            merged = copy.deepcopy(model).merge_and_unload()  # type: ignore[operator]
+            merged.save_pretrained(tmp / "model", safe_serialization=True)
+            del merged
+        else:
+            model.save_pretrained(tmp / "model", safe_serialization=True)  # type: ignore[operator]
         tokenizer.save_pretrained(tmp / "model")
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(

@@ -102,8 +102,11 @@ class Trainer:
         torch.manual_seed(config.run.seed + self.world.rank)
         self.device = self._device()
         dtype = self._dtype()
-        weights = str(checkpoint / "model") if checkpoint is not None else config.model.name
-        self._weights = weights
+        # A LoRA checkpoint resumes from the base model plus its saved adapter (exact optimizer state);
+        # a full fine-tune from the checkpoint's weights.
+        lora = config.model.lora_rank > 0
+        weights = str(checkpoint / "model") if checkpoint is not None and not lora else config.model.name
+        self._weights = str(checkpoint / "model") if checkpoint is not None else config.model.name
         model, self.tokenizer = load_model(weights, dtype=dtype, device=str(self.device))
         model = self._adapt(model, checkpoint)
         self.model = model
@@ -163,8 +166,14 @@ class Trainer:
     def _adapt(self, model: Any, checkpoint: Path | None) -> Any:
         cfg = self.config.model
         if cfg.gradient_checkpointing:
-            model.gradient_checkpointing_enable()
-        if cfg.lora_rank > 0 and not hasattr(model, "peft_config"):
+            # transformers 5 renamed it; older releases only have the gradient_* name.
+            enable = getattr(model, "activation_checkpointing_enable", None) or model.gradient_checkpointing_enable
+            enable()
+        if cfg.lora_rank > 0 and checkpoint is not None:
+            from peft import PeftModel
+
+            return PeftModel.from_pretrained(model, checkpoint / "adapter", is_trainable=True)
+        if cfg.lora_rank > 0:
             from peft import LoraConfig, get_peft_model
 
             lora = LoraConfig(
@@ -223,7 +232,8 @@ class Trainer:
 
     def _grade(self, task_type: TaskType, tasks: Sequence[Task], texts: Sequence[str]) -> list[Verdict]:
         """Verdicts for solver completions ``texts[k]`` on ``tasks[k]``, all verified by execution."""
-        parsed = [parse_generation(text, task_type, Role.SOLVE) for text in texts]
+        strict = self.config.selfplay.require_answer_tags
+        parsed = [parse_generation(text, task_type, Role.SOLVE, require_answer_tags=strict) for text in texts]
         ok = [k for k, p in enumerate(parsed) if isinstance(p, Parsed)]
         good = [p for p in parsed if isinstance(p, Parsed)]
         chosen = [tasks[k] for k in ok]
@@ -309,7 +319,7 @@ class Trainer:
         # 2. validate
         outcomes: list[Task | Rejected | FormatError] = []
         for sample, program in zip(proposals, programs, strict=True):
-            parsed = parse_generation(sample.text, task_type, Role.PROPOSE)
+            parsed = parse_generation(sample.text, task_type, Role.PROPOSE, require_answer_tags=sp.require_answer_tags)
             outcomes.append(parsed if isinstance(parsed, FormatError) else self._validate(task_type, parsed, program))
         valid = [o for o in outcomes if isinstance(o, Task)]
 
