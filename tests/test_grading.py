@@ -137,3 +137,16 @@ def test_time_dependent_program_is_rejected_by_the_second_seed(sandbox: Sandbox)
     program = "import time\ndef f(x):\n    return int(time.time()) % 1000 + x"
     (result,) = TaskValidator(sandbox, permissive).validate([(program, "1")])
     assert isinstance(result, Rejected) and result.kind == "nondeterministic_or_not_round_trip"
+
+
+def test_verifier_runs_test_code_one_fresh_instance_per_case(sandbox):
+    verifier = Verifier(sandbox)
+    program = "def add(a, b):\n    return a + b"
+    cases = [("assert add(1, 2) == 3", "assert add(2, 2) == 5"), ("def check(c):\n    assert c(0, 0) == 0",)]
+    assert verifier.tests([program, program], cases, [None, "add"]) == [0.0, 1.0]
+    assert verifier.tests([program], [cases[0]], [None], fraction=True) == [0.5]
+    # A case that rebinds the function cannot help the next case: each runs in its own instance.
+    tamper = ("add = lambda a, b: 5", "assert add(2, 2) == 5")
+    assert verifier.tests([program], [tamper], [None], fraction=True) == [0.5]
+    assert verifier.tests([None, program], [cases[0], ()], [None, None]) == [0.0, 0.0]
+    assert verifier.tests(["while True:\n    pass"], [("pass",)], [None], timeout_s=0.5) == [0.0]

@@ -15,6 +15,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
+from azr.buffer import task_record  # noqa: E402
 from azr.config import load_config  # noqa: E402
 from azr.tasks import TaskType  # noqa: E402
 from azr.trainer import Trainer, group_id  # noqa: E402
@@ -156,19 +157,7 @@ def test_sigkill_mid_step_loses_no_accepted_task(taught_model_dir, tmp_path):
     assert not (run_dir / "checkpoints").exists()  # killed before any checkpoint
     resumed = Trainer(load_config(run_dir / "config.toml", ["run.steps=1"]), run_dir, resume=True)
     kept = {json.dumps(json.loads(line)) for line in before}
-    in_buffers = {
-        json.dumps(
-            {
-                "step": t.step,
-                "program": t.program,
-                "inputs": list(t.inputs),
-                "outputs": list(t.outputs),
-                "message": t.message,
-            }
-        )
-        for tt in TaskType
-        for t in resumed.buffers[tt].proposed
-    }
+    in_buffers = {json.dumps(task_record(t)) for tt in TaskType for t in resumed.buffers[tt].proposed}
     assert kept <= in_buffers
     assert resumed.step == 0
 

@@ -23,9 +23,10 @@ import numpy as np
 
 from azr import _core
 from azr.exceptions import ConfigError
+from azr.jsonl import iter_jsonl
 from azr.tasks import Task, TaskType
 
-__all__ = ["IDENTITY_PROGRAM", "BufferSet", "TaskBuffer", "seed_tasks"]
+__all__ = ["IDENTITY_PROGRAM", "BufferSet", "TaskBuffer", "seed_tasks", "task_record"]
 
 IDENTITY_PROGRAM = "def f(a):\n    return a"
 _SEED_INPUTS = ('"Hello world"', "[1, 2, 3]", "42", "(1, 'a')", "{'k': [0]}", "''", "3.5", "None")
@@ -37,6 +38,17 @@ def seed_tasks(task_type: TaskType, n_inputs: int = 6) -> list[Task]:
     outputs = tuple(repr(ast.literal_eval(text)) for text in inputs)
     message = "It gives back what it is given." if task_type is TaskType.INDUCTION else ""
     return [Task(task_type, IDENTITY_PROGRAM, tuple(inputs), outputs, message)]
+
+
+def task_record(task: Task) -> dict[str, object]:
+    """A task as one buffer-log line (the task type is the file's)."""
+    return {
+        "step": task.step,
+        "program": task.program,
+        "inputs": list(task.inputs),
+        "outputs": list(task.outputs),
+        "message": task.message,
+    }
 
 
 def _dedup_key(task: Task) -> tuple[str, str]:
@@ -74,25 +86,23 @@ class TaskBuffer:
 
     def _replay(self, path: Path) -> None:
         tasks: list[Task] = []
-        with path.open(encoding="utf-8") as fh:
-            for number, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                    task = Task(
-                        self.task_type,
-                        row["program"],
-                        tuple(row["inputs"]),
-                        tuple(row["outputs"]),
-                        row.get("message", ""),
-                        int(row.get("step", -1)),
-                    )
-                except (ValueError, KeyError, TypeError) as exc:
-                    if line.endswith("\n"):
-                        raise ConfigError(f"{path}:{number}: corrupt buffer line ({exc})") from exc
-                    break  # a line cut short by a kill mid-write: everything before it is intact
-                tasks.append(task)
+        for number, line, row in iter_jsonl(path):
+            try:
+                if isinstance(row, ValueError):
+                    raise row
+                task = Task(
+                    self.task_type,
+                    row["program"],
+                    tuple(row["inputs"]),
+                    tuple(row["outputs"]),
+                    row.get("message", ""),
+                    int(row.get("step", -1)),
+                )
+            except (ValueError, KeyError, TypeError) as exc:
+                if line.endswith("\n"):
+                    raise ConfigError(f"{path}:{number}: corrupt buffer line ({exc})") from exc
+                break  # a line cut short by a kill mid-write: everything before it is intact
+            tasks.append(task)
         self._admit(tasks, persist=False)
 
     def add(self, tasks: Iterable[Task]) -> list[bool]:
@@ -117,20 +127,7 @@ class TaskBuffer:
     def _append(self, tasks: Sequence[Task]) -> None:
         assert self.path is not None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        lines = "".join(
-            json.dumps(
-                {
-                    "step": t.step,
-                    "program": t.program,
-                    "inputs": list(t.inputs),
-                    "outputs": list(t.outputs),
-                    "message": t.message,
-                },
-                ensure_ascii=False,
-            )
-            + "\n"
-            for t in tasks
-        )
+        lines = "".join(json.dumps(task_record(t), ensure_ascii=False) + "\n" for t in tasks)
         with self.path.open("a", encoding="utf-8") as fh:
             fh.write(lines)
             fh.flush()

@@ -23,6 +23,7 @@ from azr import _core
 from azr.commands import evaluate as evaluate_command
 from azr.commands import train as train_command
 from azr.exceptions import AzrError, ConfigError
+from azr.jsonl import iter_jsonl
 from azr.sandbox import ExecResult, Job, Sandbox, Status
 
 log = logging.getLogger(__name__)
@@ -36,13 +37,8 @@ def _examples_path() -> Path:
 
 def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
     """(line number, decoded value or the ValueError) for each non-blank line."""
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if line.strip():
-                try:
-                    yield number, json.loads(line)
-                except ValueError as exc:
-                    yield number, exc
+    for number, _, row in iter_jsonl(path):
+        yield number, row
 
 
 def load_jobs(path: Path) -> list[tuple[Job, str | None]]:

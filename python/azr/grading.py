@@ -200,6 +200,36 @@ class Verifier:
             scores[k] = passed / len(results) if fraction else float(passed == len(results))
         return scores
 
+    def tests(
+        self,
+        programs: Sequence[str | None],
+        cases: Sequence[Sequence[str]],
+        entry_points: Sequence[str | None],
+        *,
+        fraction: bool = False,
+        timeout_s: float | None = None,
+    ) -> list[float]:
+        """Does each program pass its test code (HumanEval style)? Each case runs after the program in its
+        own fresh instance and passes when it raises nothing and, with an entry point ``e``,
+        ``check(e)`` returns. 1.0/0.0, or with ``fraction=True`` the fraction of cases passed; a None
+        program or one without cases scores 0."""
+        jobs: list[Job] = []
+        owners: list[int] = []
+        for k, (program, blocks, entry) in enumerate(zip(programs, cases, entry_points, strict=True)):
+            if program is None:
+                continue
+            for block in blocks:
+                jobs.append(Job(f"{program}\n\n{block}\n", f"check({entry})" if entry else "None", timeout_s=timeout_s))
+                owners.append(k)
+        passed = [0] * len(programs)
+        total = [0] * len(programs)
+        for k, result in zip(owners, self.sandbox.run_batch(jobs), strict=True):
+            total[k] += 1
+            passed[k] += result.status is Status.OK
+        if fraction:
+            return [p / t if t else 0.0 for p, t in zip(passed, total, strict=True)]
+        return [float(t > 0 and p == t) for p, t in zip(passed, total, strict=True)]
+
     def _grade(self, n: int, jobs: dict[int, Job]) -> list[bool]:
         verdicts = [False] * n
         keys = list(jobs)

@@ -5,10 +5,11 @@ Two kinds of check, both run in azr's sandbox:
 - **(program, input, output)**: does a program map an input to an output (:func:`score_io`); is a
   predicted output right (:func:`score_deduction`); does a predicted input produce the output
   (:func:`score_abduction`); does a predicted program reproduce input/output pairs
-  (:func:`score_induction`). These go through :class:`azr.grading.Verifier`, the task core's one
-  implementation of correctness.
+  (:func:`score_induction`).
 - **(program, tests)**: does a program pass its tests (:func:`score_tests`), HumanEval style. The
   tests run after the program in one fresh interpreter; each test case given separately gets its own.
+
+Both go through :class:`azr.grading.Verifier`, the task core's one implementation of correctness.
 
 Answers may be raw model text (azr's ``<answer>`` format, CRUXEval's ``[ANSWER]`` tags, fenced
 blocks, full assertions) or bare answers; :func:`extract_answer` and :func:`extract_code` say what is
@@ -31,7 +32,7 @@ from azr import rewards
 from azr.exceptions import ConfigError
 from azr.grading import Verifier
 from azr.parsing import Parsed, parse_generation
-from azr.sandbox import Job, Sandbox, Status
+from azr.sandbox import Sandbox
 from azr.tasks import Role, TaskType, Triple
 
 __all__ = [
@@ -215,26 +216,14 @@ def score_tests(
     its test cases passed). A None program scores 0. A plain string is a ``ProgramTests`` of asserts."""
     if len(programs) != len(tests):
         raise ConfigError(f"{len(programs)} programs but {len(tests)} test cases")
-    sandbox = sandbox or default_sandbox()
-    jobs: list[Job] = []
-    owners: list[int] = []
-    for k, (program, case) in enumerate(zip(programs, tests, strict=True)):
-        case = ProgramTests(case) if isinstance(case, str) else case
-        if program is None:
-            continue
-        full = assemble_program(program, case.code_prompt, case.entry_point)
-        expr = f"check({case.entry_point})" if case.entry_point else "None"
-        for block in case.cases:
-            jobs.append(Job(f"{full}\n\n{block}\n", expr, timeout_s=timeout_s))
-            owners.append(k)
-    passed = [0] * len(programs)
-    total = [0] * len(programs)
-    for k, result in zip(owners, sandbox.run_batch(jobs), strict=True):
-        total[k] += 1
-        passed[k] += result.status is Status.OK
-    if fraction:
-        return [p / t if t else 0.0 for p, t in zip(passed, total, strict=True)]
-    return [float(t > 0 and p == t) for p, t in zip(passed, total, strict=True)]
+    checks = [ProgramTests(case) if isinstance(case, str) else case for case in tests]
+    full = [
+        None if program is None else assemble_program(program, check.code_prompt, check.entry_point)
+        for program, check in zip(programs, checks, strict=True)
+    ]
+    return Verifier(sandbox or default_sandbox()).tests(
+        full, [c.cases for c in checks], [c.entry_point for c in checks], fraction=fraction, timeout_s=timeout_s
+    )
 
 
 def score_io(

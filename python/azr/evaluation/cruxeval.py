@@ -8,7 +8,6 @@ the gold output by value; a predicted input must make the program return the gol
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -17,6 +16,7 @@ from pathlib import Path
 from azr import scoring
 from azr.exceptions import ConfigError
 from azr.grading import Verifier
+from azr.jsonl import iter_jsonl
 from azr.prompts import solver_messages
 from azr.sampling.base import Message
 from azr.tasks import TaskType, Triple
@@ -54,22 +54,18 @@ def load_cruxeval(path: str | Path, limit: int | None = None) -> list[CruxItem]:
     ``ConfigError`` naming the line (a silently shorter benchmark would change every score)."""
     path = Path(path)
     items: list[CruxItem] = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                fields = [row[key] for key in ("id", "code", "input", "output")]
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(
-                    f"{path}:{number}: not a CRUXEval line (needs id, code, input, output): {exc}"
-                ) from exc
-            if not all(isinstance(value, str) for value in fields):
-                raise ConfigError(f"{path}:{number}: id, code, input and output must be strings")
-            items.append(CruxItem(*fields))
-            if limit is not None and len(items) >= limit:
-                break
+    for number, _, row in iter_jsonl(path):
+        try:
+            if isinstance(row, ValueError):
+                raise row
+            fields = [row[key] for key in ("id", "code", "input", "output")]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}:{number}: not a CRUXEval line (needs id, code, input, output): {exc}") from exc
+        if not all(isinstance(value, str) for value in fields):
+            raise ConfigError(f"{path}:{number}: id, code, input and output must be strings")
+        items.append(CruxItem(*fields))
+        if limit is not None and len(items) >= limit:
+            break
     if not items:
         raise ConfigError(f"{path}: no CRUXEval items")
     ids = [item.id for item in items]

@@ -10,13 +10,12 @@ adapters use.
 
 from __future__ import annotations
 
-import gzip
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from azr.exceptions import ConfigError
+from azr.jsonl import iter_jsonl
 from azr.prompts import SYSTEM
 from azr.sampling.base import Message
 from azr.sandbox import Sandbox
@@ -57,22 +56,19 @@ def default_path() -> Path:
 def load_humaneval(path: str | Path | None = None, limit: int | None = None) -> list[HumanEvalProblem]:
     """Read HumanEval problems (``.jsonl`` or ``.jsonl.gz``) in file order; the first ``limit`` when given."""
     path = Path(path) if path is not None else default_path()
-    opener = gzip.open if path.suffix == ".gz" else open
     problems: list[HumanEvalProblem] = []
-    with opener(path, "rt", encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-                problem = HumanEvalProblem(
-                    row["task_id"], row["prompt"], row["entry_point"], row["test"], row.get("canonical_solution", "")
-                )
-            except (ValueError, KeyError, TypeError) as exc:
-                raise ConfigError(f"{path}:{number}: not a HumanEval line: {exc}") from exc
-            problems.append(problem)
-            if limit is not None and len(problems) >= limit:
-                break
+    for number, _, row in iter_jsonl(path):
+        try:
+            if isinstance(row, ValueError):
+                raise row
+            problem = HumanEvalProblem(
+                row["task_id"], row["prompt"], row["entry_point"], row["test"], row.get("canonical_solution", "")
+            )
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{path}:{number}: not a HumanEval line: {exc}") from exc
+        problems.append(problem)
+        if limit is not None and len(problems) >= limit:
+            break
     if not problems:
         raise ConfigError(f"{path}: no HumanEval problems")
     return problems
