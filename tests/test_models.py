@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import importlib.util
 import os
@@ -166,15 +167,7 @@ def test_qwen_parts_join_verified_and_cached(tmp_path: Path, monkeypatch: pytest
 def test_qwen_join_rejects_wrong_checksum(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AZR_CACHE_DIR", str(tmp_path))
     real = EMBEDDED_MODELS["qwen2.5-coder-0.5b"]
-    wrong = EmbeddedModel(
-        name=real.name,
-        title=real.title,
-        install=real.install,
-        parts=real.parts,
-        filename=real.filename,
-        size=real.size,
-        sha256=hashlib.sha256(b"something else").hexdigest(),
-    )
+    wrong = dataclasses.replace(real, sha256=hashlib.sha256(b"something else").hexdigest())
     monkeypatch.setitem(EMBEDDED_MODELS, real.name, wrong)
     with pytest.raises(ModelIntegrityError, match="SHA-256"):
         embedded_gguf(real.name)
