@@ -79,6 +79,9 @@ def test_steps_write_metrics_plots_checkpoints_and_grow_buffers(taught_model_dir
     for name in ("rewards", "solve_rates", "valid_rates"):
         png = run_dir / "plots" / f"{name}.png"
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    samples = [json.loads(line) for line in (run_dir / "samples" / "step-000002.jsonl").read_text().splitlines()]
+    assert {s["group"] for s in samples} == set(GROUPS)
+    assert all(isinstance(s["text"], str) and isinstance(s["reward"], float) for s in samples)
     ckpt = run_dir / "checkpoints" / "step-000002"
     assert (ckpt / "model" / "model.safetensors").stat().st_size > 0
     assert (ckpt / "optimizer.pt").exists() and (ckpt / "rng.pt").exists()

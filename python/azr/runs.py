@@ -6,6 +6,7 @@ Layout::
     RUN/metrics.jsonl               one JSON object per step
     RUN/plots/*.png                 main curves, redrawn as training goes
     RUN/buffers/<type>.jsonl        every accepted task, appended as it is accepted
+    RUN/samples/step-000001.jsonl   every trained completion of a step with its group and reward
     RUN/checkpoints/step-000010/    model/ (safetensors + tokenizer), optimizer.pt, rng.pt, state.json
 
 Checkpoints are written to a temporary directory and renamed into place, so a kill mid-save leaves
@@ -48,6 +49,7 @@ class RunDirectory:
         self.buffers_dir = self.path / "buffers"
         self.checkpoints_dir = self.path / "checkpoints"
         self.plots_dir = self.path / "plots"
+        self.samples_dir = self.path / "samples"
 
     def create(self, config_toml: str, *, resume: bool) -> None:
         """Make the directory; refuse to mix a new run into an existing one unless resuming."""
@@ -63,6 +65,12 @@ class RunDirectory:
         clean = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in record.items()}
         with self.metrics_path.open("a", encoding="utf-8") as fh:
             fh.write(json.dumps(clean, allow_nan=False, default=float) + "\n")
+
+    def log_samples(self, step: int, samples: list[dict[str, Any]]) -> None:
+        """Every trained completion of ``step`` with its group and reward: what the model actually wrote."""
+        self.samples_dir.mkdir(parents=True, exist_ok=True)
+        lines = "".join(json.dumps(s, ensure_ascii=False) + "\n" for s in samples)
+        (self.samples_dir / f"step-{step:06d}.jsonl").write_text(lines, encoding="utf-8")
 
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():

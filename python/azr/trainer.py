@@ -46,6 +46,9 @@ log = logging.getLogger(__name__)
 _TYPES = (TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)
 
 
+_GROUP_NAMES = [f"{t}/{r}" for t in _TYPES for r in (Role.PROPOSE, Role.SOLVE)]
+
+
 def group_id(task_type: TaskType | str, role: Role | str) -> int:
     """One advantage-normalisation group per (task type, role): 0..5."""
     return _TYPES.index(TaskType(task_type)) * 2 + (0 if Role(role) is Role.PROPOSE else 1)
@@ -141,6 +144,8 @@ class Trainer:
         )
 
         self.step = 0
+        self.last_samples: list[dict[str, Any]] = []
+        """The last step's trained completions (group, reward, text), as written to ``RUN/samples/``."""
         if checkpoint is not None:
             state = RunDirectory.load_checkpoint_state(checkpoint, self.updater.optimizer)
             self.step = int(state["step"])
@@ -396,6 +401,9 @@ class Trainer:
         scored: list[_Scored] = []
         for task_type in _TYPES:
             self._play(task_type, scored, metrics)
+        self.last_samples = [
+            {"group": _GROUP_NAMES[s.group], "reward": s.reward, "text": s.sample.text} for s in scored
+        ]
 
         # Task-Relative REINFORCE++: normalise within each (type, role) group over all ranks.
         everyone = gather([(s.reward, s.group) for s in scored], self.world)
@@ -463,6 +471,7 @@ class Trainer:
             history.append(values)
             if self.world.is_main:
                 self.run.log_metrics(record)
+                self.run.log_samples(self.step, self.last_samples)
                 if self.step % cfg.plot_every == 0 or self.step == cfg.steps:
                     self.run.plot()
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
