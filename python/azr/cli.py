@@ -14,7 +14,7 @@ import statistics
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -35,16 +35,10 @@ def _examples_path() -> Path:
     return Path(str(resources.files("azr.examples").joinpath(EXAMPLES)))
 
 
-def _jsonl(path: Path) -> Iterator[tuple[int, Any]]:
-    """(line number, decoded value or the ValueError) for each non-blank line."""
-    for number, _, row in iter_jsonl(path):
-        yield number, row
-
-
 def load_jobs(path: Path) -> list[tuple[Job, str | None]]:
     """Read a JSONL of jobs: ``{"code"|"program", "input"|"expr", "output"?}`` per line."""
     jobs: list[tuple[Job, str | None]] = []
-    for number, row in _jsonl(path):
+    for number, _, row in iter_jsonl(path):
         try:
             if isinstance(row, ValueError):
                 raise row
@@ -117,7 +111,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 def _read_task_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
     """(line number, parsed object or an error message) for each non-blank line."""
     rows: list[tuple[int, dict[str, Any] | str]] = []
-    for number, row in _jsonl(path):
+    for number, _, row in iter_jsonl(path):
         if isinstance(row, ValueError):
             rows.append((number, f"not JSON: {row}"))
         elif not isinstance(row, dict):

@@ -25,6 +25,7 @@ from azr.tasks import Role, TaskType, Triple
 __all__ = [
     "Verdict",
     "abduction_reward",
+    "completion_text",
     "composite_reward",
     "deduction_reward",
     "induction_reward",
@@ -92,17 +93,18 @@ def _sandbox() -> Sandbox:
     return _default_sandbox
 
 
-def _text(completion: object) -> object:
-    """TRL passes plain strings, or chat messages (a list of {"role", "content"}) per completion."""
-    if isinstance(completion, list) and completion and isinstance(completion[-1], dict):
-        return completion[-1].get("content")
-    return completion
+def completion_text(completion: object) -> str | None:
+    """The text of a completion: a string, or the last message's content (TRL's chat format); None
+    for anything else (which then grades as a format error)."""
+    if isinstance(completion, list | tuple) and completion and isinstance(completion[-1], dict):
+        completion = completion[-1].get("content")
+    return completion if isinstance(completion, str) else None
 
 
 def _solver_rewards(
     task_type: TaskType, completions: Sequence[object], grade: Callable[[list[Parsed], list[int]], list[bool]]
 ) -> list[float]:
-    parsed = [parse_generation(_text(c), task_type, Role.SOLVE) for c in completions]
+    parsed = [parse_generation(completion_text(c), task_type, Role.SOLVE) for c in completions]
     good = [(k, p) for k, p in enumerate(parsed) if isinstance(p, Parsed)]
     ok = [k for k, _ in good]
     verdicts = grade([p for _, p in good], ok) if good else []

@@ -29,6 +29,7 @@ import numpy as np
 import torch
 
 from azr.exceptions import ConfigError
+from azr.jsonl import iter_jsonl
 
 __all__ = ["RunDirectory"]
 
@@ -75,13 +76,8 @@ class RunDirectory:
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():
             return []
-        rows = []
-        for line in self.metrics_path.read_text(encoding="utf-8").splitlines():
-            try:
-                rows.append(json.loads(line))
-            except ValueError:
-                continue  # a line cut by a kill
-        return rows
+        # A line cut short by a kill decodes to a ValueError and is skipped.
+        return [row for _, _, row in iter_jsonl(self.metrics_path) if not isinstance(row, ValueError)]
 
     def truncate_metrics(self, last_step: int) -> None:
         """Drop records of steps after ``last_step`` (they are redone after a resume)."""

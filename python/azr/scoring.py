@@ -32,6 +32,7 @@ from azr import rewards
 from azr.exceptions import ConfigError
 from azr.grading import Verifier
 from azr.parsing import Parsed, parse_generation
+from azr.rewards import completion_text
 from azr.sandbox import Sandbox
 from azr.tasks import Role, TaskType, Triple
 
@@ -90,13 +91,6 @@ class ProgramTests:
     @property
     def cases(self) -> tuple[str, ...]:
         return (self.test,) if isinstance(self.test, str) else self.test
-
-
-def completion_text(completion: object) -> str | None:
-    """The text of a completion: a string, or the last message's content (TRL's chat format)."""
-    if isinstance(completion, list | tuple) and completion and isinstance(completion[-1], dict):
-        completion = completion[-1].get("content")
-    return completion if isinstance(completion, str) else None
 
 
 def extract_code(completion: object) -> str | None:
