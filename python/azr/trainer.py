@@ -104,7 +104,8 @@ class Trainer:
 
         torch.manual_seed(config.run.seed + self.world.rank)
         self.device = self._device()
-        dtype = self._dtype()
+        # "auto" trains float32 weights (with bf16 autocast on GPU); load_model takes dtype names.
+        dtype = "float32" if config.model.dtype == "auto" else config.model.dtype
         # A LoRA checkpoint resumes from the base model plus its saved adapter (exact optimizer state);
         # a full fine-tune from the checkpoint's weights.
         lora = config.model.lora_rank > 0
@@ -160,13 +161,6 @@ class Trainer:
         if wanted == "auto":
             return torch.device(f"cuda:{self.world.local_rank}" if torch.cuda.is_available() else "cpu")
         return torch.device(wanted)
-
-    def _dtype(self) -> torch.dtype:
-        name = self.config.model.dtype
-        if name == "auto":
-            return torch.float32
-        dtype: torch.dtype = getattr(torch, name)
-        return dtype
 
     def _adapt(self, model: Any, checkpoint: Path | None) -> Any:
         cfg = self.config.model
@@ -262,29 +256,47 @@ class Trainer:
         shown = self.config.selfplay.induction_shown
         return solver_messages(task.task_type, io_pairs=task.pairs[:shown], message=task.message)
 
-    def _validate(self, task_type: TaskType, parsed: Parsed, program: str | None) -> Task | Rejected:
-        """A proposal as a buffer task, or why it is rejected."""
-        if task_type is not TaskType.INDUCTION:
-            assert parsed.program is not None
-            result = self.validator.validate([(parsed.program, parsed.inputs[0])])[0]
-            if isinstance(result, Rejected):
-                return result
-            return Task(task_type, result.program, (result.input,), (result.output,), step=self.step)
-        assert program is not None
-        unique = list(dict.fromkeys(parsed.inputs))
-        results = self.validator.validate([(program, text) for text in unique])
-        valid = [r for r in results if not isinstance(r, Rejected)]
+    def _validate(self, task_type: TaskType, proposals: Sequence[tuple[Parsed, str | None]]) -> list[Task | Rejected]:
+        """Each (parsed proposal, induction program) as a buffer task, or why it is rejected. All inputs
+        of all proposals go to the sandbox in one batch (inputs of one program share an instance)."""
+        items: list[tuple[str, str]] = []
+        spans: list[tuple[int, int]] = []
+        for parsed, program in proposals:
+            if task_type is TaskType.INDUCTION:
+                assert program is not None
+                inputs = list(dict.fromkeys(parsed.inputs))
+            else:
+                assert parsed.program is not None
+                program, inputs = parsed.program, parsed.inputs[:1]
+            spans.append((len(items), len(items) + len(inputs)))
+            items.extend((program, text) for text in inputs)
+        results = self.validator.validate(items)
         needed = self.config.selfplay.induction_shown + 1
-        if len(valid) < needed:
-            return Rejected("too_few_valid_inputs", f"{len(valid)} valid distinct inputs, need {needed}")
-        return Task(
-            task_type,
-            program,
-            tuple(r.input for r in valid),
-            tuple(r.output for r in valid),
-            parsed.message or "",
-            step=self.step,
-        )
+        out: list[Task | Rejected] = []
+        for (parsed, _), (lo, hi) in zip(proposals, spans, strict=True):
+            mine = results[lo:hi]
+            if task_type is not TaskType.INDUCTION:
+                (result,) = mine
+                if isinstance(result, Rejected):
+                    out.append(result)
+                else:
+                    out.append(Task(task_type, result.program, (result.input,), (result.output,), step=self.step))
+                continue
+            valid = [r for r in mine if not isinstance(r, Rejected)]
+            if len(valid) < needed:
+                out.append(Rejected("too_few_valid_inputs", f"{len(valid)} valid distinct inputs, need {needed}"))
+            else:
+                out.append(
+                    Task(
+                        task_type,
+                        valid[0].program,
+                        tuple(r.input for r in valid),
+                        tuple(r.output for r in valid),
+                        parsed.message or "",
+                        step=self.step,
+                    )
+                )
+        return out
 
     # --- one task type ---------------------------------------------------------------------------
 
@@ -322,10 +334,19 @@ class Trainer:
         ]
 
         # 2. validate
-        outcomes: list[Task | Rejected | FormatError] = []
-        for sample, program in zip(proposals, programs, strict=True):
-            parsed = parse_generation(sample.text, task_type, Role.PROPOSE, require_answer_tags=sp.require_answer_tags)
-            outcomes.append(parsed if isinstance(parsed, FormatError) else self._validate(task_type, parsed, program))
+        parsed = [
+            parse_generation(sample.text, task_type, Role.PROPOSE, require_answer_tags=sp.require_answer_tags)
+            for sample in proposals
+        ]
+        well_formed = [(k, p) for k, p in enumerate(parsed) if isinstance(p, Parsed)]
+        checked = dict(
+            zip(
+                [k for k, _ in well_formed],
+                self._validate(task_type, [(p, programs[k]) for k, p in well_formed]),
+                strict=True,
+            )
+        )
+        outcomes = [p if isinstance(p, FormatError) else checked[k] for k, p in enumerate(parsed)]
         valid = [o for o in outcomes if isinstance(o, Task)]
 
         # 3. solve-rate estimation: n samples at temperature 1.0 per valid proposal
