@@ -3,7 +3,9 @@
     python benches/compare.py --jobs ../shared/data/cruxeval/cruxeval.jsonl [--workers 2] [--json]
 
 Executors:
-  azr           the Wasmtime sandbox, fresh interpreter per job, `workers` threads
+  azr           the Wasmtime sandbox, pristine interpreter per job (a live instance restored after
+                each job: instance_mode="reset", the default), `workers` threads
+  azr-fresh     the same sandbox instantiating a new instance per job (instance_mode="fresh")
   exec          native in-process exec, serial, no isolation at all (the physical limit)
   subprocess    a fresh `python3 -c` per job, `workers` at a time (the common RL-executor pattern)
   fork-pool     one forked worker reused for every job with a per-call SIGALRM timeout, serial
@@ -34,10 +36,14 @@ def load(path: Path, limit: int | None) -> list[tuple[str, str]]:
     return jobs[:limit] if limit else jobs
 
 
-def run_azr(jobs: list[tuple[str, str]], workers: int) -> list[str | None]:
-    sandbox = Sandbox(workers=workers, timeout_s=TIMEOUT_S)
+def run_azr(jobs: list[tuple[str, str]], workers: int, mode: str = "reset") -> list[str | None]:
+    sandbox = Sandbox(workers=workers, timeout_s=TIMEOUT_S, instance_mode=mode)  # type: ignore[arg-type]
     sandbox.run_batch([Job(p, e) for p, e in jobs[: workers * 4]])  # warm
     return [r.value_repr for r in sandbox.run_batch([Job(p, e) for p, e in jobs])]
+
+
+def run_azr_fresh(jobs: list[tuple[str, str]], workers: int) -> list[str | None]:
+    return run_azr(jobs, workers, "fresh")
 
 
 def _exec_one(program: str, expr: str) -> str | None:
@@ -105,6 +111,7 @@ def main() -> int:
     reference = run_exec(jobs, 1)
     for name, runner, count, cores in (
         ("azr", run_azr, len(jobs), args.workers),
+        ("azr-fresh", run_azr_fresh, len(jobs), args.workers),
         ("exec", run_exec, len(jobs), 1),
         ("subprocess", run_subprocess, args.subprocess_jobs, args.workers),
         ("fork-pool", run_fork_pool, len(jobs), 1),

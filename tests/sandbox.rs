@@ -207,3 +207,57 @@ fn batch_matches_serial_in_order() {
         assert_eq!(got[0].value_repr, sb.run(job)[0].value_repr);
     }
 }
+
+#[test]
+fn reset_instances_match_fresh_ones_after_hostile_jobs() {
+    use _core::sandbox::InstanceMode;
+    let Some(shared) = sandbox() else { return };
+    let make = |instance_mode| {
+        Sandbox::new(SandboxConfig {
+            workers: 1,
+            instance_mode,
+            ..SandboxConfig::default()
+        })
+        .expect("sandbox")
+    };
+    let (reset, fresh) = (make(InstanceMode::Reset), make(InstanceMode::Fresh));
+    if reset.info().instance_mode != InstanceMode::Reset {
+        eprintln!("SKIP: no PAGEMAP_SCAN here; reset mode fell back to fresh instances");
+        return;
+    }
+    assert_eq!(shared.info().instance_mode, InstanceMode::Reset, "reset is the default");
+    let canary = Job::new(
+        "import gc, sys\ndef f():\n    o = object()\n    return (id(o), sys.getallocatedblocks(), gc.get_count())",
+        "f()",
+    );
+    let key = |r: &ExecResult| {
+        (
+            r.status,
+            r.value_repr.clone(),
+            r.stdout.clone(),
+            r.error_message.clone(),
+        )
+    };
+    let baseline = key(&fresh.run(&canary)[0]);
+    let disturbers = [
+        Job::new("import builtins\nbuiltins.len = None\nbuiltins.KEEP = [0] * 10000", "1"),
+        Job::new("import sys\nsys.modules['json'] = None", "1"),
+        Job::new("x = bytearray(40 * 2**20)", "len(x)"),
+        Job {
+            timeout: Some(Duration::from_millis(100)),
+            ..Job::new("while True:\n    pass", "0")
+        },
+    ];
+    for job in &disturbers {
+        assert_eq!(key(&reset.run(job)[0]), key(&fresh.run(job)[0]));
+        assert_eq!(
+            key(&reset.run(&canary)[0]),
+            baseline,
+            "state leaked from {:?}",
+            job.program
+        );
+    }
+    let counters = reset.counters();
+    assert!(counters.reused >= 4 && counters.discarded >= 2, "{counters:?}");
+    assert!(reset.idle_instances_pristine());
+}

@@ -45,6 +45,17 @@ def test_bench_on_bundled_examples(capsys: pytest.CaptureFixture[str]) -> None:
     out = json.loads(capsys.readouterr().out)
     assert out["jobs"] == 64 and out["statuses"] == {"ok": 64}
     assert out["repr_matches_expected_output"] == 64 and out["jobs_per_s"] > 0
+    # "reset" unless this kernel lacks PAGEMAP_SCAN (then the sandbox falls back to "fresh").
+    assert out["instance_mode"] in ("reset", "fresh")
+    if out["instance_mode"] == "reset":
+        assert out["instances_created"] <= 4
+
+
+def test_bench_fresh_mode_instantiates_per_job(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["bench", "--snippets", "16", "--workers", "1", "--instance-mode", "fresh", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["instance_mode"] == "fresh" and out["statuses"] == {"ok": 16}
+    assert out["instances_created"] >= 16
 
 
 def test_bench_bad_jobs_file_is_config_error(tmp_path: Path) -> None:

@@ -2,7 +2,7 @@
 
 from os import PathLike
 from pathlib import Path
-from typing import TypeAlias, final
+from typing import Literal, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -29,7 +29,7 @@ _RawJob: TypeAlias = tuple[str, list[str], int, float | None]
 
 @final
 class Sandbox:
-    """Wasmtime sandbox running a pre-initialised CPython component; one fresh instance per job."""
+    """Wasmtime sandbox running a pre-initialised CPython component; a pristine instance per job."""
 
     def __new__(
         cls,
@@ -40,6 +40,7 @@ class Sandbox:
         max_output_bytes: int = 65536,
         fuel: int | None = None,
         max_wasm_stack_bytes: int = 4194304,
+        instance_mode: Literal["reset", "fresh"] = "reset",
         pooling: bool = True,
         guest: str | PathLike[str] | None = None,
         cache_dir: str | PathLike[str] | None = None,
@@ -64,6 +65,13 @@ class Sandbox:
     def guest_sha256(self) -> str: ...
     @property
     def setup_ms(self) -> float: ...
+    @property
+    def instance_mode(self) -> Literal["reset", "fresh"]:
+        """The instance mode in use ("reset" falls back to "fresh" without kernel support)."""
+    def instance_counts(self) -> tuple[int, int, int]:
+        """(created, reused, discarded) instance counts so far."""
+    def idle_instances_pristine(self) -> bool:
+        """Whether every idle instance's memory equals its post-instantiation snapshot."""
 
 def locate_guest(guest: str | PathLike[str] | None = None) -> Path:
     """Path of the guest the sandbox would use, building it if needed."""

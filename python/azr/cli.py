@@ -196,7 +196,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     jobs = [base[i % len(base)][0] for i in range(args.snippets)]
     expected = [base[i % len(base)][1] for i in range(args.snippets)]
     started = time.perf_counter()
-    sandbox = Sandbox(workers=args.workers, timeout_s=args.timeout)
+    sandbox = Sandbox(workers=args.workers, timeout_s=args.timeout, instance_mode=args.instance_mode)
     setup_s = time.perf_counter() - started
     sandbox.run_batch(jobs[: sandbox.workers * 2])  # warm the instance pool
     started = time.perf_counter()
@@ -217,12 +217,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
         "p99_ms": round(latencies[int(0.99 * (len(latencies) - 1))], 3),
         "statuses": dict(statuses),
         "repr_matches_expected_output": matched,
+        "instance_mode": sandbox.instance_mode,
+        "instances_created": sandbox.instance_counts().created,
     }
     if args.json:
         print(json.dumps(summary))
     else:
         print(f"jobs file     {path}")
         print(f"jobs          {len(jobs)} on {sandbox.workers} workers (setup {setup_s:.2f} s)")
+        print(f"instances     {sandbox.instance_mode} mode, {summary['instances_created']} created")
         print(f"throughput    {summary['jobs_per_s']} jobs/s ({summary['jobs_per_s_per_worker']} per worker)")
         print(f"latency       p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms (per expression, in the guest)")
         print(f"statuses      {dict(statuses)}")
@@ -271,6 +274,12 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--snippets", type=int, default=2000, help="jobs to run (cycling the file)")
     bench.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
     bench.add_argument("--timeout", type=float, default=2.0)
+    bench.add_argument(
+        "--instance-mode",
+        choices=["reset", "fresh"],
+        default="reset",
+        help="reuse a restored instance per worker (default) or instantiate one per job",
+    )
     bench.add_argument("--json", action="store_true")
     bench.set_defaults(func=cmd_bench)
 

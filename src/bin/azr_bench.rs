@@ -12,6 +12,7 @@
 use std::io::BufRead;
 use std::time::{Duration, Instant};
 
+use _core::sandbox::InstanceMode;
 use _core::{Job, Sandbox, SandboxConfig, Status};
 
 struct Args {
@@ -22,6 +23,7 @@ struct Args {
     timeout_s: f64,
     pooling: bool,
     keep_resident_mib: usize,
+    instance_mode: InstanceMode,
 }
 
 fn parse_args() -> Result<Args, String> {
@@ -33,6 +35,7 @@ fn parse_args() -> Result<Args, String> {
         timeout_s: 2.0,
         pooling: true,
         keep_resident_mib: 16,
+        instance_mode: InstanceMode::Reset,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -49,11 +52,12 @@ fn parse_args() -> Result<Args, String> {
             "--timeout" => args.timeout_s = value()?.parse().map_err(|e| format!("--timeout: {e}"))?,
             "--json" => args.json = true,
             "--no-pooling" => args.pooling = false,
+            "--instance-mode" => args.instance_mode = InstanceMode::parse(&value()?).map_err(|e| e.to_string())?,
             "--keep-resident-mib" => {
                 args.keep_resident_mib = value()?.parse().map_err(|e| format!("--keep-resident-mib: {e}"))?
             }
             "-h" | "--help" => {
-                println!("azr_bench [--jobs FILE.jsonl] [--snippets N] [--workers 1,2] [--timeout S] [--no-pooling] [--keep-resident-mib M] [--json]");
+                println!("azr_bench [--jobs FILE.jsonl] [--snippets N] [--workers 1,2] [--timeout S] [--instance-mode reset|fresh] [--no-pooling] [--keep-resident-mib M] [--json]");
                 std::process::exit(0);
             }
             other => return Err(format!("unknown argument {other}")),
@@ -134,6 +138,7 @@ fn main() {
         let config = SandboxConfig {
             workers,
             timeout: Duration::from_secs_f64(args.timeout_s),
+            instance_mode: args.instance_mode,
             pooling: args.pooling,
             keep_resident_bytes: args.keep_resident_mib << 20,
             ..SandboxConfig::default()
@@ -181,11 +186,15 @@ fn main() {
             "extra_input_ms": (t_many - t_one) / 100.0 * 1e3,
             "setup_ms": sandbox.info().setup_ms,
             "peak_rss_mib": peak_rss_mib(),
+            "instance_mode": sandbox.info().instance_mode.as_str(),
+            "instances_created": sandbox.counters().created,
+            "instances_reused": sandbox.counters().reused,
+            "instances_discarded": sandbox.counters().discarded,
         });
         if !args.json {
             println!(
                 "workers={workers:>2}  jobs={}  ok={ok}  {:>8.0} jobs/s  ({:.0}/s/worker)  p50={:.2} ms  p99={:.2} ms  \
-                 extra input={:.3} ms  setup={:.0} ms  peak RSS={:.0} MiB",
+                 extra input={:.3} ms  setup={:.0} ms  peak RSS={:.0} MiB  mode={} (instances created={}, reused={}, discarded={})",
                 jobs.len(),
                 row["jobs_per_s"].as_f64().unwrap_or(0.0),
                 row["jobs_per_s_per_worker"].as_f64().unwrap_or(0.0),
@@ -194,6 +203,10 @@ fn main() {
                 row["extra_input_ms"].as_f64().unwrap_or(0.0),
                 row["setup_ms"].as_f64().unwrap_or(0.0),
                 row["peak_rss_mib"].as_f64().unwrap_or(0.0),
+                sandbox.info().instance_mode.as_str(),
+                sandbox.counters().created,
+                sandbox.counters().reused,
+                sandbox.counters().discarded,
             );
         }
         rows.push(row);

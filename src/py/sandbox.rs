@@ -7,7 +7,7 @@ use std::time::Duration;
 use pyo3::prelude::*;
 
 use crate::error::CoreError;
-use crate::sandbox::{guest, ExecResult, Job, Sandbox, SandboxConfig};
+use crate::sandbox::{guest, ExecResult, InstanceMode, Job, Sandbox, SandboxConfig};
 
 /// (status, value_repr, stdout, error_type, error_message, exit_code, elapsed_ms, fuel)
 type RawResult = (
@@ -64,7 +64,8 @@ pub struct PySandbox {
 impl PySandbox {
     #[new]
     #[pyo3(signature = (*, workers=None, timeout_s=2.0, memory_mb=256, max_output_bytes=65536, fuel=None,
-                        max_wasm_stack_bytes=4194304, pooling=true, guest=None, cache_dir=None))]
+                        max_wasm_stack_bytes=4194304, instance_mode="reset", pooling=true, guest=None,
+                        cache_dir=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -74,6 +75,7 @@ impl PySandbox {
         max_output_bytes: usize,
         fuel: Option<u64>,
         max_wasm_stack_bytes: usize,
+        instance_mode: &str,
         pooling: bool,
         guest: Option<PathBuf>,
         cache_dir: Option<PathBuf>,
@@ -86,6 +88,7 @@ impl PySandbox {
             max_output_bytes,
             fuel,
             max_wasm_stack_bytes,
+            instance_mode: InstanceMode::parse(instance_mode)?,
             pooling,
             guest,
             cache_dir,
@@ -155,6 +158,23 @@ impl PySandbox {
     #[getter]
     fn setup_ms(&self) -> f64 {
         self.inner.info().setup_ms
+    }
+
+    /// The instance mode in use ("reset" falls back to "fresh" without kernel support).
+    #[getter]
+    fn instance_mode(&self) -> &'static str {
+        self.inner.info().instance_mode.as_str()
+    }
+
+    /// (created, reused, discarded) instance counts so far.
+    fn instance_counts(&self) -> (u64, u64, u64) {
+        let counters = self.inner.counters();
+        (counters.created, counters.reused, counters.discarded)
+    }
+
+    /// Whether every idle instance's memory equals its post-instantiation snapshot.
+    fn idle_instances_pristine(&self, py: Python<'_>) -> bool {
+        py.detach(|| self.inner.idle_instances_pristine())
     }
 }
 

@@ -12,7 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::clock::{self, VirtualClock};
 use super::limits::GuestLimiter;
 use super::outcome::ExecResult;
-use super::SandboxConfig;
+use super::{InstanceMode, SandboxConfig};
 use crate::error::{CoreError, Result};
 
 wasmtime::component::bindgen!({
@@ -47,7 +47,7 @@ impl WasiView for HostState {
 
 /// The engine configuration. Anything here changes compiled code, so it is also
 /// part of the compiled-artifact cache key (through wasmtime's compatibility hash).
-pub fn build_engine(config: &SandboxConfig) -> Result<Engine> {
+pub fn build_engine(config: &SandboxConfig, mode: InstanceMode) -> Result<Engine> {
     let mut wasm = Config::new();
     wasm.epoch_interruption(true);
     wasm.consume_fuel(config.fuel.is_some());
@@ -55,8 +55,9 @@ pub fn build_engine(config: &SandboxConfig) -> Result<Engine> {
     wasm.max_wasm_stack(config.max_wasm_stack_bytes);
     // wasmtime-wasi enables async support, which checks this bound even for sync calls.
     wasm.async_stack_size(config.max_wasm_stack_bytes + (1 << 20));
-    wasm.memory_init_cow(true);
-    if config.pooling {
+    if mode == InstanceMode::Reset {
+        reset_memories(&mut wasm)?;
+    } else if config.pooling {
         let slots = u32::try_from(config.workers.max(1) * 4 + 4).unwrap_or(u32::MAX);
         let mut pool = PoolingAllocationConfig::default();
         pool.total_component_instances(slots)
@@ -80,6 +81,21 @@ pub fn build_engine(config: &SandboxConfig) -> Result<Engine> {
         wasm.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     }
     Engine::new(&wasm).map_err(|e| CoreError::Engine(format!("{e:#}")))
+}
+
+/// Guest memories come from [`super::snapshot::HostMemoryCreator`], so the host can
+/// map each one over its snapshot; wasmtime then initialises memory by copying
+/// (once per instance) rather than with its own copy-on-write image.
+#[cfg(target_os = "linux")]
+fn reset_memories(wasm: &mut Config) -> Result<()> {
+    wasm.with_host_memory(std::sync::Arc::new(super::snapshot::HostMemoryCreator));
+    wasm.memory_init_cow(false);
+    Ok(())
+}
+
+#[cfg(not(target_os = "linux"))]
+fn reset_memories(_wasm: &mut Config) -> Result<()> {
+    Err(CoreError::Config("instance reset needs Linux".into()))
 }
 
 /// Key of a compiled guest: wasmtime's own engine-compatibility hash plus the

@@ -1,8 +1,13 @@
-//! The sandbox: runs untrusted Python in a fresh WebAssembly instance per job.
+//! The sandbox: runs untrusted Python in a pristine WebAssembly instance per job.
 //!
-//! Each job gets its own `Store` instantiated from one shared `InstancePre`
-//! (pooling allocator, copy-on-write memory image of a pre-initialised CPython),
-//! so no state crosses jobs. Limits are per expression: a wall-clock deadline
+//! Every job starts from the same state: a pre-initialised CPython just after
+//! instantiation. By default ([`InstanceMode::Reset`]) each worker keeps one live
+//! instance and, after a job, copies the pages the job wrote back from a snapshot
+//! taken right after instantiation (see [`snapshot`]); an instance that trapped,
+//! grew its memory or kept a host resource is discarded instead. With
+//! [`InstanceMode::Fresh`] every job instantiates a new instance from one shared
+//! `InstancePre` (pooling allocator, copy-on-write memory image). Either way no
+//! state crosses jobs. Limits are per expression: a wall-clock deadline
 //! (epoch interruption), a memory cap (store limits, trap on failed growth), an
 //! output cap (enforced by the harness) and an optional fuel budget. A trapped
 //! instance is dropped; remaining expressions of the job continue in a new one.
@@ -12,9 +17,12 @@ pub mod engine;
 pub mod guest;
 pub mod limits;
 pub mod outcome;
+#[cfg(target_os = "linux")]
+pub mod snapshot;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::SeedableRng;
@@ -23,13 +31,48 @@ use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use self::clock::VirtualClock;
-use self::engine::{GuestOutcome, GuestPre, GuestStatus, HostState};
+use self::engine::{Guest, GuestOutcome, GuestPre, GuestStatus, HostState};
 use self::limits::{deadline_ticks, EpochTicker, GuestLimiter};
 pub use self::outcome::{ExecResult, Status};
 use crate::error::{CoreError, Result};
 
 /// Native stack reserved for host frames on sandbox threads, beyond the guest's wasm stack.
 const HOST_STACK_HEADROOM: usize = 4 << 20;
+/// Jobs one live instance serves before it is replaced (bounds any slow drift
+/// in state the reset does not cover, such as the store's own bookkeeping).
+const MAX_RUNS_PER_INSTANCE: u64 = 100_000;
+/// Upper bound on instantiating the guest (its start code only; a broken guest ends here).
+const INSTANTIATION_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How each job gets a pristine interpreter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InstanceMode {
+    /// Reuse one live instance per worker and restore the pages a job wrote from
+    /// a snapshot taken right after instantiation (Linux 6.7+ `PAGEMAP_SCAN`;
+    /// elsewhere the sandbox falls back to `Fresh`).
+    Reset,
+    /// Instantiate a new instance for every job.
+    Fresh,
+}
+
+impl InstanceMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InstanceMode::Reset => "reset",
+            InstanceMode::Fresh => "fresh",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "reset" => Ok(InstanceMode::Reset),
+            "fresh" => Ok(InstanceMode::Fresh),
+            other => Err(CoreError::Config(format!(
+                "instance_mode must be \"reset\" or \"fresh\", got {other:?}"
+            ))),
+        }
+    }
+}
 
 /// Sandbox settings. Defaults:
 /// - `workers`: available parallelism (threads running jobs in `run_batch`)
@@ -38,8 +81,9 @@ const HOST_STACK_HEADROOM: usize = 4 << 20;
 /// - `max_output_bytes`: 65,536 (captured stdout plus the value repr)
 /// - `fuel`: `None` (no metering; `Some(n)` = n units per expression)
 /// - `max_wasm_stack_bytes`: 4 MiB (deep Python recursion ends in RecursionError first)
-/// - `pooling`: true (pooling allocator; false = allocate on demand)
-/// - `keep_resident_bytes`: 16 MiB of each memory slot kept mapped between instances
+/// - `instance_mode`: [`InstanceMode::Reset`] (reuse and restore; `Fresh` = a new instance per job)
+/// - `pooling`: true (`Fresh` mode: pooling allocator; false = allocate on demand)
+/// - `keep_resident_bytes`: 16 MiB of each pooled memory slot kept mapped between instances
 /// - `guest`: `None` (locate or build, see [`guest::locate`])
 /// - `cache_dir`: `None` (see [`guest::cache_dir`])
 #[derive(Debug, Clone)]
@@ -50,6 +94,7 @@ pub struct SandboxConfig {
     pub max_output_bytes: usize,
     pub fuel: Option<u64>,
     pub max_wasm_stack_bytes: usize,
+    pub instance_mode: InstanceMode,
     pub pooling: bool,
     pub keep_resident_bytes: usize,
     pub guest: Option<PathBuf>,
@@ -65,6 +110,7 @@ impl Default for SandboxConfig {
             max_output_bytes: 65_536,
             fuel: None,
             max_wasm_stack_bytes: 4 << 20,
+            instance_mode: InstanceMode::Reset,
             pooling: true,
             keep_resident_bytes: 16 << 20,
             guest: None,
@@ -146,6 +192,36 @@ pub struct GuestInfo {
     pub guest_sha256: String,
     pub artifact_path: PathBuf,
     pub setup_ms: f64,
+    /// The mode in use: `Reset` falls back to `Fresh` where the kernel lacks support.
+    pub instance_mode: InstanceMode,
+}
+
+/// Counters of instance use since the sandbox was created.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InstanceCounters {
+    /// Instances created (each costs an instantiation).
+    pub created: u64,
+    /// Runs that started on a restored instance instead of a new one.
+    pub reused: u64,
+    /// Instances discarded after a run because they could not be restored
+    /// (trap, memory growth, a live host resource).
+    pub discarded: u64,
+}
+
+/// A live instance and what is needed to put it back to its initial state.
+struct LiveGuest {
+    store: Store<HostState>,
+    guest: Guest,
+    #[cfg(target_os = "linux")]
+    memories: Vec<snapshot::MemorySnapshot>,
+    runs: u64,
+}
+
+#[derive(Default)]
+struct Counters {
+    created: AtomicU64,
+    reused: AtomicU64,
+    discarded: AtomicU64,
 }
 
 /// A reusable sandbox: one engine, one compiled guest, one epoch ticker, and a
@@ -156,6 +232,14 @@ pub struct Sandbox {
     pre: GuestPre<HostState>,
     pool: rayon::ThreadPool,
     info: GuestInfo,
+    /// Idle restored instances (`Reset` mode).
+    idle: Mutex<Vec<LiveGuest>>,
+    #[cfg(target_os = "linux")]
+    scanner: Option<snapshot::PageScanner>,
+    /// Post-instantiation memory images shared by every instance (`Reset` mode).
+    #[cfg(target_os = "linux")]
+    images: Mutex<Vec<Arc<snapshot::SnapshotImage>>>,
+    counters: Counters,
     _ticker: Arc<EpochTicker>,
 }
 
@@ -167,7 +251,26 @@ impl Sandbox {
         let started = Instant::now();
         let guest_path = guest::locate(config.guest.as_deref())?;
         let guest_sha256 = guest::verify(&guest_path)?;
-        let engine = engine::build_engine(&config)?;
+        #[cfg(target_os = "linux")]
+        let scanner = match config.instance_mode {
+            InstanceMode::Reset => match snapshot::PageScanner::new() {
+                Ok(scanner) => Some(scanner),
+                Err(e) => {
+                    log::warn!("instance reset unavailable ({e}); using a fresh instance per job");
+                    None
+                }
+            },
+            InstanceMode::Fresh => None,
+        };
+        #[cfg(target_os = "linux")]
+        let instance_mode = if scanner.is_some() {
+            InstanceMode::Reset
+        } else {
+            InstanceMode::Fresh
+        };
+        #[cfg(not(target_os = "linux"))]
+        let instance_mode = InstanceMode::Fresh;
+        let engine = engine::build_engine(&config, instance_mode)?;
         let cache = config.cache_dir.clone().unwrap_or_else(guest::cache_dir);
         let (component, artifact_path) = engine::load_component(&engine, &guest_path, &guest_sha256, &cache)?;
         let linker = engine::build_linker(&engine)?;
@@ -185,6 +288,7 @@ impl Sandbox {
             guest_sha256,
             artifact_path,
             setup_ms: started.elapsed().as_secs_f64() * 1e3,
+            instance_mode,
         };
         Ok(Sandbox {
             config,
@@ -192,8 +296,23 @@ impl Sandbox {
             pre,
             pool,
             info,
+            idle: Mutex::new(Vec::new()),
+            #[cfg(target_os = "linux")]
+            scanner,
+            #[cfg(target_os = "linux")]
+            images: Mutex::new(Vec::new()),
+            counters: Counters::default(),
             _ticker: Arc::new(ticker),
         })
+    }
+
+    /// How many instances were created, reused and discarded so far.
+    pub fn counters(&self) -> InstanceCounters {
+        InstanceCounters {
+            created: self.counters.created.load(Ordering::Relaxed),
+            reused: self.counters.reused.load(Ordering::Relaxed),
+            discarded: self.counters.discarded.load(Ordering::Relaxed),
+        }
     }
 
     pub fn config(&self) -> &SandboxConfig {
@@ -243,34 +362,167 @@ impl Sandbox {
             .install(|| jobs.par_iter().map(|job| self.run_on_pool_thread(job)).collect())
     }
 
-    /// One fresh instance running `job.exprs[start..]`. Returns what the guest
+    /// One pristine instance running `job.exprs[start..]`. Returns what the guest
     /// reported and, if the instance trapped, the result for the expression it
     /// trapped in.
     fn run_instance(&self, job: &Job, start: usize, timeout: Duration) -> (Vec<ExecResult>, Option<ExecResult>) {
-        let mut store = self.new_store(job.seed, timeout);
+        let state = self.host_state(job.seed, timeout);
+        let mut live = match self.checkout(state) {
+            Ok(live) => live,
+            Err(error) => {
+                let trapped = classify_trap(&error, false, 0.0);
+                return (Vec::new(), Some(trapped));
+            }
+        };
+        if let Some(budget) = self.config.fuel {
+            // `begin` resets the budget per expression; this covers the call's prologue.
+            let _ = live.store.set_fuel(budget);
+        }
+        live.store.set_epoch_deadline(deadline_ticks(timeout));
         let max_output = u32::try_from(self.config.max_output_bytes).unwrap_or(u32::MAX);
-        let call = self
-            .pre
-            .instantiate(&mut store)
-            .and_then(|guest| guest.call_run(&mut store, &job.program, &job.exprs[start..], max_output));
+        let call = live
+            .guest
+            .call_run(&mut live.store, &job.program, &job.exprs[start..], max_output);
         let fuel = self
             .config
             .fuel
-            .and_then(|budget| store.get_fuel().ok().map(|left| budget.saturating_sub(left)));
-        let state = store.data_mut();
+            .and_then(|budget| live.store.get_fuel().ok().map(|left| budget.saturating_sub(left)));
+        let state = live.store.data_mut();
         let reports = std::mem::take(&mut state.reports);
         match call {
-            Ok(()) => (reports, None),
+            Ok(()) => {
+                self.checkin(live);
+                (reports, None)
+            }
             Err(error) => {
                 let elapsed_ms = state.mark.elapsed().as_secs_f64() * 1e3;
                 let mut trapped = classify_trap(&error, state.limiter.memory_exceeded, elapsed_ms);
                 trapped.fuel = fuel;
+                if self.info.instance_mode == InstanceMode::Reset {
+                    self.counters.discarded.fetch_add(1, Ordering::Relaxed);
+                }
                 (reports, Some(trapped))
             }
         }
     }
 
-    fn new_store(&self, seed: u64, timeout: Duration) -> Store<HostState> {
+    /// An idle restored instance with `state` installed, or a new one.
+    fn checkout(&self, state: HostState) -> wasmtime::Result<LiveGuest> {
+        if self.info.instance_mode == InstanceMode::Reset {
+            let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
+            if let Some(mut live) = idle {
+                *live.store.data_mut() = state;
+                self.counters.reused.fetch_add(1, Ordering::Relaxed);
+                return Ok(live);
+            }
+        }
+        self.instantiate(state)
+    }
+
+    fn instantiate(&self, state: HostState) -> wasmtime::Result<LiveGuest> {
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.epoch_deadline_trap();
+        // Instantiation runs only the guest's own start code; a job's timeout starts
+        // with its call, so a new instance never eats into it.
+        store.set_epoch_deadline(deadline_ticks(INSTANTIATION_TIMEOUT));
+        if self.config.fuel.is_some() {
+            // Likewise for fuel: the job's budget is set before its call.
+            store.set_fuel(u64::MAX)?;
+        }
+        #[cfg(target_os = "linux")]
+        let _ = snapshot::take_created();
+        let guest = self.pre.instantiate(&mut store)?;
+        self.counters.created.fetch_add(1, Ordering::Relaxed);
+        #[cfg(target_os = "linux")]
+        let memories = if self.info.instance_mode == InstanceMode::Reset {
+            self.capture_memories()
+                .map_err(|e| wasmtime::Error::msg(format!("snapshotting guest memory: {e}")))?
+        } else {
+            Vec::new()
+        };
+        Ok(LiveGuest {
+            store,
+            guest,
+            #[cfg(target_os = "linux")]
+            memories,
+            runs: 0,
+        })
+    }
+
+    /// Maps each memory of the instance just created on this thread over its
+    /// image, sharing the images of earlier instances (the first one's become shared).
+    #[cfg(target_os = "linux")]
+    fn capture_memories(&self) -> std::io::Result<Vec<snapshot::MemorySnapshot>> {
+        let shared = self.images.lock().map(|images| images.clone()).unwrap_or_default();
+        let memories = snapshot::take_created()
+            .into_iter()
+            .enumerate()
+            // SAFETY: the store is idle and owns the memory for the snapshot's lifetime
+            // (both live in the returned `LiveGuest`).
+            .map(|(index, view)| unsafe { snapshot::MemorySnapshot::capture(view, shared.get(index)) })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        if shared.is_empty() {
+            if let Ok(mut images) = self.images.lock() {
+                *images = memories.iter().map(|memory| Arc::clone(memory.image())).collect();
+            }
+        }
+        Ok(memories)
+    }
+
+    /// After a run that returned normally: restore the instance and keep it, or
+    /// drop it when it cannot be put back exactly.
+    fn checkin(&self, mut live: LiveGuest) {
+        if self.info.instance_mode != InstanceMode::Reset {
+            return;
+        }
+        live.runs += 1;
+        if self.restore(&mut live) {
+            if let Ok(mut idle) = self.idle.lock() {
+                idle.push(live);
+                return;
+            }
+        }
+        self.counters.discarded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    #[cfg(target_os = "linux")]
+    fn restore(&self, live: &mut LiveGuest) -> bool {
+        let Some(scanner) = &self.scanner else { return false };
+        if live.runs >= MAX_RUNS_PER_INSTANCE || !live.store.data().table.is_empty() {
+            return false;
+        }
+        for memory in &mut live.memories {
+            // SAFETY: the store's call has returned and nothing else uses it.
+            if let Err(e) = unsafe { memory.restore(scanner) } {
+                if let snapshot::RestoreError::Io(e) = e {
+                    log::warn!("could not restore a guest memory ({e}); discarding the instance");
+                }
+                return false;
+            }
+        }
+        true
+    }
+
+    #[cfg(not(target_os = "linux"))]
+    fn restore(&self, _live: &mut LiveGuest) -> bool {
+        false
+    }
+
+    /// Whether every idle instance's memory equals its snapshot byte for byte
+    /// (a full comparison: for tests and debugging).
+    pub fn idle_instances_pristine(&self) -> bool {
+        #[cfg(target_os = "linux")]
+        if let Ok(idle) = self.idle.lock() {
+            // SAFETY: idle instances are not running.
+            return idle
+                .iter()
+                .all(|live| live.memories.iter().all(|memory| unsafe { memory.matches() }));
+        }
+        true
+    }
+
+    fn host_state(&self, seed: u64, timeout: Duration) -> HostState {
         let clock = VirtualClock::new(seed);
         let mut wasi = WasiCtxBuilder::new();
         wasi.wall_clock(clock.clone())
@@ -281,7 +533,7 @@ impl Sandbox {
             .allow_tcp(false)
             .allow_udp(false)
             .allow_ip_name_lookup(false);
-        let state = HostState {
+        HostState {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             limiter: GuestLimiter::new(self.config.memory_bytes()),
@@ -290,16 +542,7 @@ impl Sandbox {
             fuel_budget: self.config.fuel,
             mark: Instant::now(),
             reports: Vec::new(),
-        };
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        store.set_epoch_deadline(deadline_ticks(timeout));
-        if let Some(budget) = self.config.fuel {
-            // Instantiation and compiling the program count against the first expression.
-            let _ = store.set_fuel(budget);
         }
-        store
     }
 }
 
