@@ -46,7 +46,7 @@ class Sandbox:
         cache_dir: str | PathLike[str] | None = None,
     ) -> Sandbox: ...
     def run(self, program: str, exprs: list[str], seed: int = 0, timeout_s: float | None = None) -> list[_RawResult]:
-        """Run one program against expressions in one fresh instance."""
+        """Run one program against expressions in one pristine instance."""
     def run_batch(self, jobs: list[_RawJob]) -> list[list[_RawResult]]:
         """Run many jobs in parallel; one list of results per job, in order."""
     @property

@@ -1,4 +1,4 @@
-"""The public sandbox API: run untrusted Python in a fresh WebAssembly interpreter per job.
+"""The public sandbox API: run untrusted Python in a pristine WebAssembly interpreter per job.
 
 ``Sandbox`` wraps :class:`azr._core.Sandbox` (Rust, wasmtime) with typed ``Job`` and
 ``ExecResult`` values. A failing program is a result with a :class:`Status`, never an exception.
@@ -243,7 +243,7 @@ class Sandbox:
         return self._core.idle_instances_pristine()
 
     def run(self, job: Job) -> ExecResult:
-        """Run one job in a fresh instance."""
+        """Run one job in a pristine instance."""
         return self.run_batch([job])[0]
 
     def run_batch(self, jobs: Sequence[Job]) -> list[ExecResult]:
@@ -274,7 +274,7 @@ class Sandbox:
     def run_many(
         self, program: str, exprs: Sequence[str], seed: int = 0, timeout_s: float | None = None
     ) -> list[ExecResult]:
-        """Run one program against many expressions in one fresh instance.
+        """Run one program against many expressions in one pristine instance.
 
         Each expression gets a fresh namespace (the program is re-executed) and restored builtins and
         ``sys.modules``; the timeout applies per expression. A trap (timeout, memory) ends only that

@@ -98,7 +98,7 @@ impl PySandbox {
         Ok(PySandbox { inner })
     }
 
-    /// Runs one program against expressions in one fresh instance.
+    /// Runs one program against expressions in one pristine instance.
     #[pyo3(signature = (program, exprs, seed=0, timeout_s=None))]
     fn run(
         &self,
