@@ -100,11 +100,19 @@ def test_no_state_crosses_jobs(sandbox: Sandbox, poison: str) -> None:
         "import builtins\nbuiltins.__dict__.clear()",
         "import sys\nsys.modules.clear()\nraise KeyError",
         "import builtins\nbuiltins.BaseException = None\nraise SystemExit(3)",
+        "import builtins\nbuiltins.__import__ = None\nbuiltins.range = builtins.repr = None",
+        "import sys\nfor name in list(sys.modules):\n    sys.modules[name] = None",
+        "import builtins, sys\nbuiltins.__dict__.clear()\nsys.modules.clear()\nraise SystemExit('x')",
     ],
 )
 def test_poisoned_builtins_do_not_break_the_harness(sandbox: Sandbox, poison: str) -> None:
+    # The last expression reports with the poison still in place (the instance is reset or
+    # dropped afterwards); earlier ones are restored for the next expression.
     results = sandbox.run_many(poison, ["0", "1"])
     assert all(r.status is not Status.CRASH for r in results), results
+    single = sandbox.run(Job(poison, "7"))
+    assert single.status in (Status.OK, Status.EXCEPTION, Status.EXIT), single
+    assert single.status is results[0].status and single.value_repr == (None if results[0].value_repr is None else "7")
 
 
 def test_poison_in_a_batch_does_not_reach_its_neighbours(sandbox: Sandbox) -> None:

@@ -161,7 +161,7 @@ class Sandbox:
     Every job starts from the same pristine state, a pre-initialised interpreter just after
     instantiation, so nothing one program does is visible to another. By default each worker keeps one
     live instance and, after each job, copies the memory pages the job wrote back from a snapshot taken
-    right after instantiation (``instance_mode="reset"``, Linux 6.7+; about 4x faster than a new
+    right after instantiation (``instance_mode="reset"``, Linux 6.7+; about 5x faster than a new
     instance per job); an instance that trapped or grew its memory is replaced instead.
     ``instance_mode="fresh"`` instantiates a new instance for every job. Guest code has no filesystem,
     network, environment, threads or subprocesses; its clock and randomness are virtual and seeded.
