@@ -78,13 +78,18 @@ def main() -> int:
         "dedup": bench_dedup(rows, args.dedup_programs),
         "step": bench_step(rows, sandbox),
     }
+    # Graded items above; the sandbox also runs the grader's second phase (comparisons with gold).
+    report["step"]["sandbox_expressions"] = sandbox.stats.expressions
     if args.json:
         print(json.dumps(report))
     else:
         d, s = report["dedup"], report["step"]
         print(f"dedup  {d['programs']:.0f} programs in {d['seconds']:.2f} s (target < 2 s)")
         workers = sandbox.workers
-        print(f"step   {s['executions']:.0f} executions in {s['seconds']:.2f} s on {workers} workers (target < 5 s)")
+        print(
+            f"step   {s['executions']:.0f} executions in {s['seconds']:.2f} s on {workers} workers (target < 5 s;"
+            f" {s['sandbox_expressions']:.0f} sandbox expressions with the comparisons against gold)"
+        )
     return 0
 
 

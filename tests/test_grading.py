@@ -115,12 +115,13 @@ def test_induction(sandbox: Sandbox) -> None:
     [
         ("import random\ndef f(x):\n    return random.random()", "1", "banned_import"),
         ("def f(x):\n    return x", "open('/etc/passwd')", "banned_call"),
-        ("def f(x):\n    return {1, 2, 3}.pop() if x else object()", "0", "nondeterministic_or_not_round_trip"),
+        ("def f(x):\n    return {1, 2, 3}.pop() if x else object()", "0", "output_not_plain_data"),
         ("def f(x):\n    return 'x' * 5000", "1", "output_too_long"),
         ("def f(x):\n    while True:\n        pass", "1", "runtime_timeout"),
         ("def f(x):\n    return 1 / x", "0", "runtime_exception"),
         ("def g(x):\n    return x", "0", "missing_entry"),
-        ("def f(x):\n    return float('nan')", "0", "nondeterministic_or_not_round_trip"),
+        ("def f(x):\n    return float('nan')", "0", "output_not_plain_data"),
+        ("def f(x):\n    return [float('inf')]", "0", "output_not_plain_data"),
     ],
 )
 def test_invalid_proposals_are_rejected_with_reasons(program: str, text: str, kind: str) -> None:
@@ -136,7 +137,7 @@ def test_time_dependent_program_is_rejected_by_the_second_seed(sandbox: Sandbox)
     permissive = check_policy(banned_modules=[])
     program = "import time\ndef f(x):\n    return int(time.time()) % 1000 + x"
     (result,) = TaskValidator(sandbox, permissive).validate([(program, "1")])
-    assert isinstance(result, Rejected) and result.kind == "nondeterministic_or_not_round_trip"
+    assert isinstance(result, Rejected) and result.kind == "nondeterministic"
 
 
 def test_verifier_runs_test_code_one_fresh_instance_per_case(sandbox):
@@ -150,3 +151,29 @@ def test_verifier_runs_test_code_one_fresh_instance_per_case(sandbox):
     assert verifier.tests([program], [tamper], [None], fraction=True) == [0.5]
     assert verifier.tests([None, program], [cases[0], ()], [None, None]) == [0.0, 0.0]
     assert verifier.tests(["while True:\n    pass"], [("pass",)], [None], timeout_s=0.5) == [0.0]
+
+
+# Rewrites what its own instance reports: every expression it is graded by "returns" True.
+FORGE_REPORT = "import wit_world\nwit_world.Outcome.value_repr = property(lambda s: 'True', lambda s, v: None)\n"
+
+
+def test_a_program_that_forges_its_own_report_is_still_graded_correctly(sandbox: Sandbox) -> None:
+    wrong = FORGE_REPORT + "def f(x):\n    return 0"
+    # The threat is real: inside its own instance the forgery decides what an in-guest check reports.
+    from azr import Job
+
+    assert sandbox.run(Job(wrong, "f(1) == 2")).value_repr == "True"
+    verifier = Verifier(sandbox)
+    pairs = [("1", "2"), ("5", "10")]
+    assert verifier.induction([pairs, pairs], [wrong, "def f(x):\n    return 2 * x"]) == [0.0, 1.0]
+    forged_task = Triple(wrong, "1", "2")
+    assert verifier.abduction([forged_task, forged_task], ["1", "5"]) == [False, False]
+    # Reporting the gold value is the only way through: that is solving the task.
+    solves = FORGE_REPORT.replace("'True'", "'2'") + "def f(x):\n    return 0"
+    assert verifier.induction([[("1", "2")]], [solves]) == [1.0]
+
+
+def test_expression_answers_are_evaluated_apart_then_compared(sandbox: Sandbox) -> None:
+    triple = Triple("def f(x):\n    return x", "[1, 1]", "[1, 1]")
+    answers = ["[1, 1]", "[1] * 2", "[1] * 3", "(1, 1)", "{'a'}.pop()"]
+    assert Verifier(sandbox).deduction([triple] * 5, answers) == [True, True, False, False, False]

@@ -1,11 +1,16 @@
 """Validate proposed tasks and verify solver answers, by execution in the sandbox.
 
-One implementation of correctness for the trainer, ``azr verify`` and the reward functions. Every
-comparison runs inside the sandbox against a checker defined *before* the model's code, which
-accepts only plain built-in values (so an object whose ``__eq__`` always returns True scores
-nothing) and then compares by ``==``. Model text is placed into grader expressions only after a
-static check proves it is exactly one argument list or value (no way to close the call and append
-``or True``), and names starting with ``__azr`` are reserved for the grader.
+One implementation of correctness for the trainer, ``azr verify`` and the reward functions.
+
+Grading has two phases. First the model's code runs (the solver's program on the hidden inputs, the
+task's program on the solver's input, or a non-literal answer expression), and only the ``repr`` of
+the value it produced comes back. Then that text, accepted only if it is a plain data literal
+(``_core.check_literal``: evaluating it runs no code), is compared by ``==`` with the gold value in
+a fresh instance where no model code runs, by a checker that accepts only plain built-in values. A
+program can tamper with everything in its own instance, including what that instance reports, but
+not with the verdict: to pass it must report the gold value. Model text is placed into expressions
+only after a static check proves it is exactly one argument list or value (no way to close the call
+and append ``or True``), and names starting with ``__azr`` are reserved for the grader.
 """
 
 from __future__ import annotations
@@ -85,37 +90,64 @@ class TaskValidator:
             if problem:
                 out[k] = Rejected(*problem)
         pending = [k for k in range(len(items)) if out[k] is None]
-        # Inputs of one program share an instance (a fresh namespace each): induction proposals
-        # validate ten inputs per program. Programs and inputs are all the proposer's own text.
-        first = _run_grouped(
-            self.sandbox,
-            [items[k][0] for k in pending],
-            lambda group: (items[pending[group[0]]][0], [f"f({items[pending[j]][1]}\n)" for j in group]),
-            seed=self.seeds[0],
-        )
-        second: list[int] = []
+        first = self._outputs(items, pending, self.seeds[0])
+        second_pending: list[int] = []
         for k, result in zip(pending, first, strict=True):
             if result.status is not Status.OK or result.value_repr is None:
                 out[k] = Rejected(f"runtime_{result.status}", f"{result.error_type}: {result.error_message}")
             elif len(result.value_repr) > self.max_output_chars:
                 out[k] = Rejected("output_too_long", f"output repr has {len(result.value_repr)} characters")
+            elif problem := _core.check_literal(result.value_repr):
+                out[k] = Rejected("output_not_plain_data", f"output {result.value_repr[:80]!r}: {problem[1]}")
             else:
                 out[k] = Triple(items[k][0], items[k][1], result.value_repr)
-                second.append(k)
-        replays = _run_grouped(
-            self.sandbox,
-            [items[k][0] for k in second],
-            lambda group: (
-                _prelude([_output(out[second[j]]) for j in group]) + items[second[group[0]]][0],
-                [f"__azr_checks[{n}](f({items[second[j]][1]}\n))" for n, j in enumerate(group)],
-            ),
-            seed=self.seeds[1],
-        )
-        for k, result in zip(second, replays, strict=True):
-            if not _passed(result):
-                why = result.error_message if result.status is not Status.OK else "value differs or is not plain data"
-                out[k] = Rejected("nondeterministic_or_not_round_trip", f"second run under another seed: {why}")
+                second_pending.append(k)
+        replays = self._outputs(items, second_pending, self.seeds[1])
+        golds = [_output(out[k]) for k in second_pending]
+        # The output must evaluate, outside the program's instance, to plain data equal to itself.
+        round_trips = _same_values(self.sandbox, golds, golds)
+        for k, gold, replay, round_trip in zip(second_pending, golds, replays, round_trips, strict=True):
+            if replay.value_repr != gold:
+                why = replay.error_message if replay.status is not Status.OK else f"got {replay.value_repr!r:.80}"
+                out[k] = Rejected("nondeterministic", f"second run under another seed: {why}")
+            elif not round_trip:
+                out[k] = Rejected("output_not_plain_data", f"output {gold[:80]!r} does not evaluate back to itself")
         return [r if r is not None else Rejected("internal", "not validated") for r in out]
+
+    def _outputs(self, items: Sequence[tuple[str, str]], positions: list[int], seed: int) -> list[ExecResult]:
+        """``f(input)`` for the items at ``positions``. Inputs of one program share an instance (a fresh
+        namespace each): induction proposals validate ten inputs per program."""
+        return _run_grouped(
+            self.sandbox,
+            [items[k][0] for k in positions],
+            lambda group: (items[positions[group[0]]][0], [f"f({items[positions[j]][1]}\n)" for j in group]),
+            seed=seed,
+        )
+
+
+def _same_values(sandbox: Sandbox, golds: Sequence[str], values: Sequence[str | None]) -> list[bool]:
+    """The second phase of grading: is each value text, a ``repr`` reported by a run of model code or an
+    answer, equal by value to its gold? Only plain data literals are evaluated, in instances where no
+    model code runs (values sharing a gold share one, a fresh namespace each)."""
+    literal = [k for k, value in enumerate(values) if value is not None and _core.check_literal(value) is None]
+    results = _run_grouped(
+        sandbox,
+        [golds[k] for k in literal],
+        lambda group: (
+            _prelude([golds[literal[group[0]]]]),
+            [f"__azr_checks[0](({values[literal[j]]}\n))" for j in group],
+        ),
+        seed=0,
+    )
+    verdicts = [False] * len(values)
+    for k, result in zip(literal, results, strict=True):
+        verdicts[k] = _passed(result)
+    return verdicts
+
+
+def _reported(result: ExecResult) -> str | None:
+    """The value a first-phase run reported, or None when it did not finish normally."""
+    return result.value_repr if result.status is Status.OK else None
 
 
 def _run_grouped(
@@ -147,31 +179,23 @@ class Verifier:
 
     def deduction(self, triples: Sequence[Triple], outputs: Sequence[str | None]) -> list[bool]:
         """Is each predicted output equal by value to the triple's output?"""
-        # No program runs here, only the checker and each (statically checked) value expression, so
-        # the answers for one gold output share an instance, each in a fresh namespace.
-        graded = [k for k, o in enumerate(outputs) if o is not None and not self.policy.check_value(o)]
-        results = _run_grouped(
-            self.sandbox,
-            [triples[k].output for k in graded],
-            lambda group: (
-                _prelude([triples[graded[group[0]]].output]),
-                [f"__azr_checks[0](({outputs[graded[j]]}\n))" for j in group],
-            ),
-            seed=0,
-        )
-        verdicts = [False] * len(triples)
-        for k, result in zip(graded, results, strict=True):
-            verdicts[k] = _passed(result)
-        return verdicts
+        values = [o if o is not None and not self.policy.check_value(o) else None for o in outputs]
+        # A literal answer is compared as it is; any other expression may run code, so it is evaluated
+        # on its own first and only the value it reports is compared.
+        computed = [k for k, v in enumerate(values) if v is not None and _core.check_literal(v) is not None]
+        jobs = [Job("", f"({values[k]}\n)") for k in computed]
+        for k, result in zip(computed, self.sandbox.run_batch(jobs), strict=True):
+            values[k] = _reported(result)
+        return _same_values(self.sandbox, [t.output for t in triples], values)
 
     def abduction(self, triples: Sequence[Triple], inputs: Sequence[str | None]) -> list[bool]:
         """Does the triple's program map each predicted input to the triple's output?"""
-        jobs = {
-            k: Job(_prelude([t.output]) + t.program, f"__azr_checks[0](f({i}\n))")
-            for k, (t, i) in enumerate(zip(triples, inputs, strict=True))
-            if i is not None and not self.policy.check_input(i)
-        }
-        return self._grade(len(triples), jobs)
+        graded = [k for k, i in enumerate(inputs) if i is not None and not self.policy.check_input(i)]
+        runs = self.sandbox.run_batch([Job(triples[k].program, f"f({inputs[k]}\n)") for k in graded])
+        values: list[str | None] = [None] * len(triples)
+        for k, result in zip(graded, runs, strict=True):
+            values[k] = _reported(result)
+        return _same_values(self.sandbox, [t.output for t in triples], values)
 
     def induction(
         self, cases: Sequence[Sequence[tuple[str, str]]], programs: Sequence[str | None], *, fraction: bool = False
@@ -186,18 +210,12 @@ class Verifier:
             for k, program in enumerate(programs)
             if program is not None and cases[k] and not self.policy.check_program(program)
         ]
-        batch = self.sandbox.run_many_batch(
-            [
-                (
-                    _prelude([o for _, o in cases[k]]) + str(programs[k]),
-                    [f"__azr_checks[{j}](f({i}\n))" for j, (i, _) in enumerate(cases[k])],
-                )
-                for k in runnable
-            ]
-        )
-        for k, results in zip(runnable, batch, strict=True):
-            passed = sum(map(_passed, results))
-            scores[k] = passed / len(results) if fraction else float(passed == len(results))
+        runs = self.sandbox.run_many_batch([(str(programs[k]), [f"f({i}\n)" for i, _ in cases[k]]) for k in runnable])
+        golds = [o for k in runnable for _, o in cases[k]]
+        verdicts = iter(_same_values(self.sandbox, golds, [_reported(r) for results in runs for r in results]))
+        for k in runnable:
+            passed = sum(next(verdicts) for _ in cases[k])
+            scores[k] = passed / len(cases[k]) if fraction else float(passed == len(cases[k]))
         return scores
 
     def tests(
@@ -212,7 +230,11 @@ class Verifier:
         """Does each program pass its test code (HumanEval style)? Each case runs after the program in its
         own fresh instance and passes when it raises nothing and, with an entry point ``e``,
         ``check(e)`` returns. 1.0/0.0, or with ``fraction=True`` the fraction of cases passed; a None
-        program or one without cases scores 0."""
+        program or one without cases scores 0.
+
+        Unlike the three task graders, the verdict comes from the instance the program ran in (the
+        tests must run next to it), so a program written to tamper with its own interpreter can pass:
+        the same limit as HumanEval's reference harness. Prefer the task graders for RL rewards."""
         jobs: list[Job] = []
         owners: list[int] = []
         for k, (program, blocks, entry) in enumerate(zip(programs, cases, entry_points, strict=True)):
@@ -229,10 +251,3 @@ class Verifier:
         if fraction:
             return [p / t if t else 0.0 for p, t in zip(passed, total, strict=True)]
         return [float(t > 0 and p == t) for p, t in zip(passed, total, strict=True)]
-
-    def _grade(self, n: int, jobs: dict[int, Job]) -> list[bool]:
-        verdicts = [False] * n
-        keys = list(jobs)
-        for k, result in zip(keys, self.sandbox.run_batch([jobs[k] for k in keys]), strict=True):
-            verdicts[k] = _passed(result)
-        return verdicts

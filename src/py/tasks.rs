@@ -110,6 +110,13 @@ pub fn program_fingerprint(py: Python<'_>, source: &str) -> Option<Py<pyo3::type
 }
 
 /// The canonical text a program's fingerprint is computed from.
+/// `None` if `text` is a plain data literal (what `repr` writes for built-in
+/// values), else `(kind, message)`.
+#[pyfunction]
+pub fn check_literal(text: &str) -> Option<(&'static str, String)> {
+    reason(check::check_literal(text))
+}
+
 #[pyfunction]
 pub fn canonical_program(source: &str) -> Option<String> {
     dedup::canonical_program(source).ok()

@@ -155,6 +155,8 @@ pub enum Rejection {
     ReservedName(String),
     /// Syntax not allowed in answers (walrus, dunder attributes).
     AnswerSyntax(String),
+    /// Text that had to be a plain data literal is not.
+    NotLiteral(String),
 }
 
 impl Rejection {
@@ -170,6 +172,7 @@ impl Rejection {
             Rejection::BannedAttribute(_) => "banned_attribute",
             Rejection::ReservedName(_) => "reserved_name",
             Rejection::AnswerSyntax(_) => "answer_syntax",
+            Rejection::NotLiteral(_) => "not_literal",
         }
     }
 }
@@ -185,6 +188,7 @@ impl std::fmt::Display for Rejection {
             Rejection::BannedCall(c) => write!(f, "calls banned builtin `{c}`"),
             Rejection::BannedAttribute(a) => write!(f, "uses banned name `{a}`"),
             Rejection::AnswerSyntax(what) => write!(f, "answers may not use {what}"),
+            Rejection::NotLiteral(what) => write!(f, "not a plain data literal: {what}"),
             Rejection::ReservedName(n) => write!(f, "uses `{n}`: names starting with `{RESERVED_PREFIX}` are azr's"),
         }
     }
@@ -296,8 +300,185 @@ fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -
     Ok(())
 }
 
+/// Longest text [`check_literal`] accepts (the sandbox's default output cap).
+pub const LITERAL_MAX_CHARS: usize = 65_536;
+/// Deepest nesting of brackets [`check_literal`] accepts.
+pub const LITERAL_MAX_DEPTH: usize = 100;
+
+/// Checks that `text` is plain data written as a literal, as `repr` writes
+/// built-in values: numbers (signed, complex), strings, bytes, `True`/`False`/
+/// `None`, and tuples, lists, dicts and sets of those, plus `set()` and
+/// `frozenset(...)`. Evaluating such text runs no code, so a grader may
+/// evaluate a value reported by a model's program without that program being
+/// able to influence the verdict.
+pub fn check_literal(text: &str) -> Result<(), Rejection> {
+    let chars = text.chars().count();
+    if chars > LITERAL_MAX_CHARS {
+        return Err(Rejection::TooLong {
+            chars,
+            max: LITERAL_MAX_CHARS,
+        });
+    }
+    // Bound the nesting before the (recursive) parser sees it.
+    if bracket_depth(text).is_none_or(|depth| depth > LITERAL_MAX_DEPTH) {
+        return Err(Rejection::NotLiteral(format!(
+            "nested deeper than {LITERAL_MAX_DEPTH} or an unterminated string"
+        )));
+    }
+    let expr = ast::Expr::parse(text, "<value>").map_err(|e| Rejection::Syntax(e.to_string()))?;
+    literal(&expr)
+}
+
+/// Deepest bracket nesting outside string literals; `None` for an unterminated string.
+fn bracket_depth(text: &str) -> Option<usize> {
+    let (mut depth, mut deepest) = (0usize, 0usize);
+    let mut quote: Option<char> = None;
+    let mut chars = text.chars();
+    while let Some(c) = chars.next() {
+        match (quote, c) {
+            (Some(_), '\\') => {
+                chars.next();
+            }
+            (Some(q), c) if c == q => quote = None,
+            (Some(_), _) => {}
+            (None, '\'' | '"') => quote = Some(c),
+            (None, '(' | '[' | '{') => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
+            (None, _) => {}
+        }
+    }
+    quote.is_none().then_some(deepest)
+}
+
+fn literal(expr: &ast::Expr) -> Result<(), Rejection> {
+    let not = |what: &str| Err(Rejection::NotLiteral(format!("{what} is not plain data")));
+    match expr {
+        ast::Expr::Constant(c) if !matches!(c.value, ast::Constant::Ellipsis) => Ok(()),
+        ast::Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOp::USub | ast::UnaryOp::UAdd) => number(&u.operand),
+        // Complex numbers: `(1+2j)`, `(-0-1j)`.
+        ast::Expr::BinOp(b) if matches!(b.op, ast::Operator::Add | ast::Operator::Sub) => {
+            number(&b.left)?;
+            match b.right.as_ref() {
+                ast::Expr::Constant(c) if matches!(c.value, ast::Constant::Complex { .. }) => Ok(()),
+                _ => not("arithmetic"),
+            }
+        }
+        ast::Expr::Tuple(t) => t.elts.iter().try_for_each(element),
+        ast::Expr::List(l) => l.elts.iter().try_for_each(element),
+        ast::Expr::Set(s) => s.elts.iter().try_for_each(element),
+        ast::Expr::Dict(d) => {
+            // A `None` key is a `**mapping` unpacking.
+            if d.keys.iter().any(Option::is_none) {
+                return not("dict unpacking");
+            }
+            d.keys.iter().flatten().chain(d.values.iter()).try_for_each(literal)
+        }
+        ast::Expr::Call(call) => {
+            let name = match call.func.as_ref() {
+                ast::Expr::Name(n) => n.id.as_str(),
+                _ => "",
+            };
+            let arg_ok = match call.args.as_slice() {
+                [] => true,
+                [ast::Expr::Set(_)] => name == "frozenset",
+                _ => false,
+            };
+            if (name == "set" || name == "frozenset") && arg_ok && call.keywords.is_empty() {
+                call.args.iter().try_for_each(literal)
+            } else {
+                not("a call")
+            }
+        }
+        _ => not("this expression"),
+    }
+}
+
+fn element(expr: &ast::Expr) -> Result<(), Rejection> {
+    if matches!(expr, ast::Expr::Starred(_)) {
+        return Err(Rejection::NotLiteral("unpacking is not plain data".into()));
+    }
+    literal(expr)
+}
+
+fn number(expr: &ast::Expr) -> Result<(), Rejection> {
+    match expr {
+        ast::Expr::Constant(c)
+            if matches!(
+                c.value,
+                ast::Constant::Int(_) | ast::Constant::Float(_) | ast::Constant::Complex { .. }
+            ) =>
+        {
+            Ok(())
+        }
+        ast::Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOp::USub | ast::UnaryOp::UAdd) => number(&u.operand),
+        _ => Err(Rejection::NotLiteral("a sign on a non-number".into())),
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn literals_are_what_repr_writes_for_plain_data() {
+        for text in [
+            "1",
+            "-2.5",
+            "(1+2j)",
+            "(-0-1j)",
+            "'a\\'b'",
+            "b'\\x00'",
+            "None",
+            "True",
+            "[1, (2, 3), {'k': [4]}, {5, 6}]",
+            "set()",
+            "frozenset({1, 2})",
+            "frozenset()",
+            "()",
+            "{}",
+            "'[[[[[['",
+        ] {
+            assert_eq!(check_literal(text), Ok(()), "{text}");
+        }
+    }
+
+    #[test]
+    fn anything_that_could_run_code_is_not_a_literal() {
+        for text in [
+            "f(1)",
+            "x",
+            "inf",
+            "1 + 1",
+            "[i for i in range(3)]",
+            "set([1])",
+            "frozenset({1}, key=1)",
+            "{**d}",
+            "[*a]",
+            "-x",
+            "'a'.upper()",
+            "lambda: 0",
+            "(x := 1)",
+            "...",
+            "1; 2",
+            "'unterminated",
+        ] {
+            assert!(check_literal(text).is_err(), "{text}");
+        }
+        let deep = format!(
+            "{}{}",
+            "[".repeat(LITERAL_MAX_DEPTH + 1),
+            "]".repeat(LITERAL_MAX_DEPTH + 1)
+        );
+        assert!(matches!(check_literal(&deep), Err(Rejection::NotLiteral(_))));
+        let ok = format!("{}{}", "[".repeat(LITERAL_MAX_DEPTH), "]".repeat(LITERAL_MAX_DEPTH));
+        assert_eq!(check_literal(&ok), Ok(()));
+        assert!(matches!(
+            check_literal(&"1".repeat(LITERAL_MAX_CHARS + 1)),
+            Err(Rejection::TooLong { .. })
+        ));
+    }
+
     use super::*;
 
     fn reason(src: &str) -> Option<&'static str> {
