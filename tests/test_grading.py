@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from azr import Sandbox
-from azr.grading import Rejected, TaskValidator, Verifier
+from azr import Job, Sandbox
+from azr.grading import Rejected, TaskValidator, Verifier, check_policy
 from azr.tasks import Triple
 
 EQ_ALWAYS_TRUE = "type('X', (), {'__eq__': lambda s, o: True, '__hash__': lambda s: 0})()"
@@ -132,8 +132,6 @@ def test_invalid_proposals_are_rejected_with_reasons(program: str, text: str, ki
 
 def test_time_dependent_program_is_rejected_by_the_second_seed(sandbox: Sandbox) -> None:
     # `time` is banned statically; with an empty ban list the two-seed run must catch it.
-    from azr.grading import check_policy
-
     permissive = check_policy(banned_modules=[])
     program = "import time\ndef f(x):\n    return int(time.time()) % 1000 + x"
     (result,) = TaskValidator(sandbox, permissive).validate([(program, "1")])
@@ -160,10 +158,10 @@ FORGE_REPORT = "import wit_world\nwit_world.Outcome.value_repr = property(lambda
 def test_a_program_that_forges_its_own_report_is_still_graded_correctly(sandbox: Sandbox) -> None:
     wrong = FORGE_REPORT + "def f(x):\n    return 0"
     # The threat is real: inside its own instance the forgery decides what an in-guest check reports.
-    from azr import Job
-
     assert sandbox.run(Job(wrong, "f(1) == 2")).value_repr == "True"
-    verifier = Verifier(sandbox)
+    # The default policy rejects importing the guest's plumbing; grading must hold even without that.
+    assert Verifier(sandbox).policy.check_program(wrong) == ("banned_import", "imports banned module `wit_world`")
+    verifier = Verifier(sandbox, check_policy(banned_modules=[]))
     pairs = [("1", "2"), ("5", "10")]
     assert verifier.induction([pairs, pairs], [wrong, "def f(x):\n    return 2 * x"]) == [0.0, 1.0]
     forged_task = Triple(wrong, "1", "2")
@@ -177,3 +175,23 @@ def test_expression_answers_are_evaluated_apart_then_compared(sandbox: Sandbox) 
     triple = Triple("def f(x):\n    return x", "[1, 1]", "[1, 1]")
     answers = ["[1, 1]", "[1] * 2", "[1] * 3", "(1, 1)", "{'a'}.pop()"]
     assert Verifier(sandbox).deduction([triple] * 5, answers) == [True, True, False, False, False]
+
+
+def test_validation_replays_each_input_alone(sandbox: Sandbox) -> None:
+    # Keeps a count in a module attribute: the second input in a shared instance sees the first.
+    counting = "import math\ndef f(x):\n    try:\n        math.calls += 1\n    except AttributeError:\n        math.calls = 1\n    return math.calls"
+    first, second = TaskValidator(sandbox).validate([(counting, "1"), (counting, "2")])
+    assert isinstance(first, Triple) and first.output == "1"
+    assert isinstance(second, Rejected) and second.kind == "nondeterministic", second
+
+
+@pytest.mark.parametrize("spelling", ["0x10", "1e999", "16  # sixteen", "(16)"])
+def test_outputs_must_be_the_repr_of_their_value(sandbox: Sandbox, spelling: str) -> None:
+    program = f"class H(int):\n    def __repr__(self):\n        return {spelling!r}\n\ndef f(x):\n    return H(16)"
+    (result,) = TaskValidator(sandbox).validate([(program, "0")])
+    assert isinstance(result, Rejected) and result.kind == "output_not_plain_data", result
+
+
+def test_a_gold_that_is_not_plain_data_matches_nothing(sandbox: Sandbox) -> None:
+    triple = Triple("def f(x):\n    return x", "1", "float('inf')")
+    assert Verifier(sandbox).deduction([triple, triple], ["float('inf')", "1e999"]) == [False, False]

@@ -137,3 +137,26 @@ def test_trap_in_batch_leaves_others_intact(sandbox: Sandbox) -> None:
     results = sandbox.run_batch(jobs)
     assert [r.status for r in results] == [Status.TIMEOUT, Status.OK] * 4
     assert {r.value_repr for r in results[1::2]} == {"42"}
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        # Calling the harness's own imports: resetting the deadline forever, reporting extra results.
+        "import wit_world\ndef f():\n    while True:\n        wit_world.begin(0)",
+        "import wit_world, azr_guest\ndef f():\n    for _ in range(5):\n        wit_world.report(azr_guest._outcome(wit_world.Status.OK, '', 'True'))",
+        # A forged report followed by a hang: the report is not confirmed, the timeout stands.
+        "import wit_world, azr_guest\ndef f():\n    wit_world.report(azr_guest._outcome(wit_world.Status.OK, '', 'True'))\n"
+        "    while True:\n        pass",
+    ],
+    ids=["begin-loop", "extra-reports", "report-then-hang"],
+)
+def test_guest_code_cannot_drive_the_harness_protocol(sandbox: Sandbox, program: str) -> None:
+    started = time.monotonic()
+    results = sandbox.run_many(program, ["f()", "1"], timeout_s=TIMEOUT_S)
+    assert time.monotonic() - started < TIMEOUT_S + 0.5
+    assert results[0].value_repr is None, results[0]
+    assert results[0].error_type == "ProtocolViolation" or results[0].status is Status.TIMEOUT, results[0]
+    assert results[1].status is Status.OK and results[1].value_repr == "1"  # the rest run in a new instance
+    after = sandbox.run(Job("def f(x):\n    return x + 1", "f(41)"))
+    assert after.value_repr == "42"

@@ -37,6 +37,9 @@ def __azr_make_check(gold, type=type, all=all, NoneType=type(None)):
     def check(value):
         return pure(value) and value == gold
     return check
+
+def __azr_canonical(value, text, repr=repr, type=type, str=str):
+    return type(text) is str and repr(value) == text
 """
 
 
@@ -102,21 +105,24 @@ class TaskValidator:
             else:
                 out[k] = Triple(items[k][0], items[k][1], result.value_repr)
                 second_pending.append(k)
-        replays = self._outputs(items, second_pending, self.seeds[1])
+        # The replay runs each input alone: a program whose output depends on which inputs ran before
+        # it in the same instance (state kept in a module attribute, say) disagrees here.
+        replays = self.sandbox.run_batch(
+            [Job(items[k][0], f"f({items[k][1]}\n)", seed=self.seeds[1]) for k in second_pending]
+        )
         golds = [_output(out[k]) for k in second_pending]
-        # The output must evaluate, outside the program's instance, to plain data equal to itself.
-        round_trips = _same_values(self.sandbox, golds, golds)
-        for k, gold, replay, round_trip in zip(second_pending, golds, replays, round_trips, strict=True):
+        canonical = _canonical(self.sandbox, golds)
+        for k, gold, replay, is_canonical in zip(second_pending, golds, replays, canonical, strict=True):
             if replay.value_repr != gold:
                 why = replay.error_message if replay.status is not Status.OK else f"got {replay.value_repr!r:.80}"
-                out[k] = Rejected("nondeterministic", f"second run under another seed: {why}")
-            elif not round_trip:
-                out[k] = Rejected("output_not_plain_data", f"output {gold[:80]!r} does not evaluate back to itself")
+                out[k] = Rejected("nondeterministic", f"second run, alone and under another seed: {why}")
+            elif not is_canonical:
+                out[k] = Rejected("output_not_plain_data", f"output {gold[:80]!r} is not the repr of its own value")
         return [r if r is not None else Rejected("internal", "not validated") for r in out]
 
     def _outputs(self, items: Sequence[tuple[str, str]], positions: list[int], seed: int) -> list[ExecResult]:
         """``f(input)`` for the items at ``positions``. Inputs of one program share an instance (a fresh
-        namespace each): induction proposals validate ten inputs per program."""
+        namespace each): induction proposals try ten inputs per program."""
         return _run_grouped(
             self.sandbox,
             [items[k][0] for k in positions],
@@ -127,9 +133,15 @@ class TaskValidator:
 
 def _same_values(sandbox: Sandbox, golds: Sequence[str], values: Sequence[str | None]) -> list[bool]:
     """The second phase of grading: is each value text, a ``repr`` reported by a run of model code or an
-    answer, equal by value to its gold? Only plain data literals are evaluated, in instances where no
-    model code runs (values sharing a gold share one, a fresh namespace each)."""
-    literal = [k for k, value in enumerate(values) if value is not None and _core.check_literal(value) is None]
+    answer, equal by value to its gold? Only plain data literals are evaluated (a gold that is not one
+    matches nothing), in instances where no model code runs (values sharing a gold share one, a fresh
+    namespace each)."""
+    gold_ok = {gold: _core.check_literal(gold) is None for gold in set(golds)}
+    literal = [
+        k
+        for k, value in enumerate(values)
+        if value is not None and gold_ok[golds[k]] and _core.check_literal(value) is None
+    ]
     results = _run_grouped(
         sandbox,
         [golds[k] for k in literal],
@@ -143,6 +155,18 @@ def _same_values(sandbox: Sandbox, golds: Sequence[str], values: Sequence[str | 
     for k, result in zip(literal, results, strict=True):
         verdicts[k] = _passed(result)
     return verdicts
+
+
+def _canonical(sandbox: Sandbox, texts: Sequence[str]) -> list[bool]:
+    """Is each text (already a plain data literal) exactly the ``repr`` of the value it evaluates to? Rules
+    out outputs a custom ``__repr__`` wrote in another spelling (``0x10``, ``1e999``, comments)."""
+    results = _run_grouped(
+        sandbox,
+        [str(j // 64) for j in range(len(texts))],  # no model code here: 64 per instance
+        lambda group: (_CHECKER, [f"__azr_canonical(({texts[j]}\n), {texts[j]!r})" for j in group]),
+        seed=0,
+    )
+    return [_passed(result) for result in results]
 
 
 def _reported(result: ExecResult) -> str | None:

@@ -31,6 +31,11 @@ pub struct HostState {
     pub limiter: GuestLimiter,
     pub clock: VirtualClock,
     pub deadline_ticks: u64,
+    /// Expressions this call must report (the harness protocol: `begin(i)`, then
+    /// `report`, for i = 0, 1, ...; anything else traps the instance).
+    pub expected: usize,
+    /// `begin` calls accepted so far in this call.
+    pub begun: usize,
     pub fuel_budget: Option<u64>,
     pub mark: Instant,
     pub reports: Vec<ExecResult>,
@@ -44,6 +49,19 @@ impl WasiView for HostState {
         }
     }
 }
+
+/// The guest called `begin`/`report` outside the harness protocol: only guest
+/// code reaching the harness's imports does that. The instance is discarded.
+#[derive(Debug)]
+pub struct ProtocolViolation(pub &'static str);
+
+impl std::fmt::Display for ProtocolViolation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "guest broke the harness protocol: {}", self.0)
+    }
+}
+
+impl std::error::Error for ProtocolViolation {}
 
 /// The engine configuration. Anything here changes compiled code, so it is also
 /// part of the compiled-artifact cache key (through wasmtime's compatibility hash).
@@ -161,8 +179,17 @@ pub fn build_linker(engine: &Engine) -> Result<Linker<HostState>> {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         clock::shadow_sleep(&mut linker)?;
         let mut root = linker.root();
-        root.func_wrap("begin", |mut store, (_index,): (u32,)| {
-            let ticks = store.data().deadline_ticks;
+        root.func_wrap("begin", |mut store, (index,): (u32,)| {
+            let state = store.data_mut();
+            let in_order = usize::try_from(index).is_ok_and(|i| i == state.begun)
+                && state.begun < state.expected
+                && state.reports.len() == state.begun;
+            if !in_order {
+                // Guest code calling the import itself (e.g. to reset its own deadline).
+                return Err(wasmtime::Error::new(ProtocolViolation("`begin` out of order")));
+            }
+            state.begun += 1;
+            let ticks = state.deadline_ticks;
             store.set_epoch_deadline(ticks);
             if let Some(budget) = store.data().fuel_budget {
                 store.set_fuel(budget)?;
@@ -171,6 +198,9 @@ pub fn build_linker(engine: &Engine) -> Result<Linker<HostState>> {
             Ok(())
         })?;
         root.func_wrap("report", |mut store, (outcome,): (GuestOutcome,)| {
+            if store.data().reports.len() + 1 != store.data().begun {
+                return Err(wasmtime::Error::new(ProtocolViolation("`report` without `begin`")));
+            }
             let fuel = match store.data().fuel_budget {
                 Some(budget) => Some(budget.saturating_sub(store.get_fuel()?)),
                 None => None,

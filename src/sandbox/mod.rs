@@ -31,7 +31,7 @@ use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use self::clock::VirtualClock;
-use self::engine::{Guest, GuestOutcome, GuestPre, GuestStatus, HostState};
+use self::engine::{Guest, GuestOutcome, GuestPre, GuestStatus, HostState, ProtocolViolation};
 use self::limits::{deadline_ticks, EpochTicker, GuestLimiter};
 pub use self::outcome::{ExecResult, Status};
 use crate::error::{CoreError, Result};
@@ -340,7 +340,7 @@ impl Sandbox {
                     results.append(&mut done);
                     if !complete {
                         // The harness returned without reporting every expression: a bug, not the program's fault.
-                        let missing = job.exprs.len() - results.len();
+                        let missing = job.exprs.len().saturating_sub(results.len());
                         results.extend((0..missing).map(|_| {
                             ExecResult::host(Status::Crash, "HarnessError", "guest returned early".into(), 0.0)
                         }));
@@ -366,7 +366,8 @@ impl Sandbox {
     /// reported and, if the instance trapped, the result for the expression it
     /// trapped in.
     fn run_instance(&self, job: &Job, start: usize, timeout: Duration) -> (Vec<ExecResult>, Option<ExecResult>) {
-        let state = self.host_state(job.seed, timeout);
+        let mut state = self.host_state(job.seed, timeout);
+        state.expected = job.exprs.len() - start;
         let mut live = match self.checkout(state) {
             Ok(live) => live,
             Err(error) => {
@@ -388,13 +389,19 @@ impl Sandbox {
             .fuel
             .and_then(|budget| live.store.get_fuel().ok().map(|left| budget.saturating_sub(left)));
         let state = live.store.data_mut();
-        let reports = std::mem::take(&mut state.reports);
+        let mut reports = std::mem::take(&mut state.reports);
         match call {
             Ok(()) => {
                 self.checkin(live);
                 (reports, None)
             }
             Err(error) => {
+                // A report counts once the harness moves on (the next `begin`, or returning). If the
+                // instance trapped first, the expression in progress may have been reported by guest
+                // code calling the import itself: it gets the trap's status instead.
+                if state.begun > 0 && reports.len() == state.begun {
+                    reports.pop();
+                }
                 let elapsed_ms = state.mark.elapsed().as_secs_f64() * 1e3;
                 let mut trapped = classify_trap(&error, state.limiter.memory_exceeded, elapsed_ms);
                 trapped.fuel = fuel;
@@ -406,21 +413,27 @@ impl Sandbox {
         }
     }
 
-    /// An idle restored instance with `state` installed, or a new one.
+    /// An idle restored instance, or a new one, with the job's `state` installed.
     fn checkout(&self, state: HostState) -> wasmtime::Result<LiveGuest> {
-        if self.info.instance_mode == InstanceMode::Reset {
-            let idle = self.idle.lock().ok().and_then(|mut idle| idle.pop());
-            if let Some(mut live) = idle {
-                *live.store.data_mut() = state;
+        let idle = match self.info.instance_mode {
+            InstanceMode::Reset => self.idle.lock().ok().and_then(|mut idle| idle.pop()),
+            InstanceMode::Fresh => None,
+        };
+        let mut live = match idle {
+            Some(live) => {
                 self.counters.reused.fetch_add(1, Ordering::Relaxed);
-                return Ok(live);
+                live
             }
-        }
-        self.instantiate(state)
+            None => self.instantiate()?,
+        };
+        *live.store.data_mut() = state;
+        Ok(live)
     }
 
-    fn instantiate(&self, state: HostState) -> wasmtime::Result<LiveGuest> {
-        let mut store = Store::new(&self.engine, state);
+    /// A new instance. It is created under a fixed host state (seed 0), so its
+    /// start code sees the same clock and randomness whichever job triggered it.
+    fn instantiate(&self) -> wasmtime::Result<LiveGuest> {
+        let mut store = Store::new(&self.engine, self.host_state(0, INSTANTIATION_TIMEOUT));
         store.limiter(|state| &mut state.limiter);
         store.epoch_deadline_trap();
         // Instantiation runs only the guest's own start code; a job's timeout starts
@@ -539,6 +552,8 @@ impl Sandbox {
             limiter: GuestLimiter::new(self.config.memory_bytes()),
             clock,
             deadline_ticks: deadline_ticks(timeout),
+            expected: 0,
+            begun: 0,
             fuel_budget: self.config.fuel,
             mark: Instant::now(),
             reports: Vec::new(),
@@ -565,6 +580,9 @@ fn classify_trap(error: &wasmtime::Error, memory_exceeded: bool, elapsed_ms: f64
             "memory limit exceeded".into(),
             elapsed_ms,
         );
+    }
+    if let Some(violation) = error.downcast_ref::<ProtocolViolation>() {
+        return ExecResult::host(Status::Crash, "ProtocolViolation", violation.to_string(), elapsed_ms);
     }
     match error.downcast_ref::<Trap>() {
         Some(Trap::Interrupt) => ExecResult::host(Status::Timeout, "Timeout", "wall-clock timeout".into(), elapsed_ms),

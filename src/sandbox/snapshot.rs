@@ -35,6 +35,7 @@ const PAGE: usize = 4096;
 const PAGEMAP_SCAN: libc::c_ulong = 0xC060_6610;
 const PAGE_IS_FILE: u64 = 1 << 2;
 const PAGE_IS_PRESENT: u64 = 1 << 3;
+const PAGE_IS_SWAPPED: u64 = 1 << 4;
 /// Dirty regions fetched per `PAGEMAP_SCAN` call; the scan resumes if there are more.
 const REGIONS_PER_SCAN: usize = 512;
 
@@ -261,12 +262,14 @@ impl PageScanner {
         if regions.len() != 1 {
             return Err(std::io::Error::other("PAGEMAP_SCAN did not report a written page"));
         }
+        probe_private_image()?;
         Ok(scanner)
     }
 
-    /// Appends to `out` the `(offset, len)` of every run of present anonymous pages
-    /// in `[base, base + len)`: in a private file mapping, the pages written since
-    /// it was mapped (or last restored).
+    /// Appends to `out` the `(offset, len)` of every run of anonymous pages in
+    /// `[base, base + len)`, resident or not (swapped out, or mid-migration during
+    /// compaction): in a private file mapping, the pages written since it was
+    /// mapped (or last restored).
     fn written_regions(&self, base: usize, len: usize, out: &mut Vec<(usize, usize)>) -> std::io::Result<()> {
         let mut buffer = [PageRegion::default(); REGIONS_PER_SCAN];
         let end = base + len;
@@ -282,8 +285,8 @@ impl PageScanner {
                 vec_len: REGIONS_PER_SCAN as u64,
                 max_pages: 0,
                 category_inverted: PAGE_IS_FILE,
-                category_mask: PAGE_IS_FILE | PAGE_IS_PRESENT,
-                category_anyof_mask: 0,
+                category_mask: PAGE_IS_FILE,
+                category_anyof_mask: PAGE_IS_PRESENT | PAGE_IS_SWAPPED,
                 return_mask: 0,
             };
             // SAFETY: `arg` and `buffer` are valid for the kernel to read and write,
@@ -309,6 +312,41 @@ impl PageScanner {
     }
 }
 
+/// Checks that a sealed image can be mapped privately and written, as
+/// [`MemorySnapshot::capture`] does.
+fn probe_private_image() -> std::io::Result<()> {
+    let bytes = [7u8; PAGE];
+    // SAFETY: `bytes` is readable for PAGE bytes.
+    let image = unsafe { SnapshotImage::copy_of(bytes.as_ptr(), PAGE) }?;
+    // SAFETY: a fresh private mapping of our own image, unmapped below.
+    let mapped = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            PAGE,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE,
+            image.file.as_raw_fd(),
+            0,
+        )
+    };
+    if mapped == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: the page is mapped read-write; the write lands in a private copy.
+    let seen = unsafe {
+        mapped.cast::<u8>().write_volatile(9);
+        mapped.cast::<u8>().read_volatile()
+    };
+    // SAFETY: unmaps the mapping created above.
+    unsafe { libc::munmap(mapped, PAGE) };
+    if seen != 9 || image.bytes()[0] != 7 {
+        return Err(std::io::Error::other(
+            "private mappings of a sealed image do not behave",
+        ));
+    }
+    Ok(())
+}
+
 /// Why a memory could not be restored (the instance must be discarded).
 #[derive(Debug)]
 pub enum RestoreError {
@@ -318,8 +356,8 @@ pub enum RestoreError {
     Io(std::io::Error),
 }
 
-/// The bytes of a memory right after instantiation, in a sealed-by-convention
-/// `memfd` (never written after creation). Every instance of one guest has the
+/// The bytes of a memory right after instantiation, in a `memfd` sealed
+/// against writes and resizing. Every instance of one guest has the
 /// same post-instantiation memory, so one image serves all of a sandbox's workers.
 pub struct SnapshotImage {
     file: OwnedFd,
@@ -340,7 +378,12 @@ impl SnapshotImage {
     /// `[base, base + len)` must be readable and not written during the call.
     unsafe fn copy_of(base: *const u8, len: usize) -> std::io::Result<Self> {
         // SAFETY: a new anonymous file owned by the OwnedFd below.
-        let fd = unsafe { libc::memfd_create(c"azr-guest-memory".as_ptr(), libc::MFD_CLOEXEC) };
+        let fd = unsafe {
+            libc::memfd_create(
+                c"azr-guest-memory".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
         if fd < 0 {
             return Err(std::io::Error::last_os_error());
         }
@@ -355,6 +398,13 @@ impl SnapshotImage {
                 return Err(std::io::Error::other("short write of the memory snapshot"));
             }
             written += n;
+        }
+        // The image must never change: seal it against writes and resizing. Private
+        // writable mappings stay allowed (Linux 6.7+, which PAGEMAP_SCAN needs anyway).
+        let seals = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        // SAFETY: fcntl on our own descriptor.
+        if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {
+            return Err(std::io::Error::last_os_error());
         }
         let source = if len == 0 {
             std::ptr::null()

@@ -73,6 +73,12 @@ pub const DEFAULT_BANNED_MODULES: &[&str] = &[
     "logging",
     "hashlib",
     "weakref",
+    "posix",
+    // The guest's own plumbing: its harness and the bindings that report results.
+    "azr_guest",
+    "wit_world",
+    "componentize_py_runtime",
+    "componentize_py_types",
 ];
 
 /// Builtins whose direct call rejects a program.
@@ -320,37 +326,36 @@ pub fn check_literal(text: &str) -> Result<(), Rejection> {
         });
     }
     // Bound the nesting before the (recursive) parser sees it.
-    if bracket_depth(text).is_none_or(|depth| depth > LITERAL_MAX_DEPTH) {
-        return Err(Rejection::NotLiteral(format!(
-            "nested deeper than {LITERAL_MAX_DEPTH} or an unterminated string"
-        )));
-    }
+    literal_shape(text)?;
     let expr = ast::Expr::parse(text, "<value>").map_err(|e| Rejection::Syntax(e.to_string()))?;
     literal(&expr)
 }
 
-/// Deepest bracket nesting outside string literals; `None` for an unterminated string.
-fn bracket_depth(text: &str) -> Option<usize> {
-    let (mut depth, mut deepest) = (0usize, 0usize);
-    let mut quote: Option<char> = None;
-    let mut chars = text.chars();
-    while let Some(c) = chars.next() {
-        match (quote, c) {
-            (Some(_), '\\') => {
-                chars.next();
-            }
-            (Some(q), c) if c == q => quote = None,
-            (Some(_), _) => {}
-            (None, '\'' | '"') => quote = Some(c),
-            (None, '(' | '[' | '{') => {
+/// Checks the token stream (the lexer is not recursive): bracket nesting at most
+/// [`LITERAL_MAX_DEPTH`] and no sign directly after a sign (`--1` nests too).
+fn literal_shape(text: &str) -> Result<(), Rejection> {
+    use rustpython_parser::{lexer, Mode, Tok};
+    let mut depth = 0usize;
+    let mut after_sign = false;
+    for token in lexer::lex(text, Mode::Expression) {
+        let (token, _) = token.map_err(|e| Rejection::Syntax(format!("{:?}", e.error)))?;
+        match token {
+            Tok::Lpar | Tok::Lsqb | Tok::Lbrace => {
                 depth += 1;
-                deepest = deepest.max(depth);
+                if depth > LITERAL_MAX_DEPTH {
+                    return Err(Rejection::NotLiteral(format!("nested deeper than {LITERAL_MAX_DEPTH}")));
+                }
             }
-            (None, ')' | ']' | '}') => depth = depth.saturating_sub(1),
-            (None, _) => {}
+            Tok::Rpar | Tok::Rsqb | Tok::Rbrace => depth = depth.saturating_sub(1),
+            _ => {}
         }
+        let sign = matches!(token, Tok::Minus | Tok::Plus);
+        if sign && after_sign {
+            return Err(Rejection::NotLiteral("repeated signs".into()));
+        }
+        after_sign = sign;
     }
-    quote.is_none().then_some(deepest)
+    Ok(())
 }
 
 fn literal(expr: &ast::Expr) -> Result<(), Rejection> {
@@ -462,6 +467,8 @@ mod tests {
             "...",
             "1; 2",
             "'unterminated",
+            "--1",
+            "-+1",
         ] {
             assert!(check_literal(text).is_err(), "{text}");
         }
@@ -477,6 +484,20 @@ mod tests {
             check_literal(&"1".repeat(LITERAL_MAX_CHARS + 1)),
             Err(Rejection::TooLong { .. })
         ));
+        // Ways past a character-level depth count (found in review): triple-quoted strings and
+        // comments that hide brackets, and long chains of signs. All rejected before parsing.
+        let many = 20_000;
+        let deep = format!("{}{}", "[".repeat(many), "]".repeat(many));
+        let hidden = [
+            format!("'''a'b''', {deep}, '''c'd'''"),
+            format!("[#'\n{deep}\n#']"),
+            format!("{}1", "-".repeat(60_000)),
+            format!("{}1{}", "-(".repeat(30_000), ")".repeat(30_000)),
+        ];
+        for text in hidden {
+            assert!(check_literal(&text).is_err(), "{}", &text[..40]);
+        }
+        assert_eq!(check_literal("[1, # a comment\n 2]"), Ok(()));
     }
 
     use super::*;
