@@ -237,9 +237,16 @@ impl PageScanner {
         let scanner = PageScanner {
             pagemap: File::open("/proc/self/pagemap")?,
         };
-        // Probe with a one-page mapping of our own.
+        scanner.probe()?;
+        Ok(scanner)
+    }
+
+    /// Runs one whole cycle on a page of our own, as an instance's memory goes
+    /// through it: capture (a sealed image mapped privately over the page), a
+    /// write, a scan that must find exactly that page, and the restore.
+    fn probe(&self) -> std::io::Result<()> {
         // SAFETY: a fresh private anonymous mapping, unmapped below.
-        let probe = unsafe {
+        let page = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 PAGE,
@@ -249,21 +256,41 @@ impl PageScanner {
                 0,
             )
         };
-        if probe == libc::MAP_FAILED {
+        if page == libc::MAP_FAILED {
             return Err(std::io::Error::last_os_error());
         }
-        // SAFETY: the probe page is mapped read-write.
-        unsafe { probe.cast::<u8>().write_volatile(1) };
-        let mut regions = Vec::new();
-        let found = scanner.written_regions(probe as usize, PAGE, &mut regions);
-        // SAFETY: unmaps the probe mapping created above.
-        unsafe { libc::munmap(probe, PAGE) };
-        found?;
-        if regions.len() != 1 {
-            return Err(std::io::Error::other("PAGEMAP_SCAN did not report a written page"));
-        }
-        probe_private_image()?;
-        Ok(scanner)
+        let byte = page.cast::<u8>();
+        let cycle = || -> std::io::Result<()> {
+            // SAFETY: the page is mapped read-write and only this function uses it.
+            unsafe { byte.write_volatile(7) };
+            let view = Arc::new(MemoryView {
+                base: page as usize,
+                len: AtomicUsize::new(PAGE),
+            });
+            // SAFETY: no wasm runs in this page; the page outlives the snapshot.
+            let mut snapshot = unsafe { MemorySnapshot::capture(view, None) }?;
+            // SAFETY: as above; the write lands in a private copy of the image.
+            let copied = unsafe {
+                byte.write_volatile(9);
+                snapshot.restore(self)
+            };
+            let copied = copied.map_err(|e| match e {
+                RestoreError::Io(e) => e,
+                RestoreError::Grew => std::io::Error::other("probe page grew"),
+            })?;
+            // SAFETY: as above.
+            let restored = unsafe { byte.read_volatile() };
+            if copied != PAGE || restored != 7 || snapshot.image().bytes()[0] != 7 {
+                return Err(std::io::Error::other(
+                    "PAGEMAP_SCAN or private mappings of a sealed image do not behave as reset needs",
+                ));
+            }
+            Ok(())
+        };
+        let result = cycle();
+        // SAFETY: unmaps the probe mapping created above (and the image mapped over it).
+        unsafe { libc::munmap(page, PAGE) };
+        result
     }
 
     /// Appends to `out` the `(offset, len)` of every run of anonymous pages in
@@ -310,41 +337,6 @@ impl PageScanner {
         }
         Ok(())
     }
-}
-
-/// Checks that a sealed image can be mapped privately and written, as
-/// [`MemorySnapshot::capture`] does.
-fn probe_private_image() -> std::io::Result<()> {
-    let bytes = [7u8; PAGE];
-    // SAFETY: `bytes` is readable for PAGE bytes.
-    let image = unsafe { SnapshotImage::copy_of(bytes.as_ptr(), PAGE) }?;
-    // SAFETY: a fresh private mapping of our own image, unmapped below.
-    let mapped = unsafe {
-        libc::mmap(
-            std::ptr::null_mut(),
-            PAGE,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_PRIVATE,
-            image.file.as_raw_fd(),
-            0,
-        )
-    };
-    if mapped == libc::MAP_FAILED {
-        return Err(std::io::Error::last_os_error());
-    }
-    // SAFETY: the page is mapped read-write; the write lands in a private copy.
-    let seen = unsafe {
-        mapped.cast::<u8>().write_volatile(9);
-        mapped.cast::<u8>().read_volatile()
-    };
-    // SAFETY: unmaps the mapping created above.
-    unsafe { libc::munmap(mapped, PAGE) };
-    if seen != 9 || image.bytes()[0] != 7 {
-        return Err(std::io::Error::other(
-            "private mappings of a sealed image do not behave",
-        ));
-    }
-    Ok(())
 }
 
 /// Why a memory could not be restored (the instance must be discarded).
