@@ -27,7 +27,12 @@ def test_deduper_batches_and_memory() -> None:
 
 def test_check_policy_defaults_and_overrides() -> None:
     policy = _core.CheckPolicy()
-    assert "os" in policy.banned_modules and "eval" in policy.banned_calls and policy.entry == "f"
+    assert (
+        "os" in policy.banned_modules
+        and "eval" in policy.banned_names
+        and "input" in policy.banned_calls
+        and policy.entry == "f"
+    )
     assert policy.check_program("import os\ndef f():\n    return 1") == ("banned_import", "imports banned module `os`")
     assert _core.CheckPolicy(banned_modules=[]).check_program("import os\ndef f():\n    return 1") is None
     assert _core.CheckPolicy(entry="main").check_program("def f():\n    return 1")[0] == "missing_entry"

@@ -103,7 +103,9 @@ def task_relative_advantages(
 class CheckPolicy:
     """What a program may contain. Defaults: entry ``f``, 10,000 characters, 2,000 AST nodes, and
     banned modules (os, sys, subprocess, socket, threading, random, time, datetime, io, ...), calls
-    (eval, exec, open, input, __import__, getattr, ...) and attributes (__globals__, __dict__, ...)."""
+    (open, input, exit, quit, help: rejected when called), names (eval, exec, compile, __import__,
+    getattr, vars, ...: rejected wherever referenced, called or not) and attributes (__globals__,
+    __dict__, ...: as attributes, names or inside string constants)."""
 
     def __new__(
         cls,
@@ -111,6 +113,7 @@ class CheckPolicy:
         entry: str = "f",
         banned_modules: list[str] | None = None,
         banned_calls: list[str] | None = None,
+        banned_names: list[str] | None = None,
         banned_attributes: list[str] | None = None,
         max_chars: int = 10000,
         max_nodes: int = 2000,
@@ -129,6 +132,8 @@ class CheckPolicy:
     def banned_modules(self) -> list[str]: ...
     @property
     def banned_calls(self) -> list[str]: ...
+    @property
+    def banned_names(self) -> list[str]: ...
     @property
     def banned_attributes(self) -> list[str]: ...
     @property
@@ -160,4 +165,9 @@ def canonical_program(source: str) -> str | None:
 
 def check_literal(text: str) -> tuple[str, str] | None:
     """``None`` if ``text`` is a plain data literal (what ``repr`` writes for built-in values), else
-    ``(kind, message)``. Evaluating such text runs no code."""
+    ``(kind, message)``. Evaluating such text runs no code. Text with a lone surrogate is
+    ``("not_unicode", ...)``, never an error."""
+
+def check_arguments(text: str) -> tuple[str, str] | None:
+    """``None`` if ``f(<text>)`` is one call whose arguments are each a plain data literal (keywords
+    ``name=<literal>`` allowed, no unpacking), else ``(kind, message)``."""

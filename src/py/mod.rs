@@ -21,6 +21,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(tasks::program_fingerprint, m)?)?;
     m.add_function(wrap_pyfunction!(tasks::canonical_program, m)?)?;
     m.add_function(wrap_pyfunction!(tasks::check_literal, m)?)?;
+    m.add_function(wrap_pyfunction!(tasks::check_arguments, m)?)?;
     m.add_function(wrap_pyfunction!(reward::learnability, m)?)?;
     m.add_function(wrap_pyfunction!(reward::learnability_from_counts, m)?)?;
     m.add_function(wrap_pyfunction!(reward::composite_reward, m)?)?;

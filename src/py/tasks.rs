@@ -3,6 +3,7 @@
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 use rayon::prelude::*;
 
 use crate::tasks::check::{self, CheckPolicy, Rejection};
@@ -10,6 +11,24 @@ use crate::tasks::dedup::{self, Deduper};
 
 fn reason(result: Result<(), Rejection>) -> Option<(&'static str, String)> {
     result.err().map(|r| (r.kind(), r.to_string()))
+}
+
+/// Model text as UTF-8, or `None` when it holds a lone surrogate (such text is never Python
+/// source, and must be a verdict rather than a `UnicodeEncodeError`).
+fn utf8<'a>(text: &'a Bound<'_, PyString>) -> Option<&'a str> {
+    text.to_str().ok()
+}
+
+fn owned(texts: &[Bound<'_, PyString>]) -> Vec<Option<String>> {
+    texts.iter().map(|t| utf8(t).map(str::to_owned)).collect()
+}
+
+/// `check(text)` for UTF-8 text; a `NotUnicode` rejection otherwise.
+fn checked(
+    text: &Bound<'_, PyString>,
+    check: impl Fn(&str) -> Result<(), Rejection>,
+) -> Option<(&'static str, String)> {
+    reason(utf8(text).map_or(Err(Rejection::NotUnicode), check))
 }
 
 /// What a proposed program may contain; `check_*` return `None` or `(kind, message)`.
@@ -21,13 +40,15 @@ pub struct PyCheckPolicy {
 #[pymethods]
 impl PyCheckPolicy {
     #[new]
-    #[pyo3(signature = (*, entry="f".to_string(), banned_modules=None, banned_calls=None, banned_attributes=None,
-                        max_chars=10_000, max_nodes=2_000),
-           text_signature = "(*, entry='f', banned_modules=None, banned_calls=None, banned_attributes=None, max_chars=10000, max_nodes=2000)")]
+    #[pyo3(signature = (*, entry="f".to_string(), banned_modules=None, banned_calls=None, banned_names=None,
+                        banned_attributes=None, max_chars=10_000, max_nodes=2_000),
+           text_signature = "(*, entry='f', banned_modules=None, banned_calls=None, banned_names=None, banned_attributes=None, max_chars=10000, max_nodes=2000)")]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         entry: String,
         banned_modules: Option<Vec<String>>,
         banned_calls: Option<Vec<String>>,
+        banned_names: Option<Vec<String>>,
         banned_attributes: Option<Vec<String>>,
         max_chars: usize,
         max_nodes: usize,
@@ -38,6 +59,7 @@ impl PyCheckPolicy {
                 entry,
                 banned_modules: banned_modules.map_or(defaults.banned_modules, |v| v.into_iter().collect()),
                 banned_calls: banned_calls.map_or(defaults.banned_calls, |v| v.into_iter().collect()),
+                banned_names: banned_names.map_or(defaults.banned_names, |v| v.into_iter().collect()),
                 banned_attributes: banned_attributes.map_or(defaults.banned_attributes, |v| v.into_iter().collect()),
                 max_chars,
                 max_nodes,
@@ -45,25 +67,31 @@ impl PyCheckPolicy {
         }
     }
 
-    fn check_program(&self, source: &str) -> Option<(&'static str, String)> {
-        reason(check::check_program(source, &self.inner).map(|_| ()))
+    fn check_program(&self, source: &Bound<'_, PyString>) -> Option<(&'static str, String)> {
+        checked(source, |s| check::check_program(s, &self.inner).map(|_| ()))
     }
 
-    fn check_programs(&self, py: Python<'_>, sources: Vec<String>) -> Vec<Option<(&'static str, String)>> {
+    fn check_programs(&self, py: Python<'_>, sources: Vec<Bound<'_, PyString>>) -> Vec<Option<(&'static str, String)>> {
+        let sources = owned(&sources);
         py.detach(|| {
             sources
                 .par_iter()
-                .map(|s| reason(check::check_program(s, &self.inner).map(|_| ())))
+                .map(|s| {
+                    let result = s.as_deref().map_or(Err(Rejection::NotUnicode), |s| {
+                        check::check_program(s, &self.inner).map(|_| ())
+                    });
+                    reason(result)
+                })
                 .collect()
         })
     }
 
-    fn check_input(&self, text: &str) -> Option<(&'static str, String)> {
-        reason(check::check_input(text, &self.inner))
+    fn check_input(&self, text: &Bound<'_, PyString>) -> Option<(&'static str, String)> {
+        checked(text, |t| check::check_input(t, &self.inner))
     }
 
-    fn check_value(&self, text: &str) -> Option<(&'static str, String)> {
-        reason(check::check_value(text, &self.inner))
+    fn check_value(&self, text: &Bound<'_, PyString>) -> Option<(&'static str, String)> {
+        checked(text, |t| check::check_value(t, &self.inner))
     }
 
     #[getter]
@@ -82,6 +110,11 @@ impl PyCheckPolicy {
     }
 
     #[getter]
+    fn banned_names(&self) -> Vec<String> {
+        sorted(&self.inner.banned_names)
+    }
+
+    #[getter]
     fn banned_attributes(&self) -> Vec<String> {
         sorted(&self.inner.banned_attributes)
     }
@@ -97,6 +130,14 @@ impl PyCheckPolicy {
     }
 }
 
+/// Fingerprints of programs in parallel; text that is not UTF-8 has none (never new).
+fn fingerprints(sources: &[Option<String>]) -> Vec<Option<dedup::Fingerprint>> {
+    sources
+        .par_iter()
+        .map(|s| s.as_deref().and_then(dedup::program_fingerprint))
+        .collect()
+}
+
 fn sorted(set: &std::collections::HashSet<String>) -> Vec<String> {
     let mut v: Vec<String> = set.iter().cloned().collect();
     v.sort();
@@ -105,21 +146,28 @@ fn sorted(set: &std::collections::HashSet<String>) -> Vec<String> {
 
 /// Canonical 128-bit fingerprint of a program, or `None` if it does not parse.
 #[pyfunction]
-pub fn program_fingerprint(py: Python<'_>, source: &str) -> Option<Py<pyo3::types::PyBytes>> {
-    dedup::program_fingerprint(source).map(|f| pyo3::types::PyBytes::new(py, &f).unbind())
+pub fn program_fingerprint(py: Python<'_>, source: &Bound<'_, PyString>) -> Option<Py<pyo3::types::PyBytes>> {
+    dedup::program_fingerprint(utf8(source)?).map(|f| pyo3::types::PyBytes::new(py, &f).unbind())
 }
 
 /// The canonical text a program's fingerprint is computed from.
 /// `None` if `text` is a plain data literal (what `repr` writes for built-in
 /// values), else `(kind, message)`.
 #[pyfunction]
-pub fn check_literal(text: &str) -> Option<(&'static str, String)> {
-    reason(check::check_literal(text))
+pub fn check_literal(text: &Bound<'_, PyString>) -> Option<(&'static str, String)> {
+    checked(text, check::check_literal)
+}
+
+/// `None` if `text` is an argument list of plain data literals (`1, [2], k='v'`), else
+/// `(kind, message)`.
+#[pyfunction]
+pub fn check_arguments(text: &Bound<'_, PyString>) -> Option<(&'static str, String)> {
+    checked(text, check::check_arguments)
 }
 
 #[pyfunction]
-pub fn canonical_program(source: &str) -> Option<String> {
-    dedup::canonical_program(source).ok()
+pub fn canonical_program(source: &Bound<'_, PyString>) -> Option<String> {
+    dedup::canonical_program(utf8(source)?).ok()
 }
 
 /// The deduper behind a mutex; a poisoned lock still holds a consistent set (inserts are atomic).
@@ -145,25 +193,29 @@ impl PyDeduper {
     }
 
     /// For each program in order: whether it is new (records it). Unparsable programs are never new.
-    fn admit_programs(&self, py: Python<'_>, sources: Vec<String>) -> Vec<bool> {
-        py.detach(|| {
-            let fps: Vec<_> = sources.par_iter().map(|s| dedup::program_fingerprint(s)).collect();
-            locked(&self.programs).admit(&fps)
-        })
+    fn admit_programs(&self, py: Python<'_>, sources: Vec<Bound<'_, PyString>>) -> Vec<bool> {
+        let sources = owned(&sources);
+        py.detach(|| locked(&self.programs).admit(&fingerprints(&sources)))
     }
 
     /// Whether each program was admitted before, without recording.
-    fn contains_programs(&self, py: Python<'_>, sources: Vec<String>) -> Vec<bool> {
-        py.detach(|| {
-            let fps: Vec<_> = sources.par_iter().map(|s| dedup::program_fingerprint(s)).collect();
-            locked(&self.programs).contains(&fps)
-        })
+    fn contains_programs(&self, py: Python<'_>, sources: Vec<Bound<'_, PyString>>) -> Vec<bool> {
+        let sources = owned(&sources);
+        py.detach(|| locked(&self.programs).contains(&fingerprints(&sources)))
     }
 
     /// For each (program, input) in order: whether the exact pair is new (records it).
-    fn admit_pairs(&self, py: Python<'_>, pairs: Vec<(String, String)>) -> Vec<bool> {
+    /// A pair whose text is not UTF-8 is never new.
+    fn admit_pairs(&self, py: Python<'_>, pairs: Vec<(Bound<'_, PyString>, Bound<'_, PyString>)>) -> Vec<bool> {
+        let pairs: Vec<Option<(String, String)>> = pairs
+            .iter()
+            .map(|(p, i)| Some((utf8(p)?.to_owned(), utf8(i)?.to_owned())))
+            .collect();
         py.detach(|| {
-            let fps: Vec<_> = pairs.par_iter().map(|(p, i)| dedup::pair_fingerprint(p, i)).collect();
+            let fps: Vec<_> = pairs
+                .par_iter()
+                .map(|pair| pair.as_ref().and_then(|(p, i)| dedup::pair_fingerprint(p, i)))
+                .collect();
             locked(&self.pairs).admit(&fps)
         })
     }

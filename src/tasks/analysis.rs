@@ -24,6 +24,9 @@ pub struct Analysis {
     pub nodes: usize,
     /// Assignment expressions (`x := v`).
     pub walrus: usize,
+    /// String constants (including the literal parts of f-strings): `getattr(x, "__code__")`,
+    /// `operator.attrgetter("__globals__")` and `"{0.__class__}".format(x)` name attributes in text.
+    pub strings: Vec<String>,
 }
 
 /// Parses `source` as a module. Errors carry the parser's message with its location.
@@ -109,6 +112,60 @@ impl Visitor for Analysis {
         self.generic_visit_stmt(node);
     }
 
+    // rustpython-ast 0.4's generic visitor does not descend into these nodes (its
+    // `generic_visit_*` bodies are empty): without the overrides below, names in comprehensions,
+    // keyword arguments, parameter defaults and annotations, `with` items and whole `match`
+    // cases (bodies included) would escape every check.
+    fn visit_comprehension(&mut self, node: ast::Comprehension) {
+        self.nodes += 1;
+        self.visit_expr(node.target);
+        self.visit_expr(node.iter);
+        for condition in node.ifs {
+            self.visit_expr(condition);
+        }
+    }
+
+    fn visit_arguments(&mut self, node: ast::Arguments) {
+        for arg in node.posonlyargs.into_iter().chain(node.args).chain(node.kwonlyargs) {
+            self.visit_arg(arg.def);
+            if let Some(default) = arg.default {
+                self.visit_expr(*default);
+            }
+        }
+        for arg in node.vararg.into_iter().chain(node.kwarg) {
+            self.visit_arg(*arg);
+        }
+    }
+
+    fn visit_arg(&mut self, node: ast::Arg) {
+        self.nodes += 1;
+        if let Some(annotation) = node.annotation {
+            self.visit_expr(*annotation);
+        }
+    }
+
+    fn visit_keyword(&mut self, node: ast::Keyword) {
+        self.visit_expr(node.value);
+    }
+
+    fn visit_withitem(&mut self, node: ast::WithItem) {
+        self.visit_expr(node.context_expr);
+        if let Some(vars) = node.optional_vars {
+            self.visit_expr(*vars);
+        }
+    }
+
+    fn visit_match_case(&mut self, node: ast::MatchCase) {
+        self.nodes += 1;
+        self.visit_pattern(node.pattern);
+        if let Some(guard) = node.guard {
+            self.visit_expr(*guard);
+        }
+        for stmt in node.body {
+            self.visit_stmt(stmt);
+        }
+    }
+
     fn visit_expr(&mut self, node: ast::Expr) {
         self.nodes += 1;
         match &node {
@@ -126,6 +183,11 @@ impl Visitor for Analysis {
             }
             ast::Expr::Lambda(lambda) => self.bind_arguments(&lambda.args),
             ast::Expr::NamedExpr(_) => self.walrus += 1,
+            ast::Expr::Constant(c) => {
+                if let ast::Constant::Str(text) = &c.value {
+                    self.strings.push(text.clone());
+                }
+            }
             _ => {}
         }
         self.generic_visit_expr(node);

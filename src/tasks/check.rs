@@ -13,8 +13,10 @@ use super::analysis::{analyse, Analysis};
 #[derive(Debug, Clone)]
 pub struct CheckPolicy {
     pub entry: String,
+    /// Modules whose import (any form) rejects a program.
     pub banned_modules: HashSet<String>,
     pub banned_calls: HashSet<String>,
+    pub banned_names: HashSet<String>,
     pub banned_attributes: HashSet<String>,
     pub max_chars: usize,
     pub max_nodes: usize,
@@ -81,21 +83,22 @@ pub const DEFAULT_BANNED_MODULES: &[&str] = &[
     "componentize_py_types",
 ];
 
-/// Builtins whose direct call rejects a program.
-pub const DEFAULT_BANNED_CALLS: &[&str] = &[
+/// Builtins whose call rejects a program: they only act when called (and fail in the guest,
+/// which has no stdin or files), so a parameter or variable of that name is fine (`def f(input)`).
+pub const DEFAULT_BANNED_CALLS: &[&str] = &["open", "input", "exit", "quit", "help"];
+
+/// Builtins rejected wherever they are named, called or not: each runs code or reaches
+/// interpreter state, and a reference is enough to call it under another name
+/// (`[eval][0](...)`, `g = exec`, `lambda e=getattr: ...`).
+pub const DEFAULT_BANNED_NAMES: &[&str] = &[
     "eval",
     "exec",
     "compile",
-    "open",
-    "input",
     "__import__",
     "globals",
     "locals",
     "vars",
     "breakpoint",
-    "exit",
-    "quit",
-    "help",
     "getattr",
     "setattr",
     "delattr",
@@ -135,6 +138,7 @@ impl Default for CheckPolicy {
             entry: "f".into(),
             banned_modules: set(DEFAULT_BANNED_MODULES),
             banned_calls: set(DEFAULT_BANNED_CALLS),
+            banned_names: set(DEFAULT_BANNED_NAMES),
             banned_attributes: set(DEFAULT_BANNED_ATTRIBUTES),
             max_chars: 10_000,
             max_nodes: 2_000,
@@ -163,6 +167,8 @@ pub enum Rejection {
     AnswerSyntax(String),
     /// Text that had to be a plain data literal is not.
     NotLiteral(String),
+    /// Text that cannot be UTF-8 (a lone surrogate), so it cannot be Python source.
+    NotUnicode,
 }
 
 impl Rejection {
@@ -179,6 +185,7 @@ impl Rejection {
             Rejection::ReservedName(_) => "reserved_name",
             Rejection::AnswerSyntax(_) => "answer_syntax",
             Rejection::NotLiteral(_) => "not_literal",
+            Rejection::NotUnicode => "not_unicode",
         }
     }
 }
@@ -191,10 +198,11 @@ impl std::fmt::Display for Rejection {
             Rejection::TooManyNodes { nodes, max } => write!(f, "program has {nodes} AST nodes (max {max})"),
             Rejection::MissingEntry(entry) => write!(f, "no top-level function `{entry}`"),
             Rejection::BannedImport(m) => write!(f, "imports banned module `{m}`"),
-            Rejection::BannedCall(c) => write!(f, "calls banned builtin `{c}`"),
+            Rejection::BannedCall(c) => write!(f, "uses banned builtin `{c}`"),
             Rejection::BannedAttribute(a) => write!(f, "uses banned name `{a}`"),
             Rejection::AnswerSyntax(what) => write!(f, "answers may not use {what}"),
             Rejection::NotLiteral(what) => write!(f, "not a plain data literal: {what}"),
+            Rejection::NotUnicode => write!(f, "text holds a lone surrogate, so it is not valid UTF-8 source"),
             Rejection::ReservedName(n) => write!(f, "uses `{n}`: names starting with `{RESERVED_PREFIX}` are azr's"),
         }
     }
@@ -238,14 +246,43 @@ fn check_facts(analysis: &Analysis, policy: &CheckPolicy) -> Result<(), Rejectio
     if let Some(m) = analysis.imports.iter().find(|m| policy.banned_modules.contains(*m)) {
         return Err(Rejection::BannedImport(m.clone()));
     }
+    // By reference, not by call: `[eval][0](...)`, `g = exec`, `lambda e=eval: e(...)` and a
+    // parameter named `getattr` all name the builtin without calling it by that name.
+    let referenced = || analysis.names.iter().chain(analysis.bound.iter());
+    if let Some(c) = referenced().find(|c| policy.banned_names.contains(*c)) {
+        return Err(Rejection::BannedCall(c.clone()));
+    }
     if let Some(c) = analysis.called_names.iter().find(|c| policy.banned_calls.contains(*c)) {
         return Err(Rejection::BannedCall(c.clone()));
     }
-    let names = analysis.attributes.iter().chain(&analysis.names);
+    let names = analysis.attributes.iter().chain(referenced());
     if let Some(a) = names.into_iter().find(|a| policy.banned_attributes.contains(*a)) {
         return Err(Rejection::BannedAttribute(a.clone()));
     }
+    if let Some(a) = analysis.strings.iter().find_map(|text| banned_in_text(text, policy)) {
+        return Err(Rejection::BannedAttribute(a));
+    }
     Ok(())
+}
+
+/// A banned attribute named inside a string constant: dunders anywhere in the text (they are
+/// distinctive: `"__code__"`, `"{0.__globals__}"`), other names (`f_globals`) as a whole
+/// dotted component (`"gi_frame.f_back"`), so ordinary words are not caught.
+fn banned_in_text(text: &str, policy: &CheckPolicy) -> Option<String> {
+    let mut banned: Vec<&String> = policy.banned_attributes.iter().collect();
+    banned.sort();
+    for name in banned {
+        let found = if name.starts_with("__") {
+            text.contains(name.as_str())
+        } else {
+            text.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+                .any(|part| part == name)
+        };
+        if found {
+            return Some(format!("{name} (in a string)"));
+        }
+    }
+    None
 }
 
 /// Checks an input (argument text for the entry function): `f(<text>)` must
@@ -302,6 +339,44 @@ fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -
     }
     if let Some(a) = analysis.attributes.iter().find(|a| a.starts_with("__")) {
         return Err(Rejection::AnswerSyntax(format!("dunder attributes (`{a}`)")));
+    }
+    Ok(())
+}
+
+/// Checks that `text` is an argument list of plain data: `f(<text>)` must be one call
+/// whose positional arguments are each a [`check_literal`] literal and whose keyword
+/// arguments are `name=<literal>` with ASCII identifiers (no `*`/`**` unpacking). A
+/// grader can then pass the values to a program without any of the text running as code.
+pub fn check_arguments(text: &str) -> Result<(), Rejection> {
+    let chars = text.chars().count();
+    if chars > LITERAL_MAX_CHARS {
+        return Err(Rejection::TooLong {
+            chars,
+            max: LITERAL_MAX_CHARS,
+        });
+    }
+    literal_shape(text)?;
+    let call = format!("__azr_args({text}\n)");
+    let expr = ast::Expr::parse(&call, "<arguments>").map_err(|e| Rejection::Syntax(e.to_string()))?;
+    let ast::Expr::Call(c) = &expr else {
+        return Err(Rejection::NotLiteral("not an argument list".into()));
+    };
+    if !matches!(c.func.as_ref(), ast::Expr::Name(n) if n.id.as_str() == "__azr_args") {
+        return Err(Rejection::NotLiteral("not an argument list".into()));
+    }
+    c.args.iter().try_for_each(element)?;
+    for keyword in &c.keywords {
+        let Some(name) = &keyword.arg else {
+            return Err(Rejection::NotLiteral("`**` unpacking is not plain data".into()));
+        };
+        let name = name.as_str();
+        let plain = name.is_ascii() && !name.starts_with("__") && !name.is_empty();
+        if !plain {
+            return Err(Rejection::NotLiteral(format!(
+                "keyword `{name}` is not a plain ASCII name"
+            )));
+        }
+        literal(&keyword.value)?;
     }
     Ok(())
 }
@@ -535,6 +610,81 @@ mod tests {
             Some("too_many_nodes")
         );
         assert_eq!(reason(&"#".repeat(20_000)), Some("too_long"));
+    }
+
+    #[test]
+    fn banned_names_are_rejected_wherever_they_are_referenced() {
+        for (src, kind) in [
+            ("def f(a):\n    return [eval][0](a)", "banned_call"),
+            ("def f(a):\n    g = exec\n    return g(a)", "banned_call"),
+            ("def f(a, e=eval):\n    return e(a)", "banned_call"),
+            ("def f(a):\n    return (lambda e=getattr: e(a, 'x'))()", "banned_call"),
+            ("def f(getattr):\n    return 1", "banned_call"),
+            ("def f(a):\n    return {'k': compile}['k']", "banned_call"),
+            ("def f(a):\n    return __import__('sys')", "banned_call"),
+            (
+                "import operator\ndef f(a):\n    return operator.attrgetter('__code__')(f)",
+                "banned_attribute",
+            ),
+            ("def f(a):\n    return '{0.__globals__}'.format(f)", "banned_attribute"),
+            ("def f(a):\n    return f'{a.__class__}'", "banned_attribute"),
+            ("def f(a):\n    return 'gi_frame'", "banned_attribute"),
+            ("def f(a):\n    return type(a).__subclasses__", "banned_attribute"),
+            // Nodes rustpython-ast's generic visitor skips (found in review).
+            ("def f(a):\n    return [x for x in [eval(a)]]", "banned_call"),
+            ("def f(a):\n    return [x for x in a if exec(x)]", "banned_call"),
+            ("def f(a):\n    return sorted(a, key=eval)", "banned_call"),
+            ("def f(a: eval = 1):\n    return a", "banned_call"),
+            ("def f(a):\n    with open(a) as h:\n        return h", "banned_call"),
+            (
+                "def f(a):\n    match a:\n        case _:\n            import os\n    return 1",
+                "banned_import",
+            ),
+            (
+                "def f(a):\n    match a:\n        case _ if eval(a):\n            return 1",
+                "banned_call",
+            ),
+            (
+                "def f(a):\n    return {k: v for k, v in vars(a).items()}",
+                "banned_call",
+            ),
+        ] {
+            assert_eq!(reason(src), Some(kind), "{src}");
+        }
+        // Ordinary words that merely contain a banned name are fine.
+        assert_eq!(reason("def f(a):\n    return 'my_frame tb and evaluation'"), None);
+        let p = CheckPolicy::default();
+        assert_eq!(
+            check_input("[eval][0]('1')", &p).err().map(|r| r.kind()),
+            Some("banned_call")
+        );
+    }
+
+    #[test]
+    fn argument_lists_of_plain_data() {
+        for text in [
+            "",
+            "1",
+            "[1, 2], 'a'",
+            "x=1",
+            "1, (2, 3), k={'a': b'b'}",
+            "frozenset({1}), -2.5, (1+2j)",
+        ] {
+            assert_eq!(check_arguments(text), Ok(()), "{text}");
+        }
+        for text in [
+            "f(1)",
+            "*[1]",
+            "**{'a': 1}",
+            "1) or (True",
+            "[exec][0]('x')",
+            "next(x for x in range(3))",
+            "a",
+            "1, 2 if 1 else 3",
+            "(lambda: 1)()",
+        ] {
+            assert!(check_arguments(text).is_err(), "{text}");
+        }
     }
 
     #[test]
