@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from azr import Job, Sandbox
-from azr.grading import Rejected, TaskValidator, Verifier, check_policy
-from azr.tasks import Triple
+from azr.grading import Rejected, TaskValidator, Verdict, Verifier, check_policy
+from azr.tasks import Task, TaskType, Triple
 
 EQ_ALWAYS_TRUE = "type('X', (), {'__eq__': lambda s, o: True, '__hash__': lambda s: 0})()"
 
@@ -26,10 +26,39 @@ def test_every_cruxeval_item_validates_with_the_gold_output(
     assert all(verdicts), [row["id"] for row, ok in zip(cruxeval, verdicts, strict=True) if not ok]
 
 
+# CRUXEval gold inputs that are expressions, not plain data (calls, lambdas, a program global):
+# a trained solver's answer must be data, so these 12 of 800 are format errors in training mode.
+NOT_DATA_GOLD_INPUTS = {
+    "sample_152": "''.join(['A'] * 20)",
+    "sample_239": "'0 t 1cos ', 'st ' + '0\\t\\n  '",
+    "sample_258": "thigh_o_two[:], 3, 3, 2",
+    "sample_344": "[6, 4, 2, 8, 15], (lambda x: x.reverse())",
+    "sample_364": "[0, 3, 0, 1], lambda x: x < 2",
+    "sample_378": "dict(did=0), 'u'",
+    "sample_459": "['b', 'vzjmc', 'f', 'ae', '0'], dict()",
+    "sample_522": "range(100, 120)",
+    "sample_694": "dict(e=1, d=2, c=3)",
+    "sample_720": "'bfreratrrbdbzagbretaredtroefcoiqrrneaosf'.split('-'), 'n'",
+    "sample_760": "dict(f = 1, h = 2, j = 3, k = 4)",
+    "sample_770": "'$78'.upper(), '$'",
+}
+
+
 def test_gold_inputs_verify_as_abduction_answers(
     sandbox: Sandbox, triples: list[Triple], cruxeval: list[dict[str, str]]
 ) -> None:
-    verdicts = Verifier(sandbox).abduction(triples, [row["input"] for row in cruxeval])
+    gold = [row["input"] for row in cruxeval]
+    grades = Verifier(sandbox).grade(
+        [Task(TaskType.ABDUCTION, t.program, (t.input,), (t.output,)) for t in triples], gold
+    )
+    failing = {row["id"]: row["input"] for row, g in zip(cruxeval, grades, strict=True) if not g.correct}
+    assert failing == NOT_DATA_GOLD_INPUTS
+    assert all(
+        g.verdict is Verdict.FORMAT_ERROR for g, row in zip(grades, cruxeval, strict=True) if row["id"] in failing
+    )
+    # The compatibility mode azr eval uses accepts every gold input.
+    compatible = Verifier(sandbox, answers="expression", equality="value")
+    verdicts = compatible.abduction(triples, gold)
     assert all(verdicts), [row["id"] for row, ok in zip(cruxeval, verdicts, strict=True) if not ok]
 
 
@@ -171,18 +200,29 @@ def test_a_program_that_forges_its_own_report_is_still_graded_correctly(sandbox:
     assert verifier.induction([[("1", "2")]], [solves]) == [1.0]
 
 
-def test_expression_answers_are_evaluated_apart_then_compared(sandbox: Sandbox) -> None:
-    triple = Triple("def f(x):\n    return x", "[1, 1]", "[1, 1]")
-    answers = ["[1, 1]", "[1] * 2", "[1] * 3", "(1, 1)", "{'a'}.pop()"]
-    assert Verifier(sandbox).deduction([triple] * 5, answers) == [True, True, False, False, False]
+def test_expression_answers_are_format_errors_unless_in_compatibility_mode(sandbox: Sandbox) -> None:
+    task = Task(TaskType.DEDUCTION, "def f(x):\n    return x", ("[1, 1]",), ("[1, 1]",))
+    answers = ["[1, 1]", "[1] * 2", "[1] * 3", "(1, 1)", "{'a'}.pop()", "f([1, 1])"]
+    grades = Verifier(sandbox).grade([task] * 6, answers)
+    accepted, wrong, code = Verdict.ACCEPTED, Verdict.WRONG, Verdict.FORMAT_ERROR
+    assert [g.verdict for g in grades] == [accepted, code, code, wrong, code, code]
+    compatible = Verifier(sandbox, answers="expression", equality="value")
+    # Evaluated alone: `f` is not defined there, so an answer that calls it scores nothing.
+    assert [g.correct for g in compatible.grade([task] * 6, answers)] == [True, True, False, False, False, False]
 
 
-def test_validation_replays_each_input_alone(sandbox: Sandbox) -> None:
-    # Keeps a count in a module attribute: the second input in a shared instance sees the first.
+def test_each_proposal_runs_alone_so_none_can_change_another(sandbox: Sandbox) -> None:
+    # Keeps a count in a module attribute: in a shared instance the second input would see the first.
     counting = "import math\ndef f(x):\n    try:\n        math.calls += 1\n    except AttributeError:\n        math.calls = 1\n    return math.calls"
     first, second = TaskValidator(sandbox).validate([(counting, "1"), (counting, "2")])
-    assert isinstance(first, Triple) and first.output == "1"
-    assert isinstance(second, Rejected) and second.kind == "nondeterministic", second
+    assert isinstance(first, Triple) and isinstance(second, Triple)
+    assert first.output == second.output == "1"
+    # One proposal's input patches a module the other's program uses: it changes nothing for the other.
+    sqrt = "import math\ndef f(x):\n    return math.isqrt(x)"
+    patching = "[1 for math.isqrt in [lambda x: 0]] and 16"
+    honest, hostile = TaskValidator(sandbox, check_policy(banned_modules=[])).validate([(sqrt, "16"), (sqrt, patching)])
+    assert isinstance(honest, Triple) and honest.output == "4"
+    assert isinstance(hostile, Triple) and hostile.output == "0"  # only its own run saw the patch
 
 
 @pytest.mark.parametrize("spelling", ["0x10", "1e999", "16  # sixteen", "(16)"])

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from azr.rewards import abduction_reward, deduction_reward, induction_reward
+from azr.integrations.trl import abduction_reward, deduction_reward, induction_reward
 
 PROGRAM = "def f(x):\n    return sorted(x)"
 

@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from azr import _core
+from azr import _core, values
 from azr.commands import evaluate as evaluate_command
 from azr.commands import train as train_command
 from azr.exceptions import AzrError, ConfigError
@@ -77,16 +77,21 @@ def cmd_verify(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"azr verify: {exc}", file=sys.stderr)
         return 2
+    expected: values.Data | None = None
+    if args.expect is not None:
+        parsed = values.parse_value(args.expect)
+        if isinstance(parsed, values.NotData):
+            print(f"azr verify: --expect must be a plain data literal ({parsed.reason})", file=sys.stderr)
+            return 2
+        expected = parsed
     expr = args.expr if args.expr is not None else f"f({args.input})"
     sandbox = Sandbox(workers=1, timeout_s=args.timeout, memory_mb=args.memory_mb)
     result = sandbox.run(Job(program, expr, seed=args.seed))
     matched: bool | None = None
-    if args.expect is not None:
-        if result.ok and result.value_repr is not None:
-            check = sandbox.run(Job("", f"({result.value_repr}) == ({args.expect})"))
-            matched = check.ok and check.value_repr == "True"
-        else:
-            matched = False
+    if expected is not None:
+        # The reported repr is read as data on the host and compared by value: no text is spliced into code.
+        reported = values.parse_value(result.value_repr) if result.ok else None
+        matched = isinstance(reported, values.Data) and values.equal(expected.value, reported.value, args.equality)
     if args.json:
         payload = _result_dict(result)
         if matched is not None:
@@ -128,7 +133,7 @@ def _read_task_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
 def verify_tasks(args: argparse.Namespace) -> int:
     """Validate every task line; check given outputs and grade given answers; write JSONL results."""
     from azr.grading import Rejected, TaskValidator, Verifier
-    from azr.tasks import Triple
+    from azr.tasks import Task, TaskType, Triple
 
     rows = _read_task_lines(Path(args.file))
     sandbox = Sandbox(workers=args.workers, timeout_s=args.timeout, memory_mb=args.memory_mb)
@@ -158,11 +163,9 @@ def verify_tasks(args: argparse.Namespace) -> int:
             same = verifier.deduction([t for _, t, _ in gold_checks], [o for _, _, o in gold_checks])
             for (n, _, _), ok in zip(gold_checks, same, strict=True):
                 by_line[n]["output_matches"] = ok
-        for kind in ("deduction", "abduction"):
-            chosen = [(n, t, a) for n, t, k, a in answers if k == kind]
-            grade = verifier.deduction if kind == "deduction" else verifier.abduction
-            for (n, _, _), ok in zip(chosen, grade([t for _, t, _ in chosen], [a for _, _, a in chosen]), strict=True):
-                by_line[n]["correct"] = ok
+        tasks = [Task(TaskType(k), t.program, (t.input,), (t.output,)) for _, t, k, _ in answers]
+        for (n, _, _, _), grade in zip(answers, verifier.grade(tasks, [a for _, _, _, a in answers]), strict=True):
+            by_line[n].update(correct=grade.correct, verdict=str(grade.verdict))
         records.extend(by_line[n] for n, _ in part)
         if sys.stderr.isatty():
             print(f"\rverified {min(offset + chunk, len(rows))}/{len(rows)}", end="", file=sys.stderr, flush=True)
@@ -262,7 +265,15 @@ def build_parser() -> argparse.ArgumentParser:
     group = verify.add_mutually_exclusive_group()
     group.add_argument("--input", help="argument text: evaluates f(<input>)")
     group.add_argument("--expr", help="any expression to evaluate after the program")
-    verify.add_argument("--expect", help="expected value (Python literal); exit 1 unless equal by value")
+    verify.add_argument(
+        "--expect", help="expected value, a plain data literal; exit 1 unless the result equals it (see --equality)"
+    )
+    verify.add_argument(
+        "--equality",
+        choices=("typed", "value"),
+        default="typed",
+        help="typed: types must match recursively (1, True and 1.0 differ); value: Python == (default: typed)",
+    )
     verify.add_argument("--seed", type=int, default=0)
     verify.add_argument("--timeout", type=float, default=2.0, help="seconds (default 2)")
     verify.add_argument("--memory-mb", type=int, default=256)

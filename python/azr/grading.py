@@ -1,61 +1,76 @@
-"""Validate proposed tasks and verify solver answers, by execution in the sandbox.
+"""Validate proposed tasks and grade solver answers, by execution in the sandbox.
 
-One implementation of correctness for the trainer, ``azr verify`` and the reward functions.
+The one implementation of correctness: the trainer, :mod:`azr.scoring`, ``azr verify``, CRUXEval and
+HumanEval evaluation and the TRL/veRL adapters all call :meth:`Verifier.grade` (or its thin
+per-type wrappers). What differs between task types lives in :mod:`azr.tasktypes`.
 
-Grading has two phases. First the model's code runs (the solver's program on the hidden inputs, the
-task's program on the solver's input, or a non-literal answer expression), and only the ``repr`` of
-the value it produced comes back. Then that text, accepted only if it is a plain data literal
-(``_core.check_literal``: evaluating it runs no code), is compared by ``==`` with the gold value in
-a fresh instance where no model code runs, by a checker that accepts only plain built-in values. A
-program can tamper with everything in its own instance, including what that instance reports, but
-not with the verdict: to pass it must report the gold value. Model text is placed into expressions
-only after a static check proves it is exactly one argument list or value (no way to close the call
-and append ``or True``), and names starting with ``__azr`` are reserved for the grader.
+Model text is data, never code. Answers are read as plain data on the host (:mod:`azr.values`); only
+programs run, and only in the sandbox, each (program, input) in its own fresh instance. A program can
+tamper with everything in its instance, even what the instance reports, but all that comes back is
+the ``repr`` of a value, which is read as plain data on the host and compared there with the gold
+value: to pass, a program must report the gold value, which is solving the task. Equality is typed
+by default (``1``, ``True`` and ``1.0`` differ; see :mod:`azr.values`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
+from enum import StrEnum
+from typing import Literal
 
-from azr import _core
-from azr.sandbox import ExecResult, Job, Sandbox, Status
-from azr.tasks import Triple
+from azr import _core, values
+from azr.sandbox import Job, Sandbox, Status
+from azr.tasks import Task, TaskType, Triple
 
-__all__ = ["Rejected", "TaskValidator", "Verifier", "check_policy"]
+__all__ = ["AnswerMode", "Grade", "Rejected", "TaskValidator", "Verdict", "Verifier", "check_policy"]
 
-_CHECKER = """
-def __azr_make_check(gold, type=type, all=all, NoneType=type(None)):
-    scalars = (int, float, complex, str, bytes, bool, NoneType)
-    def pure(v, depth=0):
-        t = type(v)
-        if t in (list, tuple, set, frozenset):
-            return depth < 200 and all(pure(x, depth + 1) for x in v)
-        if t is dict:
-            return depth < 200 and all(pure(k, depth + 1) and pure(x, depth + 1) for k, x in v.items())
-        return t in scalars
-    def check(value):
-        return pure(value) and value == gold
-    return check
-
-def __azr_canonical(value, text, repr=repr, type=type, str=str):
-    return type(text) is str and repr(value) == text
-"""
-
-
-def _prelude(golds: Sequence[str]) -> str:
-    """Checker definitions; ``__azr_checks[k]`` compares a value with gold ``k``."""
-    items = ", ".join(f"__azr_make_check(({gold}\n))" for gold in golds)
-    return f"{_CHECKER}\n__azr_checks = [{items}]\n"
-
-
-def _passed(result: ExecResult) -> bool:
-    return result.status is Status.OK and result.value_repr == "True"
+AnswerMode = Literal["data", "expression"]
+"""``data``: answers must be plain data (rewards). ``expression``: CRUXEval compatibility, a non-literal
+answer is evaluated alone (never next to the task's program) and the data it reports is used."""
 
 
 def check_policy(**overrides: object) -> _core.CheckPolicy:
     """The static-check policy (defaults documented in ``_core.CheckPolicy``)."""
     return _core.CheckPolicy(**overrides)  # type: ignore[arg-type]
+
+
+class Verdict(StrEnum):
+    """How an answer fared."""
+
+    FORMAT_ERROR = "format_error"
+    """No answer, or an answer of the wrong form (code where data was asked for); never evaluated."""
+    WRONG = "wrong"
+    """A well-formed answer that does not solve the task."""
+    ACCEPTED = "accepted"
+    """Verified by execution."""
+
+
+@dataclass(frozen=True, slots=True)
+class Grade:
+    """The verdict on one answer. ``score`` is 1.0 when accepted; for induction, the fraction of cases
+    reproduced (also when wrong). ``reason`` says why an answer was not accepted."""
+
+    verdict: Verdict
+    score: float = 0.0
+    reason: str = ""
+
+    @property
+    def correct(self) -> bool:
+        return self.verdict is Verdict.ACCEPTED
+
+    @classmethod
+    def accepted(cls, score: float = 1.0) -> Grade:
+        return cls(Verdict.ACCEPTED, score)
+
+    @classmethod
+    def wrong(cls, reason: str, score: float = 0.0) -> Grade:
+        return cls(Verdict.WRONG, score, reason)
+
+    @classmethod
+    def format_error(cls, reason: str) -> Grade:
+        return cls(Verdict.FORMAT_ERROR, 0.0, reason)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,10 +81,27 @@ class Rejected:
     reason: str
 
 
+@functools.lru_cache(maxsize=8192)
+def _gold(text: str) -> values.Data | values.NotData:
+    """Gold outputs repeat across the answers to one task: read each once."""
+    return values.parse_value(text)
+
+
+def _replay_sandbox(sandbox: Sandbox) -> Sandbox:
+    """The sandbox for the second validation run: same settings, another string-hash secret."""
+    variant = getattr(sandbox, "with_hash_seed", None)  # INTERIM until the hash-seed sandbox lands
+    return variant(getattr(sandbox, "hash_seed", 0) + 1) if variant else sandbox
+
+
 class TaskValidator:
-    """Accepts a proposed (program, input) only if it passes static checks, runs, is deterministic
-    under two seeds, and its output round-trips (``eval(repr(o)) == o``, built-in values only) within
-    ``max_output_chars`` (over-long outputs are rejected, never truncated)."""
+    """Accepts a proposed (program, input) only if it passes static checks, runs, reports plain data
+    written exactly as ``repr`` writes it, within ``max_output_chars`` (over-long outputs are rejected,
+    never truncated), and reports the same value (typed equality) in a second run, alone, under
+    another seed and another string-hash secret (so set/dict order of strings cannot decide it).
+
+    Every (program, input) runs in its own fresh instance in both runs, so no proposal can change
+    another proposal's verdict.
+    """
 
     def __init__(
         self,
@@ -78,11 +110,20 @@ class TaskValidator:
         *,
         max_output_chars: int = 2000,
         seeds: tuple[int, int] = (0, 1),
+        replay_sandbox: Sandbox | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.policy = policy or _core.CheckPolicy()
         self.max_output_chars = max_output_chars
         self.seeds = seeds
+        self._replay = replay_sandbox
+
+    @property
+    def replay_sandbox(self) -> Sandbox:
+        """The second run's sandbox (created on first use: building its guest takes a while once)."""
+        if self._replay is None:
+            self._replay = _replay_sandbox(self.sandbox)
+        return self._replay
 
     def validate(self, items: Sequence[tuple[str, str]]) -> list[Triple | Rejected]:
         """Validate (program, input) proposals; one result per item, in order."""
@@ -92,155 +133,129 @@ class TaskValidator:
             problem = problem or self.policy.check_input(text)
             if problem:
                 out[k] = Rejected(*problem)
+        entry = self.policy.entry
         pending = [k for k in range(len(items)) if out[k] is None]
-        first = self._outputs(items, pending, self.seeds[0])
-        second_pending: list[int] = []
-        for k, result in zip(pending, first, strict=True):
-            if result.status is not Status.OK or result.value_repr is None:
+        jobs = [Job(items[k][0], f"{entry}({items[k][1]}\n)", seed=self.seeds[0]) for k in pending]
+        first: dict[int, values.Data] = {}
+        for k, result in zip(pending, self.sandbox.run_batch(jobs), strict=True):
+            output = result.value_repr
+            if result.status is not Status.OK or output is None:
                 out[k] = Rejected(f"runtime_{result.status}", f"{result.error_type}: {result.error_message}")
-            elif len(result.value_repr) > self.max_output_chars:
-                out[k] = Rejected("output_too_long", f"output repr has {len(result.value_repr)} characters")
-            elif problem := _core.check_literal(result.value_repr):
-                out[k] = Rejected("output_not_plain_data", f"output {result.value_repr[:80]!r}: {problem[1]}")
+            elif len(output) > self.max_output_chars:
+                out[k] = Rejected("output_too_long", f"output repr has {len(output)} characters")
+            elif isinstance(parsed := values.parse_value(output), values.NotData):
+                out[k] = Rejected("output_not_plain_data", f"output {output[:80]!r}: {parsed.reason}")
+            elif not parsed.canonical:
+                out[k] = Rejected("output_not_plain_data", f"output {output[:80]!r} is not the repr of its own value")
             else:
-                out[k] = Triple(items[k][0], items[k][1], result.value_repr)
-                second_pending.append(k)
-        # The replay runs each input alone: a program whose output depends on which inputs ran before
-        # it in the same instance (state kept in a module attribute, say) disagrees here.
-        replays = self.sandbox.run_batch(
-            [Job(items[k][0], f"f({items[k][1]}\n)", seed=self.seeds[1]) for k in second_pending]
+                first[k] = parsed
+                out[k] = Triple(items[k][0], items[k][1], output)
+        # The replay runs each input alone, under another seed and string-hash secret: a program whose
+        # output depends on earlier inputs, time, randomness or the iteration order of a set or dict of
+        # strings disagrees here (the values must be equal; their repr may order a set differently).
+        again = list(first)
+        replays = self.replay_sandbox.run_batch(
+            [Job(items[k][0], f"{entry}({items[k][1]}\n)", seed=self.seeds[1]) for k in again]
         )
-        golds = [_output(out[k]) for k in second_pending]
-        canonical = _canonical(self.sandbox, golds)
-        for k, gold, replay, is_canonical in zip(second_pending, golds, replays, canonical, strict=True):
-            if replay.value_repr != gold:
+        for k, replay in zip(again, replays, strict=True):
+            value = values.parse_value(replay.value_repr) if replay.status is Status.OK else None
+            if not isinstance(value, values.Data) or not values.typed_equal(value.value, first[k].value):
                 why = replay.error_message if replay.status is not Status.OK else f"got {replay.value_repr!r:.80}"
-                out[k] = Rejected("nondeterministic", f"second run, alone and under another seed: {why}")
-            elif not is_canonical:
-                out[k] = Rejected("output_not_plain_data", f"output {gold[:80]!r} is not the repr of its own value")
+                out[k] = Rejected("nondeterministic", f"second run, alone, another seed and hash secret: {why}")
         return [r if r is not None else Rejected("internal", "not validated") for r in out]
-
-    def _outputs(self, items: Sequence[tuple[str, str]], positions: list[int], seed: int) -> list[ExecResult]:
-        """``f(input)`` for the items at ``positions``. Inputs of one program share an instance (a fresh
-        namespace each): induction proposals try ten inputs per program."""
-        return _run_grouped(
-            self.sandbox,
-            [items[k][0] for k in positions],
-            lambda group: (items[positions[group[0]]][0], [f"f({items[positions[j]][1]}\n)" for j in group]),
-            seed=seed,
-        )
-
-
-def _same_values(sandbox: Sandbox, golds: Sequence[str], values: Sequence[str | None]) -> list[bool]:
-    """The second phase of grading: is each value text, a ``repr`` reported by a run of model code or an
-    answer, equal by value to its gold? Only plain data literals are evaluated (a gold that is not one
-    matches nothing), in instances where no model code runs (values sharing a gold share one, a fresh
-    namespace each)."""
-    gold_ok = {gold: _core.check_literal(gold) is None for gold in set(golds)}
-    literal = [
-        k
-        for k, value in enumerate(values)
-        if value is not None and gold_ok[golds[k]] and _core.check_literal(value) is None
-    ]
-    results = _run_grouped(
-        sandbox,
-        [golds[k] for k in literal],
-        lambda group: (
-            _prelude([golds[literal[group[0]]]]),
-            [f"__azr_checks[0](({values[literal[j]]}\n))" for j in group],
-        ),
-        seed=0,
-    )
-    verdicts = [False] * len(values)
-    for k, result in zip(literal, results, strict=True):
-        verdicts[k] = _passed(result)
-    return verdicts
-
-
-def _canonical(sandbox: Sandbox, texts: Sequence[str]) -> list[bool]:
-    """Is each text (already a plain data literal) exactly the ``repr`` of the value it evaluates to? Rules
-    out outputs a custom ``__repr__`` wrote in another spelling (``0x10``, ``1e999``, comments)."""
-    results = _run_grouped(
-        sandbox,
-        [str(j // 64) for j in range(len(texts))],  # no model code here: 64 per instance
-        lambda group: (_CHECKER, [f"__azr_canonical(({texts[j]}\n), {texts[j]!r})" for j in group]),
-        seed=0,
-    )
-    return [_passed(result) for result in results]
-
-
-def _reported(result: ExecResult) -> str | None:
-    """The value a first-phase run reported, or None when it did not finish normally."""
-    return result.value_repr if result.status is Status.OK else None
-
-
-def _run_grouped(
-    sandbox: Sandbox, keys: Sequence[str], build: Callable[[list[int]], tuple[str, list[str]]], seed: int
-) -> list[ExecResult]:
-    """Run items sharing a key in one instance: ``build(positions)`` gives that group's program and one
-    expression per position. Results come back in item order."""
-    groups: dict[str, list[int]] = {}
-    for position, key in enumerate(keys):
-        groups.setdefault(key, []).append(position)
-    batch = sandbox.run_many_batch([build(group) for group in groups.values()], seed=seed)
-    results: dict[int, ExecResult] = {}
-    for group, group_results in zip(groups.values(), batch, strict=True):
-        results.update(zip(group, group_results, strict=True))
-    return [results[position] for position in range(len(keys))]
-
-
-def _output(item: Triple | Rejected | None) -> str:
-    assert isinstance(item, Triple)
-    return item.output
 
 
 class Verifier:
-    """Grades solver answers by execution. Malformed or hostile answers are simply wrong."""
+    """Grades solver answers by execution. Malformed or hostile answers get a verdict, never an error.
 
-    def __init__(self, sandbox: Sandbox, policy: _core.CheckPolicy | None = None) -> None:
+    Args:
+        sandbox: runs the programs.
+        policy: static checks for induction programs (and expression-mode answers).
+        answers: ``"data"`` (default; every reward uses it) or ``"expression"`` (CRUXEval
+            compatibility for ``azr eval``; see :mod:`azr.tasktypes`).
+        equality: ``"typed"`` (default) or ``"value"`` (Python ``==``; CRUXEval's rule).
+    """
+
+    def __init__(
+        self,
+        sandbox: Sandbox,
+        policy: _core.CheckPolicy | None = None,
+        *,
+        answers: AnswerMode = "data",
+        equality: values.Equality = "typed",
+    ) -> None:
+        if answers not in ("data", "expression"):
+            raise ValueError(f"answers must be 'data' or 'expression', got {answers!r}")
+        if equality not in ("typed", "value"):
+            raise ValueError(f"equality must be 'typed' or 'value', got {equality!r}")
         self.sandbox = sandbox
         self.policy = policy or _core.CheckPolicy()
+        self.answers: AnswerMode = answers
+        self.equality: values.Equality = equality
+
+    def grade(self, tasks: Sequence[Task], answers: Sequence[str | None]) -> list[Grade]:
+        """Grade ``answers[k]`` (the answer text a task type asks for; None when there is none) against
+        ``tasks[k]``, of any mix of task types, in one pass through the sandbox per type."""
+        from azr.tasktypes import spec
+
+        if len(tasks) != len(answers):
+            raise ValueError(f"{len(tasks)} tasks but {len(answers)} answers")
+        grades: list[Grade | None] = [None] * len(tasks)
+        by_type: dict[TaskType, list[int]] = {}
+        for k, task in enumerate(tasks):
+            by_type.setdefault(TaskType(task.task_type), []).append(k)
+        for task_type, positions in by_type.items():
+            texts = [a if isinstance(a, str) else None for a in (answers[k] for k in positions)]
+            results = spec(task_type).grade(self, [tasks[k] for k in positions], texts)
+            for k, result in zip(positions, results, strict=True):
+                grades[k] = result
+        return [g if g is not None else Grade.wrong("not graded") for g in grades]
+
+    # --- primitives the task types grade with --------------------------------------------------
+
+    def reported(self, jobs: Sequence[Job]) -> list[str | None]:
+        """Run each job in its own fresh instance; the ``repr`` each reported, None when it failed."""
+        return [r.value_repr if r.status is Status.OK else None for r in self.sandbox.run_batch(jobs)]
+
+    def compare(self, gold: str, predicted: values.Data | values.NotData | str | None) -> Grade:
+        """Is ``predicted`` (read data, or reported text, or None) equal to the gold output text?"""
+        reference = _gold(gold)
+        if isinstance(reference, values.NotData):
+            return Grade.wrong(f"the gold output is not plain data: {reference.reason}")
+        if isinstance(predicted, str):
+            predicted = values.parse_value(predicted)
+        if predicted is None:
+            return Grade.wrong("the program did not report a value")
+        if isinstance(predicted, values.NotData):
+            return Grade.wrong(f"the reported value is not plain data: {predicted.reason}")
+        if values.equal(reference.value, predicted.value, self.equality):
+            return Grade.accepted()
+        return Grade.wrong("not equal to the gold output")
+
+    # --- thin per-type wrappers (same signatures as before the one grading path) ---------------
 
     def deduction(self, triples: Sequence[Triple], outputs: Sequence[str | None]) -> list[bool]:
-        """Is each predicted output equal by value to the triple's output?"""
-        values = [o if o is not None and not self.policy.check_value(o) else None for o in outputs]
-        # A literal answer is compared as it is; any other expression may run code, so it is evaluated
-        # on its own first and only the value it reports is compared.
-        computed = [k for k, v in enumerate(values) if v is not None and _core.check_literal(v) is not None]
-        jobs = [Job("", f"({values[k]}\n)") for k in computed]
-        for k, result in zip(computed, self.sandbox.run_batch(jobs), strict=True):
-            values[k] = _reported(result)
-        return _same_values(self.sandbox, [t.output for t in triples], values)
+        """Is each predicted output equal to the triple's output?"""
+        tasks = [Task(TaskType.DEDUCTION, t.program, (t.input,), (t.output,)) for t in triples]
+        return [g.correct for g in self.grade(tasks, outputs)]
 
     def abduction(self, triples: Sequence[Triple], inputs: Sequence[str | None]) -> list[bool]:
         """Does the triple's program map each predicted input to the triple's output?"""
-        graded = [k for k, i in enumerate(inputs) if i is not None and not self.policy.check_input(i)]
-        runs = self.sandbox.run_batch([Job(triples[k].program, f"f({inputs[k]}\n)") for k in graded])
-        values: list[str | None] = [None] * len(triples)
-        for k, result in zip(graded, runs, strict=True):
-            values[k] = _reported(result)
-        return _same_values(self.sandbox, [t.output for t in triples], values)
+        tasks = [Task(TaskType.ABDUCTION, t.program, (t.input,), (t.output,)) for t in triples]
+        return [g.correct for g in self.grade(tasks, inputs)]
 
     def induction(
         self, cases: Sequence[Sequence[tuple[str, str]]], programs: Sequence[str | None], *, fraction: bool = False
     ) -> list[float]:
-        """Does each predicted program reproduce all its hidden (input, output) pairs?
+        """Does each predicted program reproduce all its (input, output) pairs?
 
         Returns 1.0/0.0, or with ``fraction=True`` the fraction of pairs reproduced.
         """
-        scores = [0.0] * len(cases)
-        runnable = [
-            k
-            for k, program in enumerate(programs)
-            if program is not None and cases[k] and not self.policy.check_program(program)
+        tasks = [
+            Task(TaskType.INDUCTION, "", tuple(i for i, _ in pairs), tuple(o for _, o in pairs)) for pairs in cases
         ]
-        runs = self.sandbox.run_many_batch([(str(programs[k]), [f"f({i}\n)" for i, _ in cases[k]]) for k in runnable])
-        golds = [o for k in runnable for _, o in cases[k]]
-        verdicts = iter(_same_values(self.sandbox, golds, [_reported(r) for results in runs for r in results]))
-        for k in runnable:
-            passed = sum(next(verdicts) for _ in cases[k])
-            scores[k] = passed / len(cases[k]) if fraction else float(passed == len(cases[k]))
-        return scores
+        grades = self.grade(tasks, programs)
+        return [g.score if fraction else float(g.correct) for g in grades]
 
     def tests(
         self,

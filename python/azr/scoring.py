@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from azr import rewards
 from azr.exceptions import ConfigError
 from azr.grading import Verifier
-from azr.parsing import Parsed, parse_generation
-from azr.rewards import completion_text
-from azr.sandbox import Sandbox
+from azr.parsing import Parsed, fenced_blocks, parse_generation, strip_think, tagged_spans
+from azr.sandbox import Job, Sandbox
 from azr.tasks import Role, TaskType, Triple
+from azr.tasktypes import spec
+from azr.values import Equality
 
 __all__ = [
     "DEFAULT_TESTS_TIMEOUT_S",
@@ -55,14 +56,26 @@ DEFAULT_TESTS_TIMEOUT_S = 3.0
 """Wall-clock limit per test run (HumanEval's harness uses 3 s)."""
 
 _MAX_PARSE_CHARS = 20_000
-_CRUX_TAG = re.compile(r"\[ANSWER\](.*?)(?:\[/ANSWER\]|$)", re.DOTALL)
-_FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[ \t]*\r?\n(.*?)```", re.DOTALL)
-_THINK = re.compile(r"<think>.*?(?:</think>|$)", re.DOTALL)
+
+_default_sandbox: Sandbox | None = None
+_default_lock = threading.Lock()
 
 
 def default_sandbox() -> Sandbox:
     """The process-wide sandbox the reward functions share (created on first use)."""
-    return rewards._sandbox()
+    global _default_sandbox
+    with _default_lock:
+        if _default_sandbox is None:
+            _default_sandbox = Sandbox()
+        return _default_sandbox
+
+
+def completion_text(completion: object) -> str | None:
+    """The text of a completion: a string, or the last message's content (TRL's chat format); None
+    for anything else (which then grades as a format error)."""
+    if isinstance(completion, list | tuple) and completion and isinstance(completion[-1], dict):
+        completion = completion[-1].get("content")
+    return completion if isinstance(completion, str) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +120,8 @@ def extract_code(completion: object) -> str | None:
         parsed = parse_generation(text, TaskType.INDUCTION, Role.SOLVE)
         if isinstance(parsed, Parsed):
             return parsed.program
-    visible = _THINK.sub("", text)
-    blocks = _FENCE.findall(visible)
+    visible = strip_think(text)
+    blocks = fenced_blocks(visible, allow_empty_language=True)
     for language, body in blocks:
         if language.lower() in ("python", "py", "python3"):
             return str(body)
@@ -135,11 +148,11 @@ def extract_answer(completion: object, task_type: TaskType | str) -> str | None:
         parsed = parse_generation(text, task_type, Role.SOLVE)
         if not isinstance(parsed, Parsed):
             return None
-        return parsed.output if task_type is TaskType.DEDUCTION else parsed.inputs[0]
-    tagged = _CRUX_TAG.findall(text)
+        return spec(task_type).answer(parsed)
+    tagged = tagged_spans(text, "[ANSWER]", "[/ANSWER]", to_end=True)
     if tagged:
         text = tagged[-1]
-    fenced = _FENCE.findall(text)
+    fenced = fenced_blocks(text, allow_empty_language=True)
     if fenced:
         text = fenced[-1][1]
     text = text.strip()
@@ -221,11 +234,26 @@ def score_tests(
 
 
 def score_io(
-    programs: Sequence[str], inputs: Sequence[str], outputs: Sequence[str], *, sandbox: Sandbox | None = None
+    programs: Sequence[str],
+    inputs: Sequence[str],
+    outputs: Sequence[str],
+    *,
+    equality: Equality = "typed",
+    sandbox: Sandbox | None = None,
 ) -> list[bool]:
-    """Does each program's ``f(<input>)`` equal ``output`` by value? (``output`` is a Python literal.)"""
-    triples = [Triple(p, i, o) for p, i, o in zip(programs, inputs, outputs, strict=True)]
-    return Verifier(sandbox or default_sandbox()).abduction(triples, list(inputs))
+    """Does each program's ``f(<input>)`` equal ``output``? ``input`` is argument text run next to the
+    program (a dataset's own inputs, as validation runs them; each in its own fresh instance),
+    ``output`` a plain data literal; ``equality="value"`` compares with ``==`` instead of by type."""
+    if not len(programs) == len(inputs) == len(outputs):
+        raise ValueError(f"{len(programs)} programs, {len(inputs)} inputs and {len(outputs)} outputs")
+    verifier = Verifier(sandbox or default_sandbox(), equality=equality)
+    entry = verifier.policy.entry
+    runnable = [k for k, text in enumerate(inputs) if not verifier.policy.check_input(text)]
+    reported = verifier.reported([Job(programs[k], f"{entry}({inputs[k]}\n)") for k in runnable])
+    verdicts = [False] * len(programs)
+    for k, text in zip(runnable, reported, strict=True):
+        verdicts[k] = verifier.compare(outputs[k], text).correct
+    return verdicts
 
 
 def score_deduction(

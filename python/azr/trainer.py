@@ -29,15 +29,16 @@ from azr.buffer import BufferSet
 from azr.config import TrainConfig
 from azr.distributed import World, barrier, gather, init_world
 from azr.exceptions import ConfigError
-from azr.grading import Rejected, TaskValidator, Verifier
+from azr.grading import Rejected, TaskValidator, Verdict, Verifier
 from azr.parsing import FormatError, Parsed, parse_generation
 from azr.policy import PolicyUpdater, Rollout
-from azr.prompts import proposer_messages, solver_messages
-from azr.rewards import Verdict, composite_reward, learnability_from_counts, task_relative_advantages
+from azr.prompts import proposer_messages
+from azr.rewards import composite_reward, learnability_from_counts, task_relative_advantages
 from azr.runs import RunDirectory
 from azr.sampling.base import GenerationConfig, Prompt, Sample, Sampler
 from azr.sandbox import Sandbox
 from azr.tasks import Role, Task, TaskType
+from azr.tasktypes import spec
 
 __all__ = ["Trainer", "group_id"]
 
@@ -232,29 +233,15 @@ class Trainer:
     def _grade(self, task_type: TaskType, tasks: Sequence[Task], texts: Sequence[str]) -> list[Verdict]:
         """Verdicts for solver completions ``texts[k]`` on ``tasks[k]``, all verified by execution."""
         strict = self.config.selfplay.require_answer_tags
-        parsed = [parse_generation(text, task_type, Role.SOLVE, require_answer_tags=strict) for text in texts]
-        ok = [k for k, p in enumerate(parsed) if isinstance(p, Parsed)]
-        good = [p for p in parsed if isinstance(p, Parsed)]
-        chosen = [tasks[k] for k in ok]
-        if task_type is TaskType.DEDUCTION:
-            correct = self.verifier.deduction([t.triple for t in chosen], [p.output for p in good])
-        elif task_type is TaskType.ABDUCTION:
-            correct = self.verifier.abduction([t.triple for t in chosen], [p.inputs[0] for p in good])
-        else:
-            scores = self.verifier.induction([t.pairs for t in chosen], [p.program for p in good])
-            correct = [s == 1.0 for s in scores]
-        verdicts = [Verdict.FORMAT_ERROR] * len(texts)
-        for k, right in zip(ok, correct, strict=True):
-            verdicts[k] = Verdict.ACCEPTED if right else Verdict.WRONG
-        return verdicts
+        answer = spec(task_type).answer
+        answers = []
+        for text in texts:
+            parsed = parse_generation(text, task_type, Role.SOLVE, require_answer_tags=strict)
+            answers.append(answer(parsed) if isinstance(parsed, Parsed) else None)
+        return [grade.verdict for grade in self.verifier.grade(tasks, answers)]
 
     def _solver_prompt(self, task: Task) -> Prompt:
-        if task.task_type is TaskType.DEDUCTION:
-            return solver_messages(task.task_type, program=task.program, input=task.inputs[0])
-        if task.task_type is TaskType.ABDUCTION:
-            return solver_messages(task.task_type, program=task.program, output=task.outputs[0])
-        shown = self.config.selfplay.induction_shown
-        return solver_messages(task.task_type, io_pairs=task.pairs[:shown], message=task.message)
+        return spec(task.task_type).solver_prompt(task, self.config.selfplay.induction_shown)
 
     def _validate(self, task_type: TaskType, proposals: Sequence[tuple[Parsed, str | None]]) -> list[Task | Rejected]:
         """Each (parsed proposal, induction program) as a buffer task, or why it is rejected. All inputs

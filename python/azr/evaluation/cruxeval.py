@@ -2,8 +2,11 @@
 
 Items come from a CRUXEval-format JSONL (``code``, ``input``, ``output``, ``id`` per line; ``input`` is
 the argument text of ``f(<input>)``, ``output`` a repr). Grading goes through
-:class:`azr.grading.Verifier`, the one implementation of correctness: a predicted output must equal
-the gold output by value; a predicted input must make the program return the gold output.
+:meth:`azr.grading.Verifier.grade`, the one implementation of correctness, in its CRUXEval
+compatibility mode (``answers="expression", equality="value"``), so published numbers stay comparable:
+an answer may be an expression, compared with ``==``. Unlike CRUXEval's own harness, an answer
+expression is evaluated alone, never next to the task's program: one that calls ``f``
+(``set(f([1]))``, ``{...} or f(...)``) fails, and only the plain data it evaluates to is compared.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from azr.grading import Verifier
 from azr.jsonl import iter_jsonl
 from azr.prompts import solver_messages
 from azr.sampling.base import Message
-from azr.tasks import TaskType, Triple
+from azr.tasks import Task, TaskType, Triple
 
 __all__ = ["CruxItem", "CruxMode", "extract_answer", "grade", "load_cruxeval", "prompts"]
 
@@ -93,13 +96,19 @@ def grade(
     """Grade every answer of every item (``answers[k]`` belongs to ``items[k]``), in one sandbox batch.
 
     Answers may be raw model text or bare answers (see :func:`extract_answer`); anything that yields
-    no answer is wrong.
+    no answer is wrong. Always graded in CRUXEval compatibility mode (see the module docstring),
+    whatever ``verifier``'s own mode; its sandbox and policy are used.
     """
     if len(items) != len(answers):
         raise ConfigError(f"{len(items)} items but {len(answers)} answer lists")
-    triples = [item.triple for item, group in zip(items, answers, strict=True) for _ in group]
+    tasks = [
+        Task(mode.task_type, item.code, (item.input,), (item.output,))
+        for item, group in zip(items, answers, strict=True)
+        for _ in group
+    ]
     flat = [extract_answer(answer, mode) for group in answers for answer in group]
-    verdicts = verifier.deduction(triples, flat) if mode is CruxMode.OUTPUT else verifier.abduction(triples, flat)
+    compatible = Verifier(verifier.sandbox, verifier.policy, answers="expression", equality="value")
+    verdicts = [g.correct for g in compatible.grade(tasks, flat)]
     out: list[list[bool]] = []
     start = 0
     for group in answers:

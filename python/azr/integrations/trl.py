@@ -17,8 +17,9 @@ function               dataset columns                                 reward
 ``task_reward``        ``task_type`` per row, plus that type's columns  as above; None for other types
 =====================  ==============================================  =================================
 
-The first three are :mod:`azr.rewards`' functions (azr's answer format, format-aware composite
-reward); ``tests_reward`` accepts any code completion (fenced or not; a HumanEval body continuation
+The first three read azr's answer format and grade through :meth:`azr.grading.Verifier.grade`
+(answers are plain data: a predicted output that is code instead of a value is a format error,
+-1); ``tests_reward`` accepts any code completion (fenced or not; a HumanEval body continuation
 when ``code_prompt`` is given). All grade in azr's sandbox, never in the trainer's process.
 """
 
@@ -27,9 +28,19 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from azr.rewards import abduction_reward, deduction_reward, induction_reward
-from azr.scoring import DEFAULT_TESTS_TIMEOUT_S, ProgramTests, extract_code, score_tests
-from azr.tasks import TaskType
+from azr.grading import Verdict, Verifier
+from azr.parsing import Parsed, parse_generation
+from azr.rewards import composite_reward
+from azr.scoring import (
+    DEFAULT_TESTS_TIMEOUT_S,
+    ProgramTests,
+    completion_text,
+    default_sandbox,
+    extract_code,
+    score_tests,
+)
+from azr.tasks import Role, Task, TaskType
+from azr.tasktypes import spec
 
 __all__ = [
     "RewardFunction",
@@ -43,6 +54,62 @@ __all__ = [
 
 RewardFunction = Callable[..., list[float | None]]
 """What TRL accepts in ``reward_funcs``: keyword arguments in, one reward (or None) per completion out."""
+
+
+def _rewards(task_type: TaskType, completions: Sequence[object], tasks: Sequence[Task]) -> list[float]:
+    """Parse each completion in azr's format, grade its answer, and give the format-aware reward."""
+    if len(completions) != len(tasks):
+        raise ValueError(f"{len(completions)} completions but {len(tasks)} rows of task columns")
+    answers: list[str | None] = []
+    for completion in completions:
+        parsed = parse_generation(completion_text(completion), task_type, Role.SOLVE)
+        answers.append(spec(task_type).answer(parsed) if isinstance(parsed, Parsed) else None)
+    grades = Verifier(default_sandbox()).grade(tasks, answers)
+    return [composite_reward(g.verdict, 1.0 if g.verdict is Verdict.ACCEPTED else 0.0) for g in grades]
+
+
+def _columns(*columns: Sequence[object]) -> list[list[str]]:
+    """Dataset columns as strings, one list per column; a value that is not a string grades as wrong."""
+    return [[c if isinstance(c, str) else "" for c in column] for column in columns]
+
+
+def deduction_reward(
+    completions: Sequence[object], programs: Sequence[str], inputs: Sequence[str], outputs: Sequence[str], **_: object
+) -> list[float]:
+    """Reward for predicting ``f(input)``: 1 correct, -0.5 wrong, -1 badly formatted (no answer, or an
+    answer that is not a plain data literal).
+
+    Usable directly as a TRL ``reward_funcs`` entry: the dataset's ``programs``, ``inputs`` and
+    ``outputs`` columns arrive as keyword lists aligned with ``completions``.
+    """
+    ps, ins, outs = _columns(programs, inputs, outputs)
+    tasks = [Task(TaskType.DEDUCTION, p, (i,), (o,)) for p, i, o in zip(ps, ins, outs, strict=True)]
+    return _rewards(TaskType.DEDUCTION, completions, tasks)
+
+
+def abduction_reward(
+    completions: Sequence[object], programs: Sequence[str], inputs: Sequence[str], outputs: Sequence[str], **_: object
+) -> list[float]:
+    """Reward for finding an input (plain data arguments) that makes ``program`` produce ``output``
+    (any such input counts)."""
+    ps, ins, outs = _columns(programs, inputs, outputs)
+    tasks = [Task(TaskType.ABDUCTION, p, (i,), (o,)) for p, i, o in zip(ps, ins, outs, strict=True)]
+    return _rewards(TaskType.ABDUCTION, completions, tasks)
+
+
+def induction_reward(
+    completions: Sequence[object], io_pairs: Sequence[Sequence[tuple[str, str]]], **_: object
+) -> list[float]:
+    """Reward for writing a program that reproduces every (input, output) pair."""
+    tasks = []
+    for pairs in io_pairs:
+        # A malformed row (not a list of [input, output] strings) has no cases, so nothing passes it.
+        rows = pairs if isinstance(pairs, list | tuple) else []
+        cases = [p for p in rows if isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(x, str) for x in p)]
+        if len(cases) != len(rows):
+            cases = []
+        tasks.append(Task(TaskType.INDUCTION, "", tuple(i for i, _ in cases), tuple(o for _, o in cases)))
+    return _rewards(TaskType.INDUCTION, completions, tasks)
 
 
 def _tests(
@@ -94,6 +161,15 @@ tests_reward = make_tests_reward()
 """HumanEval-style "program passes its tests" reward, 1.0 or 0.0 per completion."""
 
 
+_BY_TYPE: dict[str, tuple[RewardFunction, tuple[str, ...], tuple[str, ...]]] = {
+    "deduction": (deduction_reward, ("programs", "inputs", "outputs"), ()),  # type: ignore[dict-item]
+    "abduction": (abduction_reward, ("programs", "inputs", "outputs"), ()),  # type: ignore[dict-item]
+    "induction": (induction_reward, ("io_pairs",), ()),  # type: ignore[dict-item]
+    "tests": (tests_reward, ("tests",), ("entry_point", "code_prompt")),
+}
+"""Each ``task_type`` value: its reward function, the columns it needs, the columns it may use."""
+
+
 def task_reward(
     completions: Sequence[object],
     task_type: Sequence[str | None],
@@ -108,36 +184,28 @@ def task_reward(
 ) -> list[float | None]:
     """One reward for a dataset mixing task types: each row's ``task_type`` column (``deduction``,
     ``abduction``, ``induction`` or ``tests``) picks the reward above; other rows get None."""
+    columns: dict[str, Sequence[Any] | None] = {
+        "programs": programs,
+        "inputs": inputs,
+        "outputs": outputs,
+        "io_pairs": io_pairs,
+        "tests": tests,
+        "entry_point": entry_point,
+        "code_prompt": code_prompt,
+    }
     rewards: list[float | None] = [None] * len(completions)
-    for kind in ("deduction", "abduction", "induction", "tests"):
+    for kind, (function, required, optional) in _BY_TYPE.items():
         rows = [k for k, t in enumerate(task_type) if t == kind]
         if not rows:
             continue
-
-        def pick(column: Sequence[Any] | None, name: str, rows: list[int] = rows, kind: str = kind) -> list[Any]:
-            if column is None:
+        kwargs: dict[str, list[Any]] = {}
+        for name in required + optional:
+            column = columns[name]
+            if column is None and name in required:
                 raise ValueError(f"task_reward: rows of type {kind!r} need the dataset column {name!r}")
-            return [column[k] for k in rows]
-
-        chosen = [completions[k] for k in rows]
-        scores: Sequence[float | None]
-        if kind == TaskType.INDUCTION:
-            scores = induction_reward(chosen, io_pairs=pick(io_pairs, "io_pairs"))
-        elif kind == "tests":
-            scores = tests_reward(
-                chosen,
-                tests=pick(tests, "tests"),
-                entry_point=pick(entry_point, "entry_point") if entry_point is not None else None,
-                code_prompt=pick(code_prompt, "code_prompt") if code_prompt is not None else None,
-            )
-        else:
-            grade = deduction_reward if kind == TaskType.DEDUCTION else abduction_reward
-            scores = grade(
-                chosen,
-                programs=pick(programs, "programs"),
-                inputs=pick(inputs, "inputs"),
-                outputs=pick(outputs, "outputs"),
-            )
+            if column is not None:
+                kwargs[name] = [column[k] for k in rows]
+        scores = function([completions[k] for k in rows], **kwargs)
         for k, score in zip(rows, scores, strict=True):
             rewards[k] = score
     return rewards

@@ -1,0 +1,217 @@
+"""The three task types, each in one place: what the solver must answer, how the answer is taken from
+a parsed reply, how the solver is prompted, and how the answer is graded.
+
+Everything that differs between deduction, abduction and induction lives in :data:`TASK_TYPES`; the
+trainer, :mod:`azr.scoring`, ``azr verify``, CRUXEval evaluation and the TRL/veRL adapters all go
+through :meth:`azr.grading.Verifier.grade`, which dispatches here. A fourth task type is one more
+entry.
+
+Grading rules (``Verifier(answers="data")``, the default for every reward):
+
+- **deduction**: the answer must be a plain data literal (:mod:`azr.values`); anything else is a
+  format error and is never evaluated. It is compared with the gold output on the host.
+- **abduction**: the answer must be an argument list of plain data literals (keywords allowed). The
+  task's program is called with those values, in a fresh instance where no other model text runs
+  (azr writes the call from the values), and the value it reports is compared with the gold output.
+- **induction**: the answer is a program. Each (input, output) case runs in its own fresh instance,
+  so nothing one case does can change another case's verdict, and each reported value is compared
+  with its gold output. The score is the fraction of cases reproduced; the verdict is right only if
+  all are.
+
+With ``answers="expression"`` (CRUXEval compatibility, for ``azr eval`` only), an answer that is not
+plain data may be an expression. A deduction answer is evaluated *alone* in a fresh instance without
+the task's program (an answer that calls ``f`` fails with ``NameError``) and only the plain data it
+reports is compared. An abduction answer's arguments are evaluated in the program's namespace, as
+CRUXEval's gold inputs need (some name program globals or pass lambdas), but with ``f`` replaced by
+a function that refuses to run, so an answer that calls ``f`` fails; the grader then calls ``f``
+once and compares the plain data it reports. This mode leans on the static checks of answers (no
+``eval``, ``__import__``, dunder attributes, ...) the way CRUXEval's harness leans on trust: it is
+for comparable benchmark numbers, never for rewards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from azr import values
+from azr.prompts import solver_messages
+from azr.sandbox import Job
+from azr.tasks import Task, TaskType
+
+if TYPE_CHECKING:
+    from azr.grading import Grade, Verifier
+    from azr.parsing import Parsed
+    from azr.sampling.base import Message
+
+__all__ = ["TASK_TYPES", "TaskTypeSpec", "spec"]
+
+GradeFn = Callable[["Verifier", Sequence[Task], Sequence["str | None"]], list["Grade"]]
+
+# Expression mode (CRUXEval compatibility) for abduction: the answer's argument expressions are
+# evaluated in the task program's namespace (CRUXEval's gold inputs name program globals and pass
+# lambdas), but with the entry function replaced by one that refuses to run, so an answer that
+# calls it (`set(f([1]))`, `{...} or f(...)`) fails; then the entry function is called once, by
+# the grader, and only the plain data it reports is compared.
+_GUARDED_CALL = """
+
+def __azr_pack(*args, **kwargs):
+    return args, kwargs
+
+def __azr_guarded(entry, arguments):
+    def refused(*args, **kwargs):
+        raise RuntimeError("an answer may not call the task's function")
+    namespace = globals()
+    namespace[entry.__name__] = refused
+    try:
+        args, kwargs = arguments()
+    finally:
+        namespace[entry.__name__] = entry
+    return entry(*args, **kwargs)
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskTypeSpec:
+    """Everything about one task type that the rest of azr needs."""
+
+    task_type: TaskType
+    solver_block: str
+    """The fenced block a solver's reply must hold (``output``, ``input`` or ``python``)."""
+    answer: Callable[[Parsed], str | None]
+    """The answer text in a parsed solver reply."""
+    solver_prompt: Callable[[Task, int], list[Message]]
+    """The solver's chat for a task; the int is how many induction pairs the solver sees."""
+    grade: GradeFn
+    """Grades answers (None: no answer) to tasks of this type: one :class:`~azr.grading.Grade` each."""
+
+
+def _deduction_prompt(task: Task, shown: int) -> list[Message]:
+    return solver_messages(TaskType.DEDUCTION, program=task.program, input=task.inputs[0])
+
+
+def _abduction_prompt(task: Task, shown: int) -> list[Message]:
+    return solver_messages(TaskType.ABDUCTION, program=task.program, output=task.outputs[0])
+
+
+def _induction_prompt(task: Task, shown: int) -> list[Message]:
+    return solver_messages(TaskType.INDUCTION, io_pairs=task.pairs[:shown], message=task.message)
+
+
+def _grade_deduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequence[str | None]) -> list[Grade]:
+    from azr.grading import Grade
+
+    grades: list[Grade | None] = [None] * len(tasks)
+    predicted: list[values.Data | values.NotData | None] = [None] * len(tasks)
+    evaluate: list[int] = []
+    for k, answer in enumerate(answers):
+        if answer is None:
+            grades[k] = Grade.format_error("no answer")
+            continue
+        parsed = values.parse_value(answer)
+        if isinstance(parsed, values.Data):
+            predicted[k] = parsed
+        elif verifier.answers == "expression" and not verifier.policy.check_value(answer):
+            evaluate.append(k)
+        else:
+            grades[k] = Grade.format_error(f"the output is not a plain data literal: {_reason(parsed, answer)}")
+    # Expression mode: the answer runs alone (no program, no `f`); only the data it reports counts.
+    reported = verifier.reported([Job("", f"({answers[k]}\n)") for k in evaluate])
+    for k, text in zip(evaluate, reported, strict=True):
+        predicted[k] = values.parse_value(text)
+    for k, task in enumerate(tasks):
+        if grades[k] is None:
+            grades[k] = verifier.compare(task.outputs[0], predicted[k])
+    return _complete(grades)
+
+
+def _grade_abduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequence[str | None]) -> list[Grade]:
+    from azr.grading import Grade
+
+    grades: list[Grade | None] = [None] * len(tasks)
+    entry = verifier.policy.entry
+    jobs: list[tuple[int, Job]] = []
+    for k, answer in enumerate(answers):
+        if answer is None:
+            grades[k] = Grade.format_error("no answer")
+            continue
+        parsed = values.parse_arguments(answer)
+        if isinstance(parsed, values.Arguments):
+            # azr writes the call from the values: none of the answer's text reaches the instance.
+            jobs.append((k, Job(tasks[k].program, parsed.call(entry))))
+        elif verifier.answers == "expression" and not verifier.policy.check_input(answer):
+            call = f"__azr_guarded({entry}, lambda: __azr_pack({answer}\n))"
+            jobs.append((k, Job(tasks[k].program + _GUARDED_CALL, call)))
+        else:
+            grades[k] = Grade.format_error(f"the input is not an argument list of plain data: {parsed.reason}")
+    reported = verifier.reported([job for _, job in jobs])
+    for (k, _), text in zip(jobs, reported, strict=True):
+        grades[k] = verifier.compare(tasks[k].outputs[0], values.parse_value(text))
+    return _complete(grades)
+
+
+def _grade_induction(verifier: Verifier, tasks: Sequence[Task], answers: Sequence[str | None]) -> list[Grade]:
+    from azr.grading import Grade
+
+    grades: list[Grade | None] = [None] * len(tasks)
+    cases: list[tuple[int, str]] = []  # (task position, gold output) per job
+    jobs: list[Job] = []
+    entry = verifier.policy.entry
+    for k, (task, program) in enumerate(zip(tasks, answers, strict=True)):
+        if program is None:
+            grades[k] = Grade.format_error("no program")
+        elif not task.inputs:
+            grades[k] = Grade.wrong("the task has no cases")
+        elif problem := verifier.policy.check_program(program):
+            grades[k] = Grade.wrong(f"the program is rejected: {problem[1]}")
+        else:
+            # One instance per case: a case cannot leave anything behind for the next one. An input
+            # that is not one argument list (only a hand-made task has one) fails its case.
+            for case_input, gold in task.pairs:
+                if not verifier.policy.check_input(case_input):
+                    jobs.append(Job(program, f"{entry}({case_input}\n)"))
+                    cases.append((k, gold))
+    passed = dict.fromkeys(range(len(tasks)), 0)
+    for (k, gold), text in zip(cases, verifier.reported(jobs), strict=True):
+        passed[k] += verifier.compare(gold, values.parse_value(text)).correct
+    for k, task in enumerate(tasks):
+        if grades[k] is None:
+            n = len(task.inputs)
+            score = passed[k] / n
+            grades[k] = Grade.accepted(score) if passed[k] == n else Grade.wrong(f"{passed[k]}/{n} cases", score)
+    return _complete(grades)
+
+
+def _reason(parsed: values.Data | values.NotData, answer: str) -> str:
+    return parsed.reason if isinstance(parsed, values.NotData) else answer
+
+
+def _complete(grades: list[Grade | None]) -> list[Grade]:
+    assert all(g is not None for g in grades)
+    return [g for g in grades if g is not None]
+
+
+def _output(parsed: Parsed) -> str | None:
+    return parsed.output
+
+
+def _input(parsed: Parsed) -> str | None:
+    return parsed.inputs[0] if parsed.inputs else None
+
+
+def _program(parsed: Parsed) -> str | None:
+    return parsed.program
+
+
+TASK_TYPES: dict[TaskType, TaskTypeSpec] = {
+    TaskType.DEDUCTION: TaskTypeSpec(TaskType.DEDUCTION, "output", _output, _deduction_prompt, _grade_deduction),
+    TaskType.ABDUCTION: TaskTypeSpec(TaskType.ABDUCTION, "input", _input, _abduction_prompt, _grade_abduction),
+    TaskType.INDUCTION: TaskTypeSpec(TaskType.INDUCTION, "python", _program, _induction_prompt, _grade_induction),
+}
+"""The spec of each task type."""
+
+
+def spec(task_type: TaskType | str) -> TaskTypeSpec:
+    """The spec of ``task_type`` (a ``TaskType`` or its name)."""
+    return TASK_TYPES[TaskType(task_type)]
