@@ -17,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from azr import Sandbox, _core
+from azr import Job, Sandbox, _core
 from azr.grading import TaskValidator, Verifier
 from azr.tasks import Triple
 
@@ -35,6 +35,9 @@ def bench_dedup(rows: list[dict[str, str]], n: int) -> dict[str, float]:
 
 def bench_step(rows: list[dict[str, str]], sandbox: Sandbox) -> dict[str, float]:
     validator, verifier = TaskValidator(sandbox), Verifier(sandbox)
+    replay = validator.replay_sandbox  # the second hash secret's sandbox: set up once, outside the timing
+    replay.run_batch([Job("", "0")] * replay.workers)
+    before = sandbox.stats.expressions + replay.stats.expressions
     executions = 0
     started = time.perf_counter()
     for offset in (0, BATCH):  # deduction, then abduction
@@ -61,7 +64,13 @@ def bench_step(rows: list[dict[str, str]], sandbox: Sandbox) -> dict[str, float]
     verifier.induction(cases, programs)
     executions += sum(len(c) for c in cases)
     wall = time.perf_counter() - started
-    return {"executions": executions, "seconds": wall, "executions_per_s": executions / wall}
+    expressions = sandbox.stats.expressions + replay.stats.expressions - before
+    return {
+        "executions": executions,
+        "seconds": wall,
+        "executions_per_s": executions / wall,
+        "sandbox_expressions": expressions,
+    }
 
 
 def main() -> int:
@@ -78,8 +87,6 @@ def main() -> int:
         "dedup": bench_dedup(rows, args.dedup_programs),
         "step": bench_step(rows, sandbox),
     }
-    # Graded items above; the sandbox also runs the grader's second phase (comparisons with gold).
-    report["step"]["sandbox_expressions"] = sandbox.stats.expressions
     if args.json:
         print(json.dumps(report))
     else:
@@ -88,7 +95,8 @@ def main() -> int:
         workers = sandbox.workers
         print(
             f"step   {s['executions']:.0f} executions in {s['seconds']:.2f} s on {workers} workers (target < 5 s;"
-            f" {s['sandbox_expressions']:.0f} sandbox expressions with the comparisons against gold)"
+            f" {s['sandbox_expressions']:.0f} sandbox expressions, each in its own instance; answers and reported"
+            " values are compared with gold on the host)"
         )
     return 0
 

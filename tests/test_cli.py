@@ -80,7 +80,7 @@ def test_verify_jsonl_tasks(tmp_path: Path, cruxeval: list[dict[str, str]], caps
     lines.append(json.dumps({"code": "def f(x):\n    return x", "input": "2", "type": "abduction", "answer": "2"}))
     tasks.write_text("\n".join(lines) + "\n", encoding="utf-8")
     out = tmp_path / "results.jsonl"
-    assert main(["verify", str(tasks), "--out", str(out)]) == 0
+    assert main(["verify", str(tasks), "--out", str(out)]) == 2  # the broken line; every other line is graded
     records = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
     assert len(records) == 23
     assert all(r["output_matches"] for r in records[:20])
@@ -90,3 +90,37 @@ def test_verify_jsonl_tasks(tmp_path: Path, cruxeval: list[dict[str, str]], caps
     assert records[22]["correct"] is True
     summary = capsys.readouterr().out
     assert "valid" in summary and "correct" in summary
+
+
+def test_missing_files_and_malformed_lines_are_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    missing = tmp_path / "missing.jsonl"
+    for argv in (
+        ["verify", str(missing)],
+        ["bench", "--jobs", str(missing)],
+        ["eval", "--answers", f"cruxeval-o={tmp_path / 'answers.json'}", "--cruxeval", str(missing)],
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and ("missing.jsonl" in err or "answers.json" in err), err
+        assert "Traceback" not in err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"program": "def f(x):\\n    return x", "input": "1"}\nnot json\n', encoding="utf-8")
+    assert main(["verify", str(bad), "--out", str(tmp_path / "out.jsonl")]) == 2
+    assert f"{bad}:2" in capsys.readouterr().err
+    # The good line was still verified and written.
+    assert json.loads((tmp_path / "out.jsonl").read_text(encoding="utf-8").splitlines()[0])["status"] == "valid"
+    assert main(["bench", "--jobs", str(bad)]) == 2
+
+
+def test_every_option_has_help(capsys: pytest.CaptureFixture[str]) -> None:
+    from azr.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    for name, command in sub.choices.items():  # type: ignore[attr-defined]
+        assert command.description, f"azr {name} has no description"
+        for action in command._actions:
+            assert action.help, f"azr {name} {action.option_strings or action.dest} has no help"
+        assert "(default: None)" not in command.format_help()
+    assert "``" not in parser.format_help()
+    assert "SmolLM2" not in sub.choices["train"].format_help()  # type: ignore[attr-defined]

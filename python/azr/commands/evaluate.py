@@ -32,6 +32,16 @@ __all__ = ["register", "resolve_model_spec", "run"]
 log = logging.getLogger(__name__)
 
 
+class _DefaultsHelp(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows ``(default: X)`` only for options that have one (not ``(default: None)`` after a help text
+    that already says what happens when the option is unset)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default is None or action.default == [] or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def register(sub: Any) -> None:
     parser = sub.add_parser(
         "eval",
@@ -41,7 +51,7 @@ def register(sub: Any) -> None:
             "checkpoint directory, or an azr run directory: its latest checkpoint), or score pre-generated "
             "answers with --answers. Prints a table; --out writes JSON."
         ),
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_DefaultsHelp,
     )
     parser.add_argument("model", nargs="?", help="model to evaluate (omit with --answers or --compare)")
     parser.add_argument(
@@ -67,14 +77,18 @@ def register(sub: Any) -> None:
     parser.add_argument("--n", type=int, default=1, help="samples per problem")
     parser.add_argument("--k", default="1", help="comma-separated k for pass@k (each needs n >= k)")
     parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
-    parser.add_argument("--top-p", type=float, default=1.0)
-    parser.add_argument("--max-new-tokens", type=int, default=512)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 keeps every token)")
+    parser.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per answer")
+    parser.add_argument("--seed", type=int, default=0, help="sampling seed (per-sample seeds derive from it)")
     parser.add_argument("--batch-size", type=int, default=8, help="sequences generated together")
-    parser.add_argument("--backend", default="transformers", choices=["transformers", "vllm"])
-    parser.add_argument("--device", help="transformers backend: cpu, cuda, cuda:1, ... (default: cuda if available)")
-    parser.add_argument("--dtype", help="transformers backend: float32, bfloat16, ... (default: by device)")
-    parser.add_argument("--timeout", type=float, default=3.0, help="seconds per HumanEval completion")
+    parser.add_argument(
+        "--backend", default="transformers", choices=["transformers", "vllm"], help="generation backend"
+    )
+    parser.add_argument("--device", help="transformers backend: cpu, cuda, cuda:1, ...; unset: cuda if available")
+    parser.add_argument("--dtype", help="transformers backend: float32, bfloat16, ...; unset: by device")
+    parser.add_argument(
+        "--timeout", type=float, default=3.0, help="wall-clock seconds per graded program (CRUXEval and HumanEval)"
+    )
     parser.add_argument("--workers", type=int, help="sandbox threads (default: all cores)")
     parser.add_argument("--out", help="write results JSON here (with --compare: both results)")
     parser.add_argument("--save-generations", help="write model generations here (JSON, usable with --answers)")

