@@ -99,3 +99,29 @@ def test_checkpoints_and_run_directories_resolve_to_their_model(tmp_path: Path) 
     assert resolve_model_spec(str(latest)) == str(latest / "model")
     assert resolve_model_spec(str(latest / "model")) == str(latest / "model")
     assert resolve_model_spec("smollm2-135m") == "smollm2-135m"  # embedded names pass through
+
+
+def test_answers_of_the_other_cruxeval_half_are_refused(tmp_path: Path, cruxeval: list[dict[str, str]]) -> None:
+    inputs = tmp_path / "inputs.json"
+    inputs.write_text(json.dumps({row["id"]: [row["input"]] for row in cruxeval[:40]}), encoding="utf-8")
+    crux = tmp_path / "crux.jsonl"
+    crux.write_text("".join(json.dumps(row) + "\n" for row in cruxeval[:40]), encoding="utf-8")
+    out = tmp_path / "r.json"
+    base = ["eval", "--cruxeval", str(crux), "--limit", "40", "--out", str(out)]
+    assert main([*base, "--benchmarks", "cruxeval-o", "--answers", f"cruxeval-o={inputs}"]) == 2
+    assert main([*base, "--benchmarks", "cruxeval-i", "--answers", f"cruxeval-i={inputs}"]) == 0
+    settings = json.loads(out.read_text(encoding="utf-8"))["settings"]
+    assert settings["source"] == "pre-generated answers" and settings["n"] == 1 and settings["temperature"] is None
+
+
+@pytest.mark.parametrize("content", ['{"sample_0": 5}', '{"sample_0": ["x"', '{"sample_0": [1, 2]}'])
+def test_malformed_answer_files_name_the_problem(
+    tmp_path: Path, content: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from azr.evaluation.run import load_answers
+    from azr.exceptions import ConfigError
+
+    path = tmp_path / "answers.json"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"sample_0|not valid JSON"):
+        load_answers(path)

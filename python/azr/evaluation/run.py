@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -273,8 +273,47 @@ def evaluate_answers(
         if not keep:
             raise ConfigError(f"{bench.name}: none of the answer ids match the benchmark's problems")
         chosen = [list(given[bench.ids[position]]) for position in keep]
-        results.append(_score(bench, keep, chosen, settings.ks, progress, missing))
-    return EvalReport(label, results, settings.ks, settings.to_json())
+        result = _score(bench, keep, chosen, settings.ks, progress, missing)
+        _check_not_the_twin(bench, keep, chosen, result, settings, sandbox)
+        results.append(result)
+    # Record what was scored, not the generation flags' defaults (nothing was generated here).
+    recorded = settings.to_json()
+    recorded.update(
+        source="pre-generated answers",
+        n=max((len(v) for given in answers.values() for v in given.values()), default=0),
+        temperature=None,
+        top_p=None,
+        max_new_tokens=None,
+        seed=None,
+        batch_size=None,
+    )
+    return EvalReport(label, results, settings.ks, recorded)
+
+
+_TWINS = {"cruxeval-o": "cruxeval-i", "cruxeval-i": "cruxeval-o"}
+
+
+def _check_not_the_twin(
+    bench: Benchmark,
+    keep: Sequence[int],
+    chosen: Sequence[Sequence[object]],
+    result: BenchmarkResult,
+    settings: EvalSettings,
+    sandbox: Sandbox,
+) -> None:
+    """CRUXEval-O and -I share problem ids, so answers of one scored as the other would quietly score
+    ~0. Grade them as the twin too and stop when they clearly belong there."""
+    twin_name = _TWINS.get(bench.name)
+    if twin_name is None or len(chosen) < 10:  # too few problems to tell
+        return
+    (twin,) = load_benchmarks(replace(settings, benchmarks=(twin_name,)), sandbox)
+    as_given = sum(c > 0 for c in result.correct) / max(len(result.correct), 1)
+    as_twin = sum(any(row) for row in twin.grade(keep, chosen)) / max(len(chosen), 1)
+    if as_twin >= 0.2 and as_twin >= 2 * as_given + 0.1:
+        raise ConfigError(
+            f"these answers look like {twin_name} answers, not {bench.name}: {100 * as_twin:.0f}% of problems "
+            f"solved as {twin_name}, {100 * as_given:.0f}% as {bench.name}; pass --answers {twin_name}=FILE"
+        )
 
 
 def load_answers(path: str | Path) -> dict[str, list[object]]:
@@ -288,9 +327,19 @@ def load_answers(path: str | Path) -> dict[str, list[object]]:
         data = json.loads(text)
     except ValueError:
         data = None
+    if data is None and text.lstrip().startswith("{") and "\n{" not in text.strip():
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise ConfigError(f"{path}: not valid JSON ({exc}); expected an object id -> [answers]") from exc
     if isinstance(data, dict):
         for key, value in data.items():
-            answers[str(key)] = [value] if isinstance(value, str) else list(value) if isinstance(value, list) else []
+            entries = [value] if isinstance(value, str) else value
+            if not isinstance(entries, list) or not all(isinstance(e, str) for e in entries):
+                raise ConfigError(
+                    f"{path}: entry {key!r} must be an answer string or a list of answer strings, got {value!r:.60}"
+                )
+            answers[str(key)] = list(entries)
         return answers
     for number, line in enumerate(text.splitlines(), 1):
         if not line.strip():
