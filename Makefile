@@ -4,7 +4,11 @@ PY := $(VENV)/bin/python
 # componentize-py (installed in the venv) builds the sandbox guest for cargo's tests too.
 export PATH := $(abspath $(VENV))/bin:$(PATH)
 
-.PHONY: help build-dev test test-rust test-python lint bench bench-tasks bench-compare bench-train
+.PHONY: help build-dev ext test test-rust test-python lint bench bench-tasks bench-compare bench-train
+
+# The compiled extension, rebuilt by `make test` whenever the Rust sources (or the guest they embed) changed.
+EXT := python/azr/_core.abi3.so
+RUST_SOURCES := $(shell find src -name '*.rs') Cargo.toml Cargo.lock $(wildcard sandbox-wasm/harness/*.py sandbox-wasm/wit/*.wit)
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
@@ -12,6 +16,12 @@ help: ## list targets
 build-dev: ## create the venv and install azr (Rust build included) with dev tools
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -e '.[dev,train,eval,trl]'
+
+ext: $(EXT) ## rebuild azr._core if the Rust sources are newer than it
+
+$(EXT): $(RUST_SOURCES)
+	$(VENV)/bin/pip install --no-deps -e . >/dev/null
+	@touch $(EXT)
 
 lint: ## rustfmt, clippy -D warnings, ruff, mypy, stubtest
 	cargo fmt --check
@@ -28,7 +38,7 @@ test-rust: ## cargo tests (no Python needed)
 test-python: ## pytest against the installed package
 	$(PY) -m pytest
 
-test: lint test-rust test-python ## everything CI runs
+test: ext lint test-rust test-python ## everything CI runs (rebuilding the extension first if Rust changed)
 
 bench: ## Rust end-to-end sandbox benchmark on CRUXEval
 	cargo run --release --no-default-features --features bench-bin --bin azr_bench -- \
