@@ -9,7 +9,8 @@
 //! `InstancePre` (pooling allocator, copy-on-write memory image). Either way no
 //! state crosses jobs. Limits are per expression: a wall-clock deadline
 //! (epoch interruption), a memory cap (store limits, trap on failed growth), an
-//! output cap (enforced by the harness) and an optional fuel budget. A trapped
+//! output cap (counted by the host as the report crosses the boundary, before
+//! anything is copied; the harness checks it too) and an optional fuel budget. A trapped
 //! instance is dropped; remaining expressions of the job continue in a new one.
 
 pub mod clock;
@@ -31,7 +32,7 @@ use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use self::clock::VirtualClock;
-use self::engine::{Guest, GuestOutcome, GuestPre, GuestStatus, HostState, ProtocolViolation};
+use self::engine::{Guest, GuestPre, GuestStatus, HostState, ProtocolViolation};
 use self::limits::{deadline_ticks, EpochTicker, GuestLimiter};
 pub use self::outcome::{ExecResult, Status};
 use crate::error::{CoreError, Result};
@@ -555,6 +556,7 @@ impl Sandbox {
             expected: 0,
             begun: 0,
             fuel_budget: self.config.fuel,
+            max_output_bytes: self.config.max_output_bytes,
             mark: Instant::now(),
             reports: Vec::new(),
         }
@@ -603,9 +605,13 @@ fn classify_trap(error: &wasmtime::Error, memory_exceeded: bool, elapsed_ms: f64
     }
 }
 
+/// The harness's report, already copied under the host's caps, as a result.
+type LiftedOutcome = (GuestStatus, Option<String>, String, Option<String>, Option<String>, i32);
+
 /// Converts the harness's record to a result.
-pub(crate) fn from_guest(outcome: GuestOutcome, elapsed_ms: f64, fuel: Option<u64>) -> ExecResult {
-    let status = match outcome.status {
+pub(crate) fn from_guest(outcome: LiftedOutcome, elapsed_ms: f64, fuel: Option<u64>) -> ExecResult {
+    let (status, value_repr, stdout, error_type, error_message, exit_code) = outcome;
+    let status = match status {
         GuestStatus::Ok => Status::Ok,
         GuestStatus::Exception => Status::Exception,
         GuestStatus::SyntaxError => Status::SyntaxError,
@@ -615,11 +621,11 @@ pub(crate) fn from_guest(outcome: GuestOutcome, elapsed_ms: f64, fuel: Option<u6
     };
     ExecResult {
         status,
-        value_repr: outcome.value_repr,
-        stdout: outcome.stdout,
-        error_type: outcome.error_type,
-        error_message: outcome.error_message,
-        exit_code: (status == Status::Exit).then_some(outcome.exit_code),
+        value_repr: if status == Status::Ok { value_repr } else { None },
+        stdout,
+        error_type,
+        error_message,
+        exit_code: (status == Status::Exit).then_some(exit_code),
         elapsed_ms,
         fuel,
     }
