@@ -3,7 +3,7 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::{Component, ComponentType, Lift, Linker, ResourceTable, WasmStr};
 use wasmtime::StoreContextMut;
@@ -106,7 +106,10 @@ pub struct HostState {
     pub table: ResourceTable,
     pub limiter: GuestLimiter,
     pub clock: VirtualClock,
-    pub deadline_ticks: u64,
+    /// The per-expression wall-clock limit, and when the current expression's runs out
+    /// (monotonic; checked on every epoch tick by [`super::limits::check_deadline`]).
+    pub timeout: Duration,
+    pub deadline: Instant,
     /// Expressions this call must report (the harness protocol: `begin(i)`, then
     /// `report`, for i = 0, 1, ...; anything else traps the instance).
     pub expected: usize,
@@ -267,8 +270,10 @@ pub fn build_linker(engine: &Engine) -> Result<Linker<HostState>> {
                 return Err(wasmtime::Error::new(ProtocolViolation("`begin` out of order")));
             }
             state.begun += 1;
-            let ticks = state.deadline_ticks;
-            store.set_epoch_deadline(ticks);
+            // The expression's deadline is an instant, so ticks delayed by a busy host
+            // cannot stretch it: the next tick after it passes interrupts the guest.
+            state.deadline = Instant::now() + state.timeout;
+            store.set_epoch_deadline(1);
             if let Some(budget) = store.data().fuel_budget {
                 store.set_fuel(budget)?;
             }

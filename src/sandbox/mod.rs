@@ -8,7 +8,7 @@
 //! [`InstanceMode::Fresh`] every job instantiates a new instance from one shared
 //! `InstancePre` (pooling allocator, copy-on-write memory image). Either way no
 //! state crosses jobs. Limits are per expression: a wall-clock deadline
-//! (epoch interruption), a memory cap (store limits, trap on failed growth), an
+//! (a monotonic instant, checked on each epoch tick), a memory cap (store limits, trap on failed growth), an
 //! output cap (counted by the host as the report crosses the boundary, before
 //! anything is copied; the harness checks it too) and an optional fuel budget. A trapped
 //! instance is dropped; remaining expressions of the job continue in a new one.
@@ -33,7 +33,7 @@ use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use self::clock::VirtualClock;
 use self::engine::{Guest, GuestPre, GuestStatus, HostState, ProtocolViolation};
-use self::limits::{deadline_ticks, EpochTicker, GuestLimiter};
+use self::limits::{check_deadline, EpochTicker, GuestLimiter};
 pub use self::outcome::{ExecResult, Status};
 use crate::error::{CoreError, Result};
 
@@ -380,7 +380,9 @@ impl Sandbox {
             // `begin` resets the budget per expression; this covers the call's prologue.
             let _ = live.store.set_fuel(budget);
         }
-        live.store.set_epoch_deadline(deadline_ticks(timeout));
+        // This covers the call's prologue; `begin` sets each expression's own deadline.
+        live.store.data_mut().deadline = Instant::now() + timeout;
+        live.store.set_epoch_deadline(1);
         let max_output = u32::try_from(self.config.max_output_bytes).unwrap_or(u32::MAX);
         let call = live
             .guest
@@ -436,10 +438,11 @@ impl Sandbox {
     fn instantiate(&self) -> wasmtime::Result<LiveGuest> {
         let mut store = Store::new(&self.engine, self.host_state(0, INSTANTIATION_TIMEOUT));
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        // Instantiation runs only the guest's own start code; a job's timeout starts
-        // with its call, so a new instance never eats into it.
-        store.set_epoch_deadline(deadline_ticks(INSTANTIATION_TIMEOUT));
+        // Every epoch tick compares the clock with the store's deadline. Instantiation runs
+        // only the guest's own start code, under its own deadline (`host_state` above); a
+        // job's deadline is set when its call starts, so a new instance never eats into it.
+        store.epoch_deadline_callback(check_deadline);
+        store.set_epoch_deadline(1);
         if self.config.fuel.is_some() {
             // Likewise for fuel: the job's budget is set before its call.
             store.set_fuel(u64::MAX)?;
@@ -552,7 +555,8 @@ impl Sandbox {
             table: ResourceTable::new(),
             limiter: GuestLimiter::new(self.config.memory_bytes()),
             clock,
-            deadline_ticks: deadline_ticks(timeout),
+            timeout,
+            deadline: Instant::now() + timeout,
             expected: 0,
             begun: 0,
             fuel_budget: self.config.fuel,
