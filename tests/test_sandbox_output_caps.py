@@ -45,7 +45,9 @@ def test_harness_defeats_are_output_limit(sandbox: Sandbox) -> None:
 
 
 def test_stdout_within_cap_but_value_over_it(sandbox: Sandbox) -> None:
-    program = "import azr_guest\nazr_guest._len = lambda x: 0\ndef f():\n    print('a' * 60_000)\n    return 'b' * 10_000"
+    program = (
+        "import azr_guest\nazr_guest._len = lambda x: 0\ndef f():\n    print('a' * 60_000)\n    return 'b' * 10_000"
+    )
     r = sandbox.run(Job(program, "f()"))
     assert r.status is Status.OUTPUT_LIMIT
     assert r.stdout == "a" * 60_000 + "\n"
@@ -107,6 +109,8 @@ def test_batch_of_huge_reports_keeps_host_memory_bounded() -> None:
     # output cap, held as Rust and Python strings), plus 64 MiB for allocator slack.
     bound = workers * memory_mb * 2**20 + jobs * CAP * 4 + 64 * 2**20
     growth = after - before
-    print(f"\nVmHWM growth for {jobs} jobs reporting 40 MB each: {growth / 2**20:.0f} MiB (bound {bound / 2**20:.0f} MiB)")
+    print(
+        f"\nVmHWM growth for {jobs} jobs reporting 40 MB each: {growth / 2**20:.0f} MiB (bound {bound / 2**20:.0f} MiB)"
+    )
     # Without host-side caps each job held its 40 MB value twice (Rust + Python): >5 GB for this batch.
     assert growth <= bound, m

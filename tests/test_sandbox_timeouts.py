@@ -19,8 +19,7 @@ HOSTILE = {
     "tight loop": "def f():\n    while True:\n        pass",
     "decimal sqrt": "import decimal\ndef f():\n    decimal.getcontext().prec = 10**7\n    return decimal.Decimal(2).sqrt()",
     "looping __str__": (
-        "class E(Exception):\n    def __str__(self):\n        while True:\n            pass\n"
-        "def f():\n    raise E()"
+        "class E(Exception):\n    def __str__(self):\n        while True:\n            pass\ndef f():\n    raise E()"
     ),
     "bigint power": "def f():\n    return 10 ** (10**8)",
 }

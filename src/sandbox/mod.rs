@@ -85,7 +85,8 @@ impl InstanceMode {
 /// - `instance_mode`: [`InstanceMode::Reset`] (reuse and restore; `Fresh` = a new instance per job)
 /// - `pooling`: true (`Fresh` mode: pooling allocator; false = allocate on demand)
 /// - `keep_resident_bytes`: 16 MiB of each pooled memory slot kept mapped between instances
-/// - `guest`: `None` (locate or build, see [`guest::locate`])
+/// - `hash_seed`: 0 (`PYTHONHASHSEED` the guest is built with: its string-hash secret)
+/// - `guest`: `None` (locate or build, see [`guest::locate`]; a path is for hash seed 0 only)
 /// - `cache_dir`: `None` (see [`guest::cache_dir`])
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -98,6 +99,7 @@ pub struct SandboxConfig {
     pub instance_mode: InstanceMode,
     pub pooling: bool,
     pub keep_resident_bytes: usize,
+    pub hash_seed: u32,
     pub guest: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
 }
@@ -114,6 +116,7 @@ impl Default for SandboxConfig {
             instance_mode: InstanceMode::Reset,
             pooling: true,
             keep_resident_bytes: 16 << 20,
+            hash_seed: 0,
             guest: None,
             cache_dir: None,
         }
@@ -250,7 +253,7 @@ impl Sandbox {
     pub fn new(config: SandboxConfig) -> Result<Self> {
         config.validate()?;
         let started = Instant::now();
-        let guest_path = guest::locate(config.guest.as_deref())?;
+        let guest_path = guest::locate(config.guest.as_deref(), config.hash_seed)?;
         let guest_sha256 = guest::verify(&guest_path)?;
         #[cfg(target_os = "linux")]
         let scanner = match config.instance_mode {
