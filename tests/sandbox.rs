@@ -106,6 +106,17 @@ fn output_cap_holds() {
 }
 
 #[test]
+fn output_cap_holds_when_the_harness_check_is_switched_off() {
+    // The program rebinds the harness's own length function, so only the host's count is left.
+    let program =
+        "import azr_guest\nazr_guest._len = lambda x: 0\ndef f():\n    print('p' * 70000)\n    return 'v' * 5_000_000";
+    let Some(r) = run1(program, "f()") else { return };
+    assert_eq!(r.status, Status::OutputLimit, "{:?}", r.status);
+    assert_eq!(r.value_repr, None);
+    assert_eq!(r.stdout.len(), 65_536);
+}
+
+#[test]
 fn exits_are_statuses() {
     let Some(r) = run1("import sys\nsys.exit(3)", "0") else {
         return;

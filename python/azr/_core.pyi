@@ -42,6 +42,7 @@ class Sandbox:
         max_wasm_stack_bytes: int = 4194304,
         instance_mode: Literal["reset", "fresh"] = "reset",
         pooling: bool = True,
+        hash_seed: int = 0,
         guest: str | PathLike[str] | None = None,
         cache_dir: str | PathLike[str] | None = None,
     ) -> Sandbox: ...
@@ -60,6 +61,9 @@ class Sandbox:
     @property
     def fuel(self) -> int | None: ...
     @property
+    def hash_seed(self) -> int:
+        """The `PYTHONHASHSEED` the guest was built with (its string-hash secret)."""
+    @property
     def guest_path(self) -> Path: ...
     @property
     def guest_sha256(self) -> str: ...
@@ -73,10 +77,10 @@ class Sandbox:
     def idle_instances_pristine(self) -> bool:
         """Whether every idle instance's memory equals its post-instantiation snapshot."""
 
-def locate_guest(guest: str | PathLike[str] | None = None) -> Path:
+def locate_guest(guest: str | PathLike[str] | None = None, hash_seed: int = 0) -> Path:
     """Path of the guest the sandbox would use, building it if needed."""
 
-def build_guest() -> Path:
+def build_guest(hash_seed: int = 0) -> Path:
     """Build the guest into the cache (replacing any cached one) and return its path."""
 
 def verify_guest(path: str | PathLike[str]) -> str:

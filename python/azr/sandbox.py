@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -117,6 +118,11 @@ def _check_seed(seed: object) -> None:
         raise ConfigError(f"seed must be an int in [0, 2**64), got {seed!r}")
 
 
+def _check_hash_seed(seed: object) -> None:
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= 2**32 - 1:
+        raise ConfigError(f"hash_seed must be an int in [0, 2**32) (a PYTHONHASHSEED), got {seed!r}")
+
+
 def _check_timeout(timeout_s: object) -> None:
     if timeout_s is None:
         return
@@ -177,6 +183,12 @@ class Sandbox:
         instance_mode: ``"reset"`` (default; falls back to ``"fresh"`` where the kernel lacks
             ``PAGEMAP_SCAN``) or ``"fresh"``.
         pooling: in ``"fresh"`` mode, use wasmtime's pooling allocator (faster; reserves address space).
+        hash_seed: the ``PYTHONHASHSEED`` the guest is built with. The string-hash secret is part of
+            the guest's memory snapshot, so without a second seed a program whose output depends on
+            the iteration order of a set or dict of strings looks deterministic. Each seed is its own
+            guest (built once, ~20 s, and cached). ``guest`` (and ``$AZR_GUEST``) name a prebuilt
+            guest of unknown seed: they apply to ``hash_seed=0`` only (``guest`` with another seed is
+            a ``ConfigError``). See :meth:`with_hash_seed`.
     """
 
     def __init__(
@@ -191,6 +203,7 @@ class Sandbox:
         cache_dir: str | os.PathLike[str] | None = None,
         instance_mode: Literal["reset", "fresh"] = "reset",
         pooling: bool = True,
+        hash_seed: int = 0,
     ) -> None:
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise ConfigError(f"workers must be a positive int or None, got {workers!r}")
@@ -200,8 +213,19 @@ class Sandbox:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")
         if fuel is not None and (not isinstance(fuel, int) or fuel < 1):
             raise ConfigError(f"fuel must be a positive int or None, got {fuel!r}")
+        _check_hash_seed(hash_seed)
         self.stats = SandboxStats()
         """Running totals of this sandbox's work (reset or snapshot them freely)."""
+        self._timeout_s = float(timeout_s)
+        self._memory_mb = memory_mb
+        self._max_output_bytes = max_output_bytes
+        self._fuel = fuel
+        self._instance_mode: Literal["reset", "fresh"] = instance_mode
+        self._pooling = pooling
+        self._cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self._guest = Path(guest) if guest is not None else None
+        self._variants: dict[int, Sandbox] = {}
+        self._variants_lock = threading.Lock()
         self._core = _core.Sandbox(
             workers=workers,
             timeout_s=float(timeout_s),
@@ -210,8 +234,9 @@ class Sandbox:
             fuel=fuel,
             instance_mode=instance_mode,
             pooling=pooling,
-            guest=Path(guest) if guest is not None else None,
-            cache_dir=Path(cache_dir) if cache_dir is not None else None,
+            hash_seed=hash_seed,
+            guest=self._guest,
+            cache_dir=self._cache_dir,
         )
 
     @property
@@ -225,6 +250,42 @@ class Sandbox:
     @property
     def guest_path(self) -> Path:
         return Path(self._core.guest_path)
+
+    @property
+    def hash_seed(self) -> int:
+        """The ``PYTHONHASHSEED`` this sandbox's guest was built with (its string-hash secret)."""
+        return self._core.hash_seed
+
+    def with_hash_seed(self, seed: int) -> Sandbox:
+        """A sandbox with this one's settings but the string-hash secret of ``seed``.
+
+        Created on first use (building that seed's guest once if it is not cached) and kept on this
+        sandbox, so later calls return the same object; ``seed`` equal to :attr:`hash_seed` returns
+        ``self``. Run a job under two hash seeds to catch programs whose result depends on the
+        iteration order of sets or dicts of strings. The variant's own instances and compiled guest
+        cost as much memory as this sandbox's. An explicit ``guest`` path is reused for seed 0 only;
+        other seeds use the cached (or built) guest for that seed.
+        """
+        _check_hash_seed(seed)
+        if seed == self.hash_seed:
+            return self
+        with self._variants_lock:
+            variant = self._variants.get(seed)
+            if variant is None:
+                variant = Sandbox(
+                    self.workers,
+                    self._timeout_s,
+                    self._memory_mb,
+                    self._max_output_bytes,
+                    fuel=self._fuel,
+                    guest=self._guest if seed == 0 else None,
+                    cache_dir=self._cache_dir,
+                    instance_mode=self._instance_mode,
+                    pooling=self._pooling,
+                    hash_seed=seed,
+                )
+                self._variants[seed] = variant
+            return variant
 
     @property
     def instance_mode(self) -> Literal["reset", "fresh"]:

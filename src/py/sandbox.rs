@@ -64,8 +64,8 @@ pub struct PySandbox {
 impl PySandbox {
     #[new]
     #[pyo3(signature = (*, workers=None, timeout_s=2.0, memory_mb=256, max_output_bytes=65536, fuel=None,
-                        max_wasm_stack_bytes=4194304, instance_mode="reset", pooling=true, guest=None,
-                        cache_dir=None))]
+                        max_wasm_stack_bytes=4194304, instance_mode="reset", pooling=true, hash_seed=0,
+                        guest=None, cache_dir=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -77,6 +77,7 @@ impl PySandbox {
         max_wasm_stack_bytes: usize,
         instance_mode: &str,
         pooling: bool,
+        hash_seed: u32,
         guest: Option<PathBuf>,
         cache_dir: Option<PathBuf>,
     ) -> PyResult<Self> {
@@ -90,6 +91,7 @@ impl PySandbox {
             max_wasm_stack_bytes,
             instance_mode: InstanceMode::parse(instance_mode)?,
             pooling,
+            hash_seed,
             guest,
             cache_dir,
             ..defaults
@@ -145,6 +147,12 @@ impl PySandbox {
         self.inner.config().fuel
     }
 
+    /// The `PYTHONHASHSEED` the guest was built with (its string-hash secret).
+    #[getter]
+    fn hash_seed(&self) -> u32 {
+        self.inner.config().hash_seed
+    }
+
     #[getter]
     fn guest_path(&self) -> PathBuf {
         self.inner.info().guest_path.clone()
@@ -180,15 +188,16 @@ impl PySandbox {
 
 /// Path of the guest the sandbox would use, building it if needed.
 #[pyfunction]
-#[pyo3(signature = (guest=None))]
-pub fn locate_guest(py: Python<'_>, guest: Option<PathBuf>) -> PyResult<PathBuf> {
-    Ok(py.detach(|| guest::locate(guest.as_deref()))?)
+#[pyo3(signature = (guest=None, hash_seed=0))]
+pub fn locate_guest(py: Python<'_>, guest: Option<PathBuf>, hash_seed: u32) -> PyResult<PathBuf> {
+    Ok(py.detach(|| guest::locate(guest.as_deref(), hash_seed))?)
 }
 
 /// Builds the guest into the cache (replacing any cached one) and returns its path.
 #[pyfunction]
-pub fn build_guest(py: Python<'_>) -> PyResult<PathBuf> {
-    Ok(py.detach(|| guest::build(&guest::cached_guest_path()))?)
+#[pyo3(signature = (hash_seed=0))]
+pub fn build_guest(py: Python<'_>, hash_seed: u32) -> PyResult<PathBuf> {
+    Ok(py.detach(|| guest::build(&guest::cached_guest_path(hash_seed), hash_seed))?)
 }
 
 /// Checks a guest against its recorded checksum; returns its SHA-256.

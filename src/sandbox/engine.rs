@@ -3,9 +3,10 @@
 
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::component::{Component, ComponentType, Lift, Linker, ResourceTable, WasmStr};
+use wasmtime::StoreContextMut;
 use wasmtime::{Config, Engine, InstanceAllocationStrategy, OptLevel, PoolingAllocationConfig};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
@@ -20,8 +21,83 @@ wasmtime::component::bindgen!({
     world: "guest",
 });
 
-pub use self::Outcome as GuestOutcome;
 pub use self::Status as GuestStatus;
+
+/// Characters of an error type or message kept by the host (the harness keeps as many).
+pub const MAX_ERROR_CHARS: usize = 2000;
+
+/// The WIT `outcome` record as the host lifts it: its strings stay in guest memory
+/// ([`WasmStr`] records where they are, bounds-checked) until the host has counted
+/// their bytes, so a guest that defeats its own harness's caps still cannot make the
+/// host copy more than `max_output_bytes` of stdout and value, or
+/// [`MAX_ERROR_CHARS`] of error text.
+#[derive(ComponentType, Lift)]
+#[component(record)]
+pub struct LazyOutcome {
+    status: GuestStatus,
+    #[component(name = "value-repr")]
+    value_repr: Option<WasmStr>,
+    stdout: WasmStr,
+    #[component(name = "error-type")]
+    error_type: Option<WasmStr>,
+    #[component(name = "error-message")]
+    error_message: Option<WasmStr>,
+    #[component(name = "exit-code")]
+    exit_code: i32,
+}
+
+/// Copies at most `max_bytes` of `text`, cut at a character boundary.
+fn prefix(text: &str, max_bytes: usize) -> String {
+    let mut end = max_bytes.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    text[..end].to_string()
+}
+
+/// Copies at most `max_chars` characters of `text`.
+fn prefix_chars(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((end, _)) => text[..end].to_string(),
+        None => text.to_string(),
+    }
+}
+
+/// The guest's strings, copied under the host's caps. The checks read only lengths:
+/// `to_str` borrows UTF-8 text in place (it validates, but does not copy).
+fn lift_outcome(
+    store: &StoreContextMut<'_, HostState>,
+    outcome: &LazyOutcome,
+    max_output_bytes: usize,
+) -> wasmtime::Result<(GuestStatus, Option<String>, String, Option<String>, Option<String>, i32)> {
+    let text = |s: &WasmStr| s.to_str(store);
+    let error = |s: &Option<WasmStr>| -> wasmtime::Result<Option<String>> {
+        s.as_ref()
+            .map(|s| text(s).map(|t| prefix_chars(&t, MAX_ERROR_CHARS)))
+            .transpose()
+    };
+    let stdout = text(&outcome.stdout)?;
+    let value = outcome.value_repr.as_ref().map(text).transpose()?;
+    let total = stdout.len().saturating_add(value.as_ref().map_or(0, |v| v.len()));
+    if total > max_output_bytes {
+        return Ok((
+            GuestStatus::OutputLimit,
+            None,
+            prefix(&stdout, max_output_bytes),
+            Some("OutputLimit".into()),
+            Some("output limit exceeded".into()),
+            0,
+        ));
+    }
+    Ok((
+        outcome.status,
+        value.map(|v| v.into_owned()),
+        stdout.into_owned(),
+        error(&outcome.error_type)?,
+        error(&outcome.error_message)?,
+        outcome.exit_code,
+    ))
+}
 
 /// Everything one store owns: WASI state, limits, the virtual clock, and the
 /// per-expression bookkeeping that `begin`/`report` update.
@@ -30,13 +106,18 @@ pub struct HostState {
     pub table: ResourceTable,
     pub limiter: GuestLimiter,
     pub clock: VirtualClock,
-    pub deadline_ticks: u64,
+    /// The per-expression wall-clock limit, and when the current expression's runs out
+    /// (monotonic; checked on every epoch tick by [`super::limits::check_deadline`]).
+    pub timeout: Duration,
+    pub deadline: Instant,
     /// Expressions this call must report (the harness protocol: `begin(i)`, then
     /// `report`, for i = 0, 1, ...; anything else traps the instance).
     pub expected: usize,
     /// `begin` calls accepted so far in this call.
     pub begun: usize,
     pub fuel_budget: Option<u64>,
+    /// Cap on the bytes of stdout plus value repr one report may hand the host.
+    pub max_output_bytes: usize,
     pub mark: Instant,
     pub reports: Vec<ExecResult>,
 }
@@ -189,27 +270,34 @@ pub fn build_linker(engine: &Engine) -> Result<Linker<HostState>> {
                 return Err(wasmtime::Error::new(ProtocolViolation("`begin` out of order")));
             }
             state.begun += 1;
-            let ticks = state.deadline_ticks;
-            store.set_epoch_deadline(ticks);
+            // The expression's deadline is an instant, so ticks delayed by a busy host
+            // cannot stretch it: the next tick after it passes interrupts the guest.
+            state.deadline = Instant::now() + state.timeout;
+            store.set_epoch_deadline(1);
             if let Some(budget) = store.data().fuel_budget {
                 store.set_fuel(budget)?;
             }
             store.data_mut().mark = Instant::now();
             Ok(())
         })?;
-        root.func_wrap("report", |mut store, (outcome,): (GuestOutcome,)| {
-            if store.data().reports.len() + 1 != store.data().begun {
-                return Err(wasmtime::Error::new(ProtocolViolation("`report` without `begin`")));
-            }
-            let fuel = match store.data().fuel_budget {
-                Some(budget) => Some(budget.saturating_sub(store.get_fuel()?)),
-                None => None,
-            };
-            let state = store.data_mut();
-            let elapsed_ms = state.mark.elapsed().as_secs_f64() * 1e3;
-            state.reports.push(super::from_guest(outcome, elapsed_ms, fuel));
-            Ok(())
-        })?;
+        root.func_wrap(
+            "report",
+            |mut store: StoreContextMut<'_, HostState>, (outcome,): (LazyOutcome,)| {
+                if store.data().reports.len() + 1 != store.data().begun {
+                    return Err(wasmtime::Error::new(ProtocolViolation("`report` without `begin`")));
+                }
+                let fuel = match store.data().fuel_budget {
+                    Some(budget) => Some(budget.saturating_sub(store.get_fuel()?)),
+                    None => None,
+                };
+                let max_output = store.data().max_output_bytes;
+                let lifted = lift_outcome(&store, &outcome, max_output)?;
+                let state = store.data_mut();
+                let elapsed_ms = state.mark.elapsed().as_secs_f64() * 1e3;
+                state.reports.push(super::from_guest(lifted, elapsed_ms, fuel));
+                Ok(())
+            },
+        )?;
         Ok(linker)
     };
     setup().map_err(|e| CoreError::Engine(format!("{e:#}")))

@@ -5,6 +5,12 @@
 //! (`$AZR_CACHE_DIR`, else `$XDG_CACHE_HOME/azr`, else `~/.cache/azr`), else the
 //! guest is built once with the `componentize-py` executable from the package
 //! registry (`$AZR_COMPONENTIZE_PY`, else found on `$PATH`) and cached.
+//!
+//! The guest's string-hash secret is fixed when it is built (`PYTHONHASHSEED`, in
+//! the memory snapshot), so each hash seed is its own guest, cached under its own
+//! key. An explicit path or `$AZR_GUEST` names a prebuilt guest of unknown seed: it
+//! is used for hash seed 0 only (explicit with another seed is a config error;
+//! `$AZR_GUEST` is then skipped).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -40,10 +46,13 @@ pub fn cache_dir() -> PathBuf {
     std::env::temp_dir().join("azr-cache")
 }
 
-/// The key of the guest built from this crate's harness and WIT with `tool_version`.
-pub fn guest_key(tool_version: &str) -> String {
+/// The key of the guest built from this crate's harness and WIT with `tool_version`
+/// and `PYTHONHASHSEED=hash_seed`.
+pub fn guest_key(tool_version: &str, hash_seed: u32) -> String {
     let mut text = String::new();
     text.push_str(tool_version);
+    text.push('\0');
+    text.push_str(&format!("PYTHONHASHSEED={hash_seed}"));
     text.push('\0');
     text.push_str(GUEST_WIT);
     text.push('\0');
@@ -51,24 +60,32 @@ pub fn guest_key(tool_version: &str) -> String {
     sha256_hex(text.as_bytes())[..16].to_string()
 }
 
-/// Path of the cached guest for the pinned componentize-py version.
-pub fn cached_guest_path() -> PathBuf {
-    cache_dir().join(format!("guest-{}.wasm", guest_key(COMPONENTIZE_PY_VERSION)))
+/// Path of the cached guest for the pinned componentize-py version and `hash_seed`.
+pub fn cached_guest_path(hash_seed: u32) -> PathBuf {
+    cache_dir().join(format!("guest-{}.wasm", guest_key(COMPONENTIZE_PY_VERSION, hash_seed)))
 }
 
-/// Finds the guest to use, building it when nothing is found.
-pub fn locate(explicit: Option<&Path>) -> Result<PathBuf> {
+/// Finds the guest with string-hash secret `hash_seed`, building it when nothing is found.
+pub fn locate(explicit: Option<&Path>, hash_seed: u32) -> Result<PathBuf> {
     if let Some(path) = explicit {
+        if hash_seed != 0 {
+            return Err(CoreError::Config(format!(
+                "a prebuilt `guest` has the hash secret it was built with; it is used with hash_seed=0 only, \
+                 got hash_seed={hash_seed} (drop `guest` to build or reuse the cached guest for this seed)"
+            )));
+        }
         return existing(path, "the `guest` argument");
     }
-    if let Some(path) = std::env::var_os("AZR_GUEST") {
-        return existing(Path::new(&path), "$AZR_GUEST");
+    if hash_seed == 0 {
+        if let Some(path) = std::env::var_os("AZR_GUEST") {
+            return existing(Path::new(&path), "$AZR_GUEST");
+        }
     }
-    let cached = cached_guest_path();
+    let cached = cached_guest_path(hash_seed);
     if cached.is_file() {
         return Ok(cached);
     }
-    build(&cached)
+    build(&cached, hash_seed)
 }
 
 fn existing(path: &Path, origin: &str) -> Result<PathBuf> {
@@ -105,13 +122,13 @@ pub fn componentize_py() -> Result<PathBuf> {
         "no cached guest at {} and no `componentize-py` to build one; \
          run `pip install componentize-py=={COMPONENTIZE_PY_VERSION}` (a dependency of azr), \
          or set AZR_GUEST to a prebuilt guest component",
-        cached_guest_path().display()
+        cached_guest_path(0).display()
     )))
 }
 
-/// Builds the guest into `dest` (atomically: a temp file, then a rename) and
-/// writes `dest.sha256` beside it.
-pub fn build(dest: &Path) -> Result<PathBuf> {
+/// Builds the guest with `PYTHONHASHSEED=hash_seed` into `dest` (atomically: a temp
+/// file, then a rename) and writes `dest.sha256` beside it.
+pub fn build(dest: &Path, hash_seed: u32) -> Result<PathBuf> {
     let tool = componentize_py()?;
     let version = tool_version(&tool)?;
     if version != COMPONENTIZE_PY_VERSION {
@@ -120,12 +137,12 @@ pub fn build(dest: &Path) -> Result<PathBuf> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| CoreError::io(parent, e))?;
     let work = tempdir_in(parent)?;
-    let result = build_in(&tool, &work, dest);
+    let result = build_in(&tool, &work, dest, hash_seed);
     let _ = std::fs::remove_dir_all(&work);
     result
 }
 
-fn build_in(tool: &Path, work: &Path, dest: &Path) -> Result<PathBuf> {
+fn build_in(tool: &Path, work: &Path, dest: &Path, hash_seed: u32) -> Result<PathBuf> {
     let wit = work.join("guest.wit");
     std::fs::write(&wit, GUEST_WIT).map_err(|e| CoreError::io(&wit, e))?;
     let harness = work.join("azr_guest.py");
@@ -135,7 +152,9 @@ fn build_in(tool: &Path, work: &Path, dest: &Path) -> Result<PathBuf> {
     let output = Command::new(tool)
         .current_dir(work)
         .env_remove("VIRTUAL_ENV")
-        .env("PYTHONHASHSEED", "0")
+        // The interpreter initialised here is the snapshot every instance starts from:
+        // its string-hash secret is fixed by this seed.
+        .env("PYTHONHASHSEED", hash_seed.to_string())
         .args([
             "-q",
             "-d",
@@ -225,9 +244,10 @@ mod tests {
     use super::*;
 
     #[test]
-    fn key_depends_on_tool_version() {
-        assert_ne!(guest_key("0.25.1"), guest_key("0.26.0"));
-        assert_eq!(guest_key("0.25.1").len(), 16);
+    fn key_depends_on_tool_version_and_hash_seed() {
+        assert_ne!(guest_key("0.25.1", 0), guest_key("0.26.0", 0));
+        assert_ne!(guest_key("0.25.1", 0), guest_key("0.25.1", 1));
+        assert_eq!(guest_key("0.25.1", 0).len(), 16);
     }
 
     #[test]

@@ -1,20 +1,28 @@
-//! Per-store limits: memory (a `ResourceLimiter` that remembers it said no), the
-//! epoch ticker that drives wall-clock timeouts, and the tick arithmetic.
+//! Per-store limits: memory (a `ResourceLimiter` that remembers it said no), and
+//! wall-clock timeouts: a deadline instant per store, checked against the monotonic
+//! clock each time the epoch ticker advances.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use wasmtime::{Engine, ResourceLimiter, StoreLimits, StoreLimitsBuilder};
+use wasmtime::{Engine, ResourceLimiter, StoreContextMut, StoreLimits, StoreLimitsBuilder, UpdateDeadline};
 
-/// One epoch tick. Timeouts are rounded up to whole ticks.
+use super::engine::HostState;
+
+/// How often the ticker advances the epoch, so how often a running guest checks its
+/// deadline. Ticks only prompt the check: a tick delayed by a busy host delays the
+/// interrupt by that much, but never adds up over the timeout (the deadline is an instant).
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
-/// Ticks for a timeout, rounded up, plus one so a deadline never fires early.
-pub fn deadline_ticks(timeout: Duration) -> u64 {
-    let tick = EPOCH_TICK.as_nanos();
-    let ticks = timeout.as_nanos().div_ceil(tick) + 1;
-    u64::try_from(ticks).unwrap_or(u64::MAX)
+/// The epoch-deadline callback of every store: interrupt the guest (a `Trap::Interrupt`,
+/// reported as a timeout) once the store's deadline has passed, else check again next tick.
+pub fn check_deadline(store: StoreContextMut<'_, HostState>) -> wasmtime::Result<UpdateDeadline> {
+    if Instant::now() >= store.data().deadline {
+        Ok(UpdateDeadline::Interrupt)
+    } else {
+        Ok(UpdateDeadline::Continue(1))
+    }
 }
 
 /// Memory and instance caps for one store. Growing past the memory cap traps
@@ -103,18 +111,5 @@ impl Drop for EpochTicker {
         if let Some(handle) = self.handle.take() {
             let _ = handle.join();
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ticks_round_up_and_never_fire_early() {
-        assert_eq!(deadline_ticks(Duration::from_millis(0)), 1);
-        assert_eq!(deadline_ticks(Duration::from_millis(2)), 2);
-        assert_eq!(deadline_ticks(Duration::from_millis(3)), 3);
-        assert_eq!(deadline_ticks(Duration::MAX), u64::MAX);
     }
 }

@@ -8,8 +8,9 @@
 //! [`InstanceMode::Fresh`] every job instantiates a new instance from one shared
 //! `InstancePre` (pooling allocator, copy-on-write memory image). Either way no
 //! state crosses jobs. Limits are per expression: a wall-clock deadline
-//! (epoch interruption), a memory cap (store limits, trap on failed growth), an
-//! output cap (enforced by the harness) and an optional fuel budget. A trapped
+//! (a monotonic instant, checked on each epoch tick), a memory cap (store limits, trap on failed growth), an
+//! output cap (counted by the host as the report crosses the boundary, before
+//! anything is copied; the harness checks it too) and an optional fuel budget. A trapped
 //! instance is dropped; remaining expressions of the job continue in a new one.
 
 pub mod clock;
@@ -31,8 +32,8 @@ use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use self::clock::VirtualClock;
-use self::engine::{Guest, GuestOutcome, GuestPre, GuestStatus, HostState, ProtocolViolation};
-use self::limits::{deadline_ticks, EpochTicker, GuestLimiter};
+use self::engine::{Guest, GuestPre, GuestStatus, HostState, ProtocolViolation};
+use self::limits::{check_deadline, EpochTicker, GuestLimiter};
 pub use self::outcome::{ExecResult, Status};
 use crate::error::{CoreError, Result};
 
@@ -84,7 +85,8 @@ impl InstanceMode {
 /// - `instance_mode`: [`InstanceMode::Reset`] (reuse and restore; `Fresh` = a new instance per job)
 /// - `pooling`: true (`Fresh` mode: pooling allocator; false = allocate on demand)
 /// - `keep_resident_bytes`: 16 MiB of each pooled memory slot kept mapped between instances
-/// - `guest`: `None` (locate or build, see [`guest::locate`])
+/// - `hash_seed`: 0 (`PYTHONHASHSEED` the guest is built with: its string-hash secret)
+/// - `guest`: `None` (locate or build, see [`guest::locate`]; a path is for hash seed 0 only)
 /// - `cache_dir`: `None` (see [`guest::cache_dir`])
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -97,6 +99,7 @@ pub struct SandboxConfig {
     pub instance_mode: InstanceMode,
     pub pooling: bool,
     pub keep_resident_bytes: usize,
+    pub hash_seed: u32,
     pub guest: Option<PathBuf>,
     pub cache_dir: Option<PathBuf>,
 }
@@ -113,6 +116,7 @@ impl Default for SandboxConfig {
             instance_mode: InstanceMode::Reset,
             pooling: true,
             keep_resident_bytes: 16 << 20,
+            hash_seed: 0,
             guest: None,
             cache_dir: None,
         }
@@ -249,7 +253,7 @@ impl Sandbox {
     pub fn new(config: SandboxConfig) -> Result<Self> {
         config.validate()?;
         let started = Instant::now();
-        let guest_path = guest::locate(config.guest.as_deref())?;
+        let guest_path = guest::locate(config.guest.as_deref(), config.hash_seed)?;
         let guest_sha256 = guest::verify(&guest_path)?;
         #[cfg(target_os = "linux")]
         let scanner = match config.instance_mode {
@@ -379,7 +383,9 @@ impl Sandbox {
             // `begin` resets the budget per expression; this covers the call's prologue.
             let _ = live.store.set_fuel(budget);
         }
-        live.store.set_epoch_deadline(deadline_ticks(timeout));
+        // This covers the call's prologue; `begin` sets each expression's own deadline.
+        live.store.data_mut().deadline = Instant::now() + timeout;
+        live.store.set_epoch_deadline(1);
         let max_output = u32::try_from(self.config.max_output_bytes).unwrap_or(u32::MAX);
         let call = live
             .guest
@@ -435,10 +441,11 @@ impl Sandbox {
     fn instantiate(&self) -> wasmtime::Result<LiveGuest> {
         let mut store = Store::new(&self.engine, self.host_state(0, INSTANTIATION_TIMEOUT));
         store.limiter(|state| &mut state.limiter);
-        store.epoch_deadline_trap();
-        // Instantiation runs only the guest's own start code; a job's timeout starts
-        // with its call, so a new instance never eats into it.
-        store.set_epoch_deadline(deadline_ticks(INSTANTIATION_TIMEOUT));
+        // Every epoch tick compares the clock with the store's deadline. Instantiation runs
+        // only the guest's own start code, under its own deadline (`host_state` above); a
+        // job's deadline is set when its call starts, so a new instance never eats into it.
+        store.epoch_deadline_callback(check_deadline);
+        store.set_epoch_deadline(1);
         if self.config.fuel.is_some() {
             // Likewise for fuel: the job's budget is set before its call.
             store.set_fuel(u64::MAX)?;
@@ -551,10 +558,12 @@ impl Sandbox {
             table: ResourceTable::new(),
             limiter: GuestLimiter::new(self.config.memory_bytes()),
             clock,
-            deadline_ticks: deadline_ticks(timeout),
+            timeout,
+            deadline: Instant::now() + timeout,
             expected: 0,
             begun: 0,
             fuel_budget: self.config.fuel,
+            max_output_bytes: self.config.max_output_bytes,
             mark: Instant::now(),
             reports: Vec::new(),
         }
@@ -603,9 +612,13 @@ fn classify_trap(error: &wasmtime::Error, memory_exceeded: bool, elapsed_ms: f64
     }
 }
 
+/// The harness's report, already copied under the host's caps, as a result.
+type LiftedOutcome = (GuestStatus, Option<String>, String, Option<String>, Option<String>, i32);
+
 /// Converts the harness's record to a result.
-pub(crate) fn from_guest(outcome: GuestOutcome, elapsed_ms: f64, fuel: Option<u64>) -> ExecResult {
-    let status = match outcome.status {
+pub(crate) fn from_guest(outcome: LiftedOutcome, elapsed_ms: f64, fuel: Option<u64>) -> ExecResult {
+    let (status, value_repr, stdout, error_type, error_message, exit_code) = outcome;
+    let status = match status {
         GuestStatus::Ok => Status::Ok,
         GuestStatus::Exception => Status::Exception,
         GuestStatus::SyntaxError => Status::SyntaxError,
@@ -615,11 +628,11 @@ pub(crate) fn from_guest(outcome: GuestOutcome, elapsed_ms: f64, fuel: Option<u6
     };
     ExecResult {
         status,
-        value_repr: outcome.value_repr,
-        stdout: outcome.stdout,
-        error_type: outcome.error_type,
-        error_message: outcome.error_message,
-        exit_code: (status == Status::Exit).then_some(outcome.exit_code),
+        value_repr: if status == Status::Ok { value_repr } else { None },
+        stdout,
+        error_type,
+        error_message,
+        exit_code: (status == Status::Exit).then_some(exit_code),
         elapsed_ms,
         fuel,
     }
