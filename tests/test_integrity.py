@@ -358,3 +358,33 @@ def test_the_repr_of_a_value_answers_it_and_another_type_does_not(sandbox: Sandb
     other = retyped(value)
     if other is not None and type(other) is not type(value):
         assert not _deduce(sandbox, gold, repr(other)).correct
+
+
+# --- determinism across string-hash secrets -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "def f(x):\n    return ' '.join({'3', '4'})",
+        "def f(x):\n    return list({'a', 'b', 'c'})",
+        "def f(x):\n    return [k for k in {'x': 1, 'y': 2}.keys() | {'z'}]",
+        "def f(x):\n    return next(iter({'apple', 'pear', 'fig'}))",
+    ],
+)
+def test_hash_order_dependent_programs_are_rejected(sandbox: Sandbox, program: str) -> None:
+    (result,) = TaskValidator(sandbox).validate([(program, "0")])
+    assert not isinstance(result, Triple) and result.kind == "nondeterministic", result
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "def f(x):\n    return {'a', 'b', 'c'}",  # a set of strings is one value whatever its repr's order
+        "def f(x):\n    return sorted({'3', '4'})",
+        "def f(x):\n    return {k: len(k) for k in {'ab', 'c'}}",  # dicts compare without order
+    ],
+)
+def test_values_that_are_equal_under_both_secrets_are_deterministic(sandbox: Sandbox, program: str) -> None:
+    (result,) = TaskValidator(sandbox).validate([(program, "0")])
+    assert isinstance(result, Triple), result

@@ -89,8 +89,7 @@ def _gold(text: str) -> values.Data | values.NotData:
 
 def _replay_sandbox(sandbox: Sandbox) -> Sandbox:
     """The sandbox for the second validation run: same settings, another string-hash secret."""
-    variant = getattr(sandbox, "with_hash_seed", None)  # INTERIM until the hash-seed sandbox lands
-    return variant(getattr(sandbox, "hash_seed", 0) + 1) if variant else sandbox
+    return sandbox.with_hash_seed(sandbox.hash_seed + 1)
 
 
 class TaskValidator:
