@@ -221,3 +221,21 @@ def test_solve_rates_use_n_samples_at_temperature_one_even_when_rollouts_are_gre
     assert all(c.temperature == 0.0 and c.n == 1 for c, _ in calls if c.n != 8)
     # Not greedy: the 8 samples of a task differ from each other.
     assert any(len({tuple(s.token_ids) for s in group}) > 1 for _, out in estimates for group in out)
+
+
+def test_format_only_control_pays_for_the_format_and_ignores_correctness(taught_model_dir, tmp_path):
+    trainer = Trainer(
+        load_config(None, small(taught_model_dir, 1, "selfplay.reward_mode='format_only'")), tmp_path / "r"
+    )
+    trainer.fit()
+    samples = trainer.last_samples
+    assert samples
+    # Every trained reply earns 1 or the format-error penalty: wrong answers and invalid tasks pay too.
+    assert {s["reward"] for s in samples} <= {1.0, -1.0}
+    row = metrics(tmp_path / "r")[-1]
+    solved = [row[f"{t}/solve/accuracy"] for t in ("deduction", "abduction", "induction")]
+    paid = [row[f"{t}/solve/reward_mean"] for t in ("deduction", "abduction", "induction")]
+    fmt = [row[f"{t}/solve/format_error_rate"] for t in ("deduction", "abduction", "induction")]
+    for accuracy, reward, format_errors in zip(solved, paid, fmt, strict=True):
+        if accuracy is not None and reward is not None:
+            assert reward == pytest.approx(1.0 - 2.0 * format_errors)  # 1 per well-formed, -1 per format error

@@ -93,7 +93,16 @@ class SelfPlayConfig:
     """True: a reply without ``<answer>…</answer>`` is a format error even when its blocks are right.
     Off by default: the small CPU models write the right fenced blocks but often drop the tags."""
     format_error_reward: float = -1.0
+    """Reward of a reply that is not in the required format (either role)."""
     wrong_reward: float = -0.5
+    """Reward of a solver's well-formed but wrong answer."""
+    rejected_proposal_reward: float = -0.5
+    """Reward of a well-formed proposal that fails validation (does not run, not deterministic, ...)."""
+    reward_mode: Literal["azr", "format_only"] = "azr"
+    """``azr``: the paper's rewards. ``format_only``: a control run that pays for the format alone: any
+    well-formed reply earns 1 (solver answers right or wrong, proposals valid or not), a format error
+    ``format_error_reward``. Compare a run with its control to see what correctness adds
+    (docs/learning.md)."""
 
 
 @dataclass

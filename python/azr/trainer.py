@@ -349,11 +349,14 @@ class Trainer:
         verdicts = self._grade(task_type, flat_tasks, [s.text for g in groups for s in g])
         solved = [sum(v is Verdict.ACCEPTED for v in verdicts[k * n : (k + 1) * n]) for k in range(len(valid))]
         acc_of = {id(t): c for t, c in zip(valid, solved, strict=True)}
+        format_only = sp.reward_mode == "format_only"
         for sample, outcome in zip(proposals, outcomes, strict=True):
             if isinstance(outcome, FormatError):
                 reward = composite_reward(Verdict.FORMAT_ERROR, format_error=sp.format_error_reward)
+            elif format_only:
+                reward = 1.0
             elif isinstance(outcome, Rejected):
-                reward = composite_reward(Verdict.WRONG, wrong=sp.wrong_reward)
+                reward = composite_reward(Verdict.WRONG, wrong=sp.rejected_proposal_reward)
             else:
                 reward = learnability_from_counts(acc_of[id(outcome)], n)
             scored.append(_Scored(sample, reward, group_id(task_type, Role.PROPOSE), temperature))
@@ -377,6 +380,8 @@ class Trainer:
         ]
         solve_verdicts = self._grade(task_type, tasks, [a.text for a in answers])
         for sample, verdict in zip(answers, solve_verdicts, strict=True):
+            if format_only and verdict is not Verdict.FORMAT_ERROR:
+                verdict = Verdict.ACCEPTED  # the control ignores correctness
             reward = composite_reward(verdict, 1.0, format_error=sp.format_error_reward, wrong=sp.wrong_reward)
             scored.append(_Scored(sample, reward, group_id(task_type, Role.SOLVE), temperature))
 
