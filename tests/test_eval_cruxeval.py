@@ -23,15 +23,21 @@ def settings(*benchmarks: str, limit: int | None = None, ks: tuple[int, ...] = (
     return EvalSettings(benchmarks=benchmarks, cruxeval_path=CRUXEVAL, limit=limit, ks=ks)
 
 
-def test_gold_answers_score_100_percent(sandbox: Sandbox, cruxeval: list[dict[str, str]]) -> None:
+def test_gold_answers_score_100_percent_except_non_data_inputs(
+    sandbox: Sandbox, cruxeval: list[dict[str, str]]
+) -> None:
     gold = {
         "cruxeval-o": {row["id"]: [row["output"]] for row in cruxeval},
         "cruxeval-i": {row["id"]: [f"f({row['input']})"] for row in cruxeval},  # CRUXEval-I's generation format
     }
     report = evaluate_answers(gold, settings("cruxeval-o", "cruxeval-i"), sandbox, label="gold")
     assert [(b.name, len(b.ids)) for b in report.benchmarks] == [("cruxeval-o", 800), ("cruxeval-i", 800)]
-    assert [b.pass_at()[1] for b in report.benchmarks] == [1.0, 1.0]
-    assert report.overall() == {1: 1.0}
+    output, inputs = report.benchmarks
+    assert output.pass_at()[1] == 1.0
+    # Every gold input but three whose values are not data (two lambdas and a range object): answers are
+    # graded from the data they evaluate to, so nothing an answer builds reaches the graded call.
+    failing = {i for i, c in zip(inputs.ids, inputs.correct, strict=True) if not c}
+    assert failing == {"sample_344", "sample_364", "sample_522"}
 
 
 def test_shuffled_answers_score_near_zero(sandbox: Sandbox, cruxeval: list[dict[str, str]]) -> None:

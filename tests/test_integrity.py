@@ -388,3 +388,93 @@ def test_hash_order_dependent_programs_are_rejected(sandbox: Sandbox, program: s
 def test_values_that_are_equal_under_both_secrets_are_deterministic(sandbox: Sandbox, program: str) -> None:
     (result,) = TaskValidator(sandbox).validate([(program, "0")])
     assert isinstance(result, Triple), result
+
+
+# --- found by a hostile review of the grading change ---------------------------------------------------
+
+
+def test_an_integer_too_long_for_repr_is_not_data_and_fails_nothing_else(sandbox: Sandbox) -> None:
+    huge = "0x" + "f" * 5000
+    assert isinstance(values.parse_value(huge), values.NotData)
+    assert isinstance(values.parse_arguments(huge), values.NotData)
+    rewards = azr_trl.deduction_reward(
+        completions=[wrap("output", huge), wrap("output", HASHY_OUTPUT)],
+        programs=[HASHY] * 2,
+        inputs=[HASHY_INPUT] * 2,
+        outputs=[HASHY_OUTPUT] * 2,
+    )
+    assert rewards == [-1.0, 1.0]
+    reporter = "class R:\n    def __repr__(self):\n        return '0x' + 'f' * 5000\n\ndef f(x):\n    return R()"
+    assert Verifier(sandbox).induction([[("1", "1")]], [reporter]) == [0.0]
+    # Short in the first run, huge in the replay: the validator rejects it and grades its neighbours.
+    flip = (
+        "class R:\n    def __repr__(self):\n        return '0x' + 'f' * 5000\n\n"
+        f"def f(x):\n    return x if hash('a') == {hash_of_a_in_the_guest(sandbox)} else R()"
+    )
+    good, flipped = TaskValidator(sandbox, check_policy(banned_names=[])).validate([(HASHY, HASHY_INPUT), (flip, "1")])
+    assert isinstance(good, Triple) and not isinstance(flipped, Triple)
+
+
+def hash_of_a_in_the_guest(sandbox: Sandbox) -> str:
+    from azr import Job
+
+    reported = sandbox.run(Job("", "hash('a')")).value_repr
+    assert reported is not None
+    return reported
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "def f(x):\n    return id(object()) % 97",
+        "def f(x):\n    return hash(object()) % 97",
+        "def f(x):\n    return repr(object())[-6:]",
+        "def f(x):\n    return id([]) % 1000",
+    ],
+)
+def test_outputs_that_expose_memory_addresses_are_nondeterministic(sandbox: Sandbox, program: str) -> None:
+    (result,) = TaskValidator(sandbox).validate([(program, "0")])
+    assert not isinstance(result, Triple) and result.kind == "nondeterministic", result
+
+
+def test_a_program_cannot_shadow_the_builtins_azr_writes_values_with(sandbox: Sandbox) -> None:
+    shadow = "def frozenset(x):\n    return 'not a frozenset'\n\ndef complex(a, b):\n    return 'no'\n\ndef f(x):\n    return x"
+    tasks = [
+        Task(TaskType.ABDUCTION, shadow, ("0",), ("frozenset({1})",)),
+        Task(TaskType.ABDUCTION, shadow, ("0",), ("'not a frozenset'",)),
+        Task(TaskType.ABDUCTION, shadow, ("0",), ("(1+2j)",)),
+        Task(TaskType.ABDUCTION, shadow, ("0",), ("set()",)),
+    ]
+    answers = ["frozenset({1})", "frozenset({1})", "(1+2j)", "set()"]
+    assert [g.correct for g in Verifier(sandbox).grade(tasks, answers)] == [True, False, True, True]
+
+
+def test_compatibility_mode_answers_cannot_smuggle_objects_or_late_calls(sandbox: Sandbox) -> None:
+    compatible = Verifier(sandbox, answers="expression", equality="value")
+    double = Task(TaskType.ABDUCTION, "def f(x):\n    return x * 2", ("1",), ("'impossible'",))
+    total = Task(TaskType.ABDUCTION, "def f(xs):\n    return sum(xs)", ("[1, 2, 3]",), ("6",))
+    tries = [
+        (double, "type('X', (), {'__mul__': lambda s, o: 'impossible'})()"),
+        (total, "(f([1, 2, 3]) for _ in [0])"),
+        (total, "[f([1, 2, 3])]"),
+        (total, "[1, 2, 3]"),
+        (total, "list(range(1, 4))"),
+    ]
+    grades = compatible.grade([t for t, _ in tries], [a for _, a in tries])
+    assert [g.correct for g in grades] == [False, False, False, True, True]
+
+
+@pytest.mark.parametrize(
+    "program",
+    [
+        "import \uff4f\uff53\ndef f(x):\n    return len(\uff4f\uff53.name)",
+        "def f(x):\n    return \uff45\uff56\uff41\uff4c('x*2')",
+        "def f(x):\n    return x.__\uff47lobals__",
+        "import pkgutil\ndef f(x):\n    return pkgutil.resolve_name('builtins:eval')('1')",
+        "def f(x):\n    return b'__globals__'.decode()",
+    ],
+)
+def test_lookalike_names_and_import_machinery_are_rejected(sandbox: Sandbox, program: str) -> None:
+    (result,) = TaskValidator(sandbox).validate([(program, "0")])
+    assert not isinstance(result, Triple), result
+    assert result.kind in ("non_ascii_name", "banned_import", "banned_attribute"), result

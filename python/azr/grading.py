@@ -87,6 +87,15 @@ def _gold(text: str) -> values.Data | values.NotData:
     return values.parse_value(text)
 
 
+# The replay runs the call while holding objects of many sizes, so every later allocation lands at
+# another address than in the first run: outputs that expose memory addresses (`id(object()) % 97`,
+# `hash(object())`, a default `repr`) differ, as they would between two CPython processes.
+_HEAP_SHIFTED = (
+    "(lambda __azr_heap: {call})([[object() for _ in range(29)], [[] for _ in range(11)], "
+    "[{{}} for _ in range(7)], [bytearray(n) for n in range(1, 700, 37)], ['%d' % i for i in range(31)]])"
+)
+
+
 def _replay_sandbox(sandbox: Sandbox) -> Sandbox:
     """The sandbox for the second validation run: same settings, another string-hash secret."""
     return sandbox.with_hash_seed(sandbox.hash_seed + 1)
@@ -96,7 +105,8 @@ class TaskValidator:
     """Accepts a proposed (program, input) only if it passes static checks, runs, reports plain data
     written exactly as ``repr`` writes it, within ``max_output_chars`` (over-long outputs are rejected,
     never truncated), and reports the same value (typed equality) in a second run, alone, under
-    another seed and another string-hash secret (so set/dict order of strings cannot decide it).
+    another seed and another string-hash secret (so set/dict order of strings cannot decide it), with
+    the heap shifted (so memory addresses cannot decide it either).
 
     Every (program, input) runs in its own fresh instance in both runs, so no proposal can change
     another proposal's verdict.
@@ -154,10 +164,14 @@ class TaskValidator:
         # strings disagrees here (the values must be equal; their repr may order a set differently).
         again = list(first)
         replays = self.replay_sandbox.run_batch(
-            [Job(items[k][0], f"{entry}({items[k][1]}\n)", seed=self.seeds[1]) for k in again]
+            [
+                Job(items[k][0], _HEAP_SHIFTED.format(call=f"{entry}({items[k][1]}\n)"), seed=self.seeds[1])
+                for k in again
+            ]
         )
         for k, replay in zip(again, replays, strict=True):
-            value = values.parse_value(replay.value_repr) if replay.status is Status.OK else None
+            ok = replay.status is Status.OK and len(replay.value_repr or "") <= self.max_output_chars
+            value = values.parse_value(replay.value_repr) if ok else None
             if not isinstance(value, values.Data) or not values.typed_equal(value.value, first[k].value):
                 why = replay.error_message if replay.status is not Status.OK else f"got {replay.value_repr!r:.80}"
                 out[k] = Rejected("nondeterministic", f"second run, alone, another seed and hash secret: {why}")

@@ -264,7 +264,8 @@ def score_deduction(
     *,
     sandbox: Sandbox | None = None,
 ) -> list[bool]:
-    """Is each predicted output (raw text or a bare value) equal by value to the gold ``output``?"""
+    """Is each predicted output (raw text or a bare plain data value) equal to the gold ``output``, types
+    included (``Verifier.grade``: code instead of a value is never evaluated)?"""
     triples = [Triple(p, i, o) for p, i, o in zip(programs, inputs, outputs, strict=True)]
     answers = [extract_answer(a, TaskType.DEDUCTION) for a in predictions]
     return Verifier(sandbox or default_sandbox()).deduction(triples, answers)

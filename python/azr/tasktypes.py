@@ -21,12 +21,10 @@ Grading rules (``Verifier(answers="data")``, the default for every reward):
 With ``answers="expression"`` (CRUXEval compatibility, for ``azr eval`` only), an answer that is not
 plain data may be an expression. A deduction answer is evaluated *alone* in a fresh instance without
 the task's program (an answer that calls ``f`` fails with ``NameError``) and only the plain data it
-reports is compared. An abduction answer's arguments are evaluated in the program's namespace, as
-CRUXEval's gold inputs need (some name program globals or pass lambdas), but with ``f`` replaced by
-a function that refuses to run, so an answer that calls ``f`` fails; the grader then calls ``f``
-once and compares the plain data it reports. This mode leans on the static checks of answers (no
-``eval``, ``__import__``, dunder attributes, ...) the way CRUXEval's harness leans on trust: it is
-for comparable benchmark numbers, never for rewards.
+reports is compared. An abduction answer's arguments are evaluated in the program's namespace (some
+CRUXEval gold inputs name program globals) with ``f`` replaced by a function that refuses to run, and
+must evaluate to plain data; ``f`` is then called on those values in a fresh instance, as for a data
+answer. So an answer that calls ``f``, or builds an object or a generator, scores nothing.
 """
 
 from __future__ import annotations
@@ -50,25 +48,24 @@ __all__ = ["TASK_TYPES", "TaskTypeSpec", "spec"]
 GradeFn = Callable[["Verifier", Sequence[Task], Sequence["str | None"]], list["Grade"]]
 
 # Expression mode (CRUXEval compatibility) for abduction: the answer's argument expressions are
-# evaluated in the task program's namespace (CRUXEval's gold inputs name program globals and pass
-# lambdas), but with the entry function replaced by one that refuses to run, so an answer that
-# calls it (`set(f([1]))`, `{...} or f(...)`) fails; then the entry function is called once, by
-# the grader, and only the plain data it reports is compared.
-_GUARDED_CALL = """
+# evaluated in the task program's namespace (some CRUXEval gold inputs name program globals), with the
+# entry function replaced by one that refuses to run, and must evaluate to plain data; the call itself
+# then runs in a fresh instance from azr-written source, like a data answer. Nothing the answer built
+# (an object, a generator that calls `f` later) survives into the graded call.
+_REFUSED_ENTRY = """
 
-def __azr_pack(*args, **kwargs):
-    return args, kwargs
-
-def __azr_guarded(entry, arguments):
+def __azr_arguments(entry, arguments):
     def refused(*args, **kwargs):
         raise RuntimeError("an answer may not call the task's function")
     namespace = globals()
     namespace[entry.__name__] = refused
     try:
-        args, kwargs = arguments()
+        return arguments()
     finally:
         namespace[entry.__name__] = entry
-    return entry(*args, **kwargs)
+
+def __azr_pack(*args, **kwargs):
+    return args, kwargs
 """
 
 
@@ -119,7 +116,7 @@ def _grade_deduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
     # Expression mode: the answer runs alone (no program, no `f`); only the data it reports counts.
     reported = verifier.reported([Job("", f"({answers[k]}\n)") for k in evaluate])
     for k, text in zip(evaluate, reported, strict=True):
-        predicted[k] = values.parse_value(text)
+        predicted[k] = values.parse_value(text) if text is not None else None
     for k, task in enumerate(tasks):
         if grades[k] is None:
             grades[k] = verifier.compare(task.outputs[0], predicted[k])
@@ -131,24 +128,47 @@ def _grade_abduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
 
     grades: list[Grade | None] = [None] * len(tasks)
     entry = verifier.policy.entry
-    jobs: list[tuple[int, Job]] = []
+    arguments: dict[int, values.Arguments] = {}
+    evaluate: list[int] = []
     for k, answer in enumerate(answers):
         if answer is None:
             grades[k] = Grade.format_error("no answer")
             continue
         parsed = values.parse_arguments(answer)
         if isinstance(parsed, values.Arguments):
-            # azr writes the call from the values: none of the answer's text reaches the instance.
-            jobs.append((k, Job(tasks[k].program, parsed.call(entry))))
+            arguments[k] = parsed
         elif verifier.answers == "expression" and not verifier.policy.check_input(answer):
-            call = f"__azr_guarded({entry}, lambda: __azr_pack({answer}\n))"
-            jobs.append((k, Job(tasks[k].program + _GUARDED_CALL, call)))
+            evaluate.append(k)
         else:
             grades[k] = Grade.format_error(f"the input is not an argument list of plain data: {parsed.reason}")
-    reported = verifier.reported([job for _, job in jobs])
-    for (k, _), text in zip(jobs, reported, strict=True):
-        grades[k] = verifier.compare(tasks[k].outputs[0], values.parse_value(text))
+    expressions = [
+        Job(tasks[k].program + _REFUSED_ENTRY, f"__azr_arguments({entry}, lambda: __azr_pack({answers[k]}\n))")
+        for k in evaluate
+    ]
+    for k, text in zip(evaluate, verifier.reported(expressions), strict=True):
+        packed = _unpack(values.parse_value(text))
+        if packed is None:
+            grades[k] = Grade.wrong("the input did not evaluate to plain data")
+        else:
+            arguments[k] = packed
+    # azr writes every call from the values: none of the answer's text reaches this instance.
+    calls = sorted(arguments)
+    jobs = [Job(tasks[k].program, arguments[k].call(entry)) for k in calls]
+    for k, text in zip(calls, verifier.reported(jobs), strict=True):
+        grades[k] = verifier.compare(tasks[k].outputs[0], text)
     return _complete(grades)
+
+
+def _unpack(parsed: values.Data | values.NotData) -> values.Arguments | None:
+    """``((args...), {kwargs})`` reported by ``__azr_pack`` as an argument list, or None."""
+    if not isinstance(parsed, values.Data) or not isinstance(parsed.value, tuple) or len(parsed.value) != 2:
+        return None
+    args, kwargs = parsed.value
+    if not isinstance(args, tuple) or not isinstance(kwargs, dict):
+        return None
+    if not all(type(key) is str and key.isidentifier() and key.isascii() for key in kwargs):
+        return None
+    return values.Arguments(args, dict(kwargs))
 
 
 def _grade_induction(verifier: Verifier, tasks: Sequence[Task], answers: Sequence[str | None]) -> list[Grade]:
@@ -174,7 +194,7 @@ def _grade_induction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
                     cases.append((k, gold))
     passed = dict.fromkeys(range(len(tasks)), 0)
     for (k, gold), text in zip(cases, verifier.reported(jobs), strict=True):
-        passed[k] += verifier.compare(gold, values.parse_value(text)).correct
+        passed[k] += verifier.compare(gold, text).correct
     for k, task in enumerate(tasks):
         if grades[k] is None:
             n = len(task.inputs)

@@ -100,6 +100,8 @@ def parse_value(text: object) -> Data | NotData:
         value, spelled = _read(tree.body, 0)
     except _Reject as exc:
         return NotData(str(exc))
+    except (ValueError, MemoryError, RecursionError) as exc:  # e.g. an int too long for repr
+        return NotData(f"{type(exc).__name__}: {exc}")
     return Data(value, canonical=spelled == text)
 
 
@@ -126,6 +128,8 @@ def parse_arguments(text: object) -> Arguments | NotData:
             kwargs[keyword.arg] = _read(keyword.value, 1)[0]
     except _Reject as exc:
         return NotData(str(exc))
+    except (ValueError, MemoryError, RecursionError) as exc:
+        return NotData(f"{type(exc).__name__}: {exc}")
     return Arguments(args, kwargs)
 
 
@@ -225,13 +229,18 @@ def _hashed(kind: type[set[object]], items: list[object]) -> set[object]:
 
 
 def source(value: object) -> str:
-    """Python source that evaluates to ``value`` (plain data only), written by azr: ``repr`` for
-    scalars and containers, but complex numbers as ``complex(re, im)`` (``repr(complex(-0.0, -1.0))``
-    does not evaluate back to it)."""
+    """Source that evaluates to ``value`` (plain data only) in a grading instance, written by azr.
+
+    ``repr`` for scalars and containers, except where ``repr`` names a builtin a task's program could
+    shadow (``def frozenset(x): ...``): the empty set is ``{*()}``, and frozensets and complex numbers
+    are built through ``__builtins__`` (the builtins module in a grading instance's namespace, which
+    programs cannot rebind: the name is banned). Complex numbers are written as ``complex(re, im)``
+    because ``repr(complex(-0.0, -1.0))`` does not evaluate back to it.
+    """
     kind = type(value)
     if kind is complex:
         assert isinstance(value, complex)
-        return f"complex({value.real!r}, {value.imag!r})"
+        return f"__builtins__.complex({value.real!r}, {value.imag!r})"
     if kind in _SCALARS:
         return repr(value)
     if kind is list:
@@ -246,9 +255,8 @@ def source(value: object) -> str:
         return "{" + ", ".join(f"{source(k)}: {source(v)}" for k, v in value.items()) + "}"
     if kind in (set, frozenset):
         assert isinstance(value, set | frozenset)
-        inner = ", ".join(source(v) for v in value)
-        body = "{" + inner + "}" if value else ""
-        return f"{kind.__name__}({body})" if kind is frozenset or not value else body
+        body = "{" + ", ".join(source(v) for v in value) + "}" if value else "{*()}"
+        return f"__builtins__.frozenset({body})" if kind is frozenset else body
     raise TypeError(f"{kind.__name__} is not plain data")
 
 

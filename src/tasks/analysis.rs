@@ -183,11 +183,12 @@ impl Visitor for Analysis {
             }
             ast::Expr::Lambda(lambda) => self.bind_arguments(&lambda.args),
             ast::Expr::NamedExpr(_) => self.walrus += 1,
-            ast::Expr::Constant(c) => {
-                if let ast::Constant::Str(text) = &c.value {
-                    self.strings.push(text.clone());
-                }
-            }
+            ast::Expr::Constant(c) => match &c.value {
+                ast::Constant::Str(text) => self.strings.push(text.clone()),
+                // `b'__globals__'.decode()` names an attribute too.
+                ast::Constant::Bytes(bytes) => self.strings.push(String::from_utf8_lossy(bytes).into_owned()),
+                _ => {}
+            },
             _ => {}
         }
         self.generic_visit_expr(node);

@@ -76,6 +76,14 @@ pub const DEFAULT_BANNED_MODULES: &[&str] = &[
     "hashlib",
     "weakref",
     "posix",
+    // Import machinery reachable without `importlib` (found in review: `pkgutil.resolve_name`).
+    "pkgutil",
+    "runpy",
+    "zipimport",
+    "_imp",
+    "_thread",
+    "_io",
+    "_os",
     // The guest's own plumbing: its harness and the bindings that report results.
     "azr_guest",
     "wit_world",
@@ -129,6 +137,9 @@ pub const DEFAULT_BANNED_ATTRIBUTES: &[&str] = &[
     "cr_frame",
     "tb_frame",
     "_getframe",
+    // Attribute access by a string the checks cannot see (`attrgetter('_'*2 + 'code' + '_'*2)`).
+    "attrgetter",
+    "methodcaller",
 ];
 
 impl Default for CheckPolicy {
@@ -169,6 +180,9 @@ pub enum Rejection {
     NotLiteral(String),
     /// Text that cannot be UTF-8 (a lone surrogate), so it cannot be Python source.
     NotUnicode,
+    /// An identifier with non-ASCII characters: CPython NFKC-normalises identifiers
+    /// (`ｅｖａｌ` is `eval`), rustpython does not, so such names would slip past the bans.
+    NonAsciiName(String),
 }
 
 impl Rejection {
@@ -186,6 +200,7 @@ impl Rejection {
             Rejection::AnswerSyntax(_) => "answer_syntax",
             Rejection::NotLiteral(_) => "not_literal",
             Rejection::NotUnicode => "not_unicode",
+            Rejection::NonAsciiName(_) => "non_ascii_name",
         }
     }
 }
@@ -193,7 +208,7 @@ impl Rejection {
 impl std::fmt::Display for Rejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Rejection::TooLong { chars, max } => write!(f, "program has {chars} characters (max {max})"),
+            Rejection::TooLong { chars, max } => write!(f, "text has {chars} characters (max {max})"),
             Rejection::Syntax(msg) => write!(f, "syntax error: {msg}"),
             Rejection::TooManyNodes { nodes, max } => write!(f, "program has {nodes} AST nodes (max {max})"),
             Rejection::MissingEntry(entry) => write!(f, "no top-level function `{entry}`"),
@@ -203,6 +218,7 @@ impl std::fmt::Display for Rejection {
             Rejection::AnswerSyntax(what) => write!(f, "answers may not use {what}"),
             Rejection::NotLiteral(what) => write!(f, "not a plain data literal: {what}"),
             Rejection::NotUnicode => write!(f, "text holds a lone surrogate, so it is not valid UTF-8 source"),
+            Rejection::NonAsciiName(n) => write!(f, "identifier `{n}` is not ASCII (Python would NFKC-normalise it)"),
             Rejection::ReservedName(n) => write!(f, "uses `{n}`: names starting with `{RESERVED_PREFIX}` are azr's"),
         }
     }
@@ -218,6 +234,7 @@ pub fn check_program(source: &str, policy: &CheckPolicy) -> Result<Analysis, Rej
         });
     }
     let analysis = analyse(source).map_err(Rejection::Syntax)?;
+    ascii_names(source, rustpython_parser::Mode::Module)?;
     if analysis.nodes > policy.max_nodes {
         return Err(Rejection::TooManyNodes {
             nodes: analysis.nodes,
@@ -265,6 +282,20 @@ fn check_facts(analysis: &Analysis, policy: &CheckPolicy) -> Result<(), Rejectio
     Ok(())
 }
 
+/// Rejects any non-ASCII identifier token (checked on the token stream, so no AST position
+/// can hide one: names, attributes, parameters, imports, keywords, `match` captures).
+fn ascii_names(source: &str, mode: rustpython_parser::Mode) -> Result<(), Rejection> {
+    use rustpython_parser::{lexer, Tok};
+    for token in lexer::lex(source, mode).flatten() {
+        if let (Tok::Name { name }, _) = token {
+            if !name.is_ascii() {
+                return Err(Rejection::NonAsciiName(name.to_string()));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A banned attribute named inside a string constant: dunders anywhere in the text (they are
 /// distinctive: `"__code__"`, `"{0.__globals__}"`), other names (`f_globals`) as a whole
 /// dotted component (`"gi_frame.f_back"`), so ordinary words are not caught.
@@ -307,6 +338,7 @@ fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -
     }
     let call = format!("{callee}({text}\n)");
     let expr = ast::Expr::parse(&call, "<input>").map_err(|e| Rejection::Syntax(e.to_string()))?;
+    ascii_names(&call, rustpython_parser::Mode::Expression)?;
     let ast::Expr::Call(c) = &expr else {
         return Err(Rejection::Syntax("not a single argument list".into()));
     };
@@ -433,9 +465,16 @@ fn literal_shape(text: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Bits of the largest integer Python writes in decimal (`sys.int_info.default_max_str_digits`
+/// is 4300 digits): a bigger one, spelled in hex, would make `repr` raise.
+const LITERAL_MAX_INT_BITS: u64 = 14_280;
+
 fn literal(expr: &ast::Expr) -> Result<(), Rejection> {
     let not = |what: &str| Err(Rejection::NotLiteral(format!("{what} is not plain data")));
     match expr {
+        ast::Expr::Constant(c) if matches!(&c.value, ast::Constant::Int(i) if i.bits() > LITERAL_MAX_INT_BITS) => {
+            not("an integer of more than 4300 digits")
+        }
         ast::Expr::Constant(c) if !matches!(c.value, ast::Constant::Ellipsis) => Ok(()),
         ast::Expr::UnaryOp(u) if matches!(u.op, ast::UnaryOp::USub | ast::UnaryOp::UAdd) => number(&u.operand),
         // Complex numbers: `(1+2j)`, `(-0-1j)`.
@@ -518,6 +557,7 @@ mod tests {
             "()",
             "{}",
             "'[[[[[['",
+            "0xffff",
         ] {
             assert_eq!(check_literal(text), Ok(()), "{text}");
         }
@@ -553,6 +593,11 @@ mod tests {
             "]".repeat(LITERAL_MAX_DEPTH + 1)
         );
         assert!(matches!(check_literal(&deep), Err(Rejection::NotLiteral(_))));
+        let huge = format!("0x{}", "f".repeat(5000));
+        assert!(
+            matches!(check_literal(&huge), Err(Rejection::NotLiteral(_))),
+            "an int repr cannot write"
+        );
         let ok = format!("{}{}", "[".repeat(LITERAL_MAX_DEPTH), "]".repeat(LITERAL_MAX_DEPTH));
         assert_eq!(check_literal(&ok), Ok(()));
         assert!(matches!(
