@@ -42,7 +42,7 @@ import numbers  # noqa: F401
 import operator
 import pprint  # noqa: F401
 import random
-import re  # noqa: F401
+import re
 import secrets  # noqa: F401
 import statistics  # noqa: F401
 import string  # noqa: F401
@@ -158,8 +158,20 @@ def _type_name(exc):
         return "<unknown>"
 
 
+# Text crosses to the host as UTF-8, which has no form for lone surrogates (a program can print
+# '\udcff', or raise with it in a message): they become U+FFFD, the same 3 bytes the cap counted.
+_sub_surrogates = re.compile("[\ud800-\udfff]").sub
+_isascii = _str.isascii
+
+
+def _clean(text):
+    if text is None or _isascii(text):
+        return text
+    return _sub_surrogates("\ufffd", text)
+
+
 def _outcome(status, stdout, value=None, etype=None, emsg=None, code=0):
-    return Outcome(status, value, stdout, etype, emsg, code)
+    return Outcome(status, _clean(value), _clean(stdout), _clean(etype), _clean(emsg), code)
 
 
 def _exit_code(exc):

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use pyo3::prelude::*;
+use pyo3::types::PyString;
 
 use crate::error::CoreError;
 use crate::sandbox::{guest, ExecResult, InstanceMode, Job, Sandbox, SandboxConfig};
@@ -21,8 +22,28 @@ type RawResult = (
     Option<u64>,
 );
 
-/// (program, exprs, seed, timeout_s)
-type RawJob = (String, Vec<String>, u64, Option<f64>);
+/// (program, exprs, seed, timeout_s), as Python passes it: any `str`, even one that is
+/// not valid Unicode (lone surrogates) and so cannot cross into the guest.
+type PyJob<'py> = (Bound<'py, PyString>, Vec<Bound<'py, PyString>>, u64, Option<f64>);
+
+/// The text, or `None` when it has lone surrogates (no UTF-8 form).
+fn utf8(text: &Bound<'_, PyString>) -> Option<String> {
+    text.to_str().ok().map(str::to_owned)
+}
+
+/// What a job whose text is not valid UTF-8 gets for each expression (as `azr.Sandbox` does).
+fn unencodable() -> RawResult {
+    (
+        "syntax_error",
+        None,
+        String::new(),
+        Some("UnicodeEncodeError".into()),
+        Some("program or expression is not valid UTF-8".into()),
+        None,
+        0.0,
+        None,
+    )
+}
 
 fn raw(result: ExecResult) -> RawResult {
     (
@@ -44,15 +65,21 @@ fn duration(seconds: f64, name: &str) -> Result<Duration, CoreError> {
         .ok_or_else(|| CoreError::Config(format!("{name} must be a positive number of seconds, got {seconds}")))
 }
 
-fn job(raw: RawJob) -> Result<Job, CoreError> {
+/// The job, or `Ok(None)` when its text cannot cross into the guest (it then gets
+/// [`unencodable`] results, never an exception). A bad timeout is a config error.
+fn job(raw: &PyJob<'_>) -> Result<Option<Job>, CoreError> {
     let (program, exprs, seed, timeout_s) = raw;
     let timeout = timeout_s.map(|t| duration(t, "timeout_s")).transpose()?;
-    Ok(Job {
+    let Some(program) = utf8(program) else { return Ok(None) };
+    let Some(exprs) = exprs.iter().map(utf8).collect::<Option<Vec<_>>>() else {
+        return Ok(None);
+    };
+    Ok(Some(Job {
         program,
         exprs,
-        seed,
+        seed: *seed,
         timeout,
-    })
+    }))
 }
 
 #[pyclass(name = "Sandbox", module = "azr._core", frozen)]
@@ -105,21 +132,39 @@ impl PySandbox {
     fn run(
         &self,
         py: Python<'_>,
-        program: String,
-        exprs: Vec<String>,
+        program: Bound<'_, PyString>,
+        exprs: Vec<Bound<'_, PyString>>,
         seed: u64,
         timeout_s: Option<f64>,
     ) -> PyResult<Vec<RawResult>> {
-        let job = job((program, exprs, seed, timeout_s))?;
+        let count = exprs.len();
+        let Some(job) = job(&(program, exprs, seed, timeout_s))? else {
+            return Ok(vec![unencodable(); count]);
+        };
         let results = py.detach(|| self.inner.run(&job));
         Ok(results.into_iter().map(raw).collect())
     }
 
     /// Runs many jobs in parallel; one list of results per job, in order.
-    fn run_batch(&self, py: Python<'_>, jobs: Vec<RawJob>) -> PyResult<Vec<Vec<RawResult>>> {
-        let jobs = jobs.into_iter().map(job).collect::<Result<Vec<_>, _>>()?;
-        let results = py.detach(|| self.inner.run_batch(&jobs));
-        Ok(results.into_iter().map(|r| r.into_iter().map(raw).collect()).collect())
+    fn run_batch(&self, py: Python<'_>, jobs: Vec<PyJob<'_>>) -> PyResult<Vec<Vec<RawResult>>> {
+        let parsed = jobs.iter().map(job).collect::<Result<Vec<_>, _>>()?;
+        // (expression count, whether it runs) per job, then the runnable jobs alone.
+        let shape: Vec<(usize, bool)> = jobs
+            .iter()
+            .zip(&parsed)
+            .map(|(j, p)| (j.1.len(), p.is_some()))
+            .collect();
+        drop(jobs);
+        let runnable: Vec<Job> = parsed.into_iter().flatten().collect();
+        let mut results = py.detach(|| self.inner.run_batch(&runnable)).into_iter();
+        let mut out = Vec::with_capacity(shape.len());
+        for (count, runs) in shape {
+            match runs {
+                true => out.push(results.next().unwrap_or_default().into_iter().map(raw).collect()),
+                false => out.push(vec![unencodable(); count]),
+            }
+        }
+        Ok(out)
     }
 
     #[getter]

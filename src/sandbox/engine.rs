@@ -46,6 +46,10 @@ pub struct LazyOutcome {
     exit_code: i32,
 }
 
+/// The harness's report, copied under the host's caps:
+/// (status, value repr, stdout, error type, error message, exit code).
+pub type LiftedOutcome = (GuestStatus, Option<String>, String, Option<String>, Option<String>, i32);
+
 /// Copies at most `max_bytes` of `text`, cut at a character boundary.
 fn prefix(text: &str, max_bytes: usize) -> String {
     let mut end = max_bytes.min(text.len());
@@ -69,7 +73,7 @@ fn lift_outcome(
     store: &StoreContextMut<'_, HostState>,
     outcome: &LazyOutcome,
     max_output_bytes: usize,
-) -> wasmtime::Result<(GuestStatus, Option<String>, String, Option<String>, Option<String>, i32)> {
+) -> wasmtime::Result<LiftedOutcome> {
     let text = |s: &WasmStr| s.to_str(store);
     let error = |s: &Option<WasmStr>| -> wasmtime::Result<Option<String>> {
         s.as_ref()

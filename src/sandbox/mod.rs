@@ -32,7 +32,7 @@ use wasmtime::{Engine, Store, Trap};
 use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 use self::clock::VirtualClock;
-use self::engine::{Guest, GuestPre, GuestStatus, HostState, ProtocolViolation};
+use self::engine::{Guest, GuestPre, GuestStatus, HostState, LiftedOutcome, ProtocolViolation};
 use self::limits::{check_deadline, EpochTicker, GuestLimiter};
 pub use self::outcome::{ExecResult, Status};
 use crate::error::{CoreError, Result};
@@ -611,9 +611,6 @@ fn classify_trap(error: &wasmtime::Error, memory_exceeded: bool, elapsed_ms: f64
         None => ExecResult::host(Status::Crash, "HostError", format!("{error:#}"), elapsed_ms),
     }
 }
-
-/// The harness's report, already copied under the host's caps, as a result.
-type LiftedOutcome = (GuestStatus, Option<String>, String, Option<String>, Option<String>, i32);
 
 /// Converts the harness's record to a result.
 pub(crate) fn from_guest(outcome: LiftedOutcome, elapsed_ms: f64, fuel: Option<u64>) -> ExecResult {
