@@ -8,6 +8,7 @@ weights back before it ends.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 import warnings
@@ -176,3 +177,44 @@ def test_sync_weights_follows_the_torch_model(sampler: VLLMSampler, torch_model:
     finally:
         sampler.sync_weights(torch_model)
     assert sampler.generate(PROMPTS, config) == original  # a second sync restores generation exactly
+
+
+def test_one_train_step_with_the_vllm_backend(model_dir: Path, tmp_path: Path) -> None:
+    """``sampler.backend=vllm``: importance ratios of the update are 1 (behaviour log-probs = trainer's), and
+    after the step the engine samples from the updated weights.
+
+    The model is taught the answer format first (tests/teaching.py), so rewards differ, advantages are not
+    all zero and the update really changes the weights."""
+    from teaching import teach
+
+    from azr.config import load_config
+    from azr.trainer import Trainer
+
+    taught = teach(model_dir, tmp_path / "taught")
+    overrides = [
+        f"model.name={json.dumps(str(taught))}",
+        "run.steps=1",
+        "run.progress=false",
+        "sampler.backend=vllm",
+        "sampler.enforce_eager=true",
+        f"sampler.kv_cache_memory_bytes={64 << 20}",
+        "sampler.max_new_tokens_propose=48",
+        "sampler.max_new_tokens_solve=32",
+        "selfplay.proposals_per_type=2",
+        "selfplay.solves_per_type=2",
+        "selfplay.solve_rate_samples=2",
+        "selfplay.references=2",
+        "selfplay.induction_inputs=4",
+        "selfplay.induction_shown=2",
+        "sandbox.workers=2",
+        "optim.lr=1e-3",
+    ]
+    trainer = Trainer(load_config(None, overrides), tmp_path / "run")
+    assert isinstance(trainer.sampler, VLLMSampler)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    metrics = trainer.train_step()
+    assert metrics["update/ratio_mean"] == pytest.approx(1.0, abs=1e-3)
+    assert metrics["update/loss"] != 0.0
+    assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
+    out = trainer.sampler.generate(PROMPTS, GenerationConfig(n=2, temperature=1.0, max_new_tokens=16, seed=5))
+    assert max_logprob_error(trainer.model, out) <= 1e-4  # synced to the updated weights
