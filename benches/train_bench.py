@@ -93,11 +93,14 @@ def compare_samplers(args: Any) -> None:
     }
     for name, sampler in samplers.items():
         sampler.generate(prompts[:2], GenerationConfig(n=1, max_new_tokens=8, seed=1))  # warm-up
-        started = time.perf_counter()
-        out = sampler.generate(prompts, config)
-        seconds = time.perf_counter() - started
-        tokens = sum(len(s.token_ids) for group in out for s in group)
-        print(f"{name}: {tokens} tokens in {seconds:.2f} s = {tokens / seconds:.1f} tok/s")
+        rates = []
+        for _ in range(3):  # median of three: the machine may be shared
+            started = time.perf_counter()
+            out = sampler.generate(prompts, config)
+            seconds = time.perf_counter() - started
+            tokens = sum(len(s.token_ids) for group in out for s in group)
+            rates.append(tokens / seconds)
+        print(f"{name}: {tokens} tokens per batch, {statistics.median(rates):.1f} tok/s median of 3 batches")
     times = []
     for _ in range(3):
         started = time.perf_counter()
