@@ -1,8 +1,12 @@
 """Self-play step time and generation tokens/s for a model on this machine (default: the CPU default model).
 
     python benches/train_bench.py [--model smollm2-135m] [--steps 2] [--set section.key=value ...]
+    python benches/train_bench.py --compare-samplers [--model tiny] [--prompts 16] [--n 4] [--max-new-tokens 64]
 
 Prints one line per step and a summary; the run directory is temporary unless --run-dir is given.
+``--compare-samplers`` instead generates the same batch with the transformers and the vLLM backend (vLLM
+must be importable: scripts/install-vllm-cpu.sh on CPU) and times ``VLLMSampler.sync_weights``; ``--model
+tiny`` builds azr's tiny model with head size 32 (vLLM's CPU attention needs it).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from azr.config import DEFAULT_MODEL, load_config
 from azr.trainer import Trainer
@@ -24,7 +29,15 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--run-dir")
+    parser.add_argument("--compare-samplers", action="store_true")
+    parser.add_argument("--prompts", type=int, default=16)
+    parser.add_argument("--n", type=int, default=4)
+    parser.add_argument("--max-new-tokens", type=int, default=64)
+    parser.add_argument("--eager", action="store_true", help="vLLM without torch.compile (fast start)")
     args = parser.parse_args()
+    if args.compare_samplers:
+        compare_samplers(args)
+        return
     overrides = [
         f"model.name={json.dumps(args.model)}",
         f"run.steps={args.steps}",
@@ -51,6 +64,50 @@ def main() -> None:
         f"(proposals/type {config.selfplay.proposals_per_type}, "
         f"solve-rate samples {config.selfplay.solve_rate_samples}, solves/type {config.selfplay.solves_per_type})"
     )
+
+
+def compare_samplers(args: Any) -> None:
+    """Tokens/s of both backends on one batch, and the time of one weight sync into the vLLM engine."""
+    from azr.models import load_model
+    from azr.prompts import solver_messages
+    from azr.sampling import GenerationConfig, TransformersSampler
+    from azr.sampling.vllm import VLLMSampler
+
+    model = args.model
+    if model == "tiny":
+        from azr.tiny import build_tiny_model
+
+        model = str(build_tiny_model(Path(tempfile.mkdtemp(prefix="azr-tiny-")) / "model", head_dim=32))
+    prompts = [
+        solver_messages("deduction", program=f"def f(x):\n    return x + {k}", input=str(k))
+        for k in range(args.prompts)
+    ]
+    config = GenerationConfig(n=args.n, temperature=1.0, max_new_tokens=args.max_new_tokens, seed=0)
+    torch_model, tokenizer = load_model(model, dtype="float32")
+    started = time.perf_counter()
+    vllm_sampler = VLLMSampler(model, enforce_eager=args.eager, kv_cache_memory_bytes=256 << 20)
+    print(f"vllm engine start {time.perf_counter() - started:.1f} s (eager={args.eager})")
+    samplers = {
+        "transformers": TransformersSampler(torch_model, tokenizer, batch_size=args.prompts * args.n),
+        "vllm": vllm_sampler,
+    }
+    for name, sampler in samplers.items():
+        sampler.generate(prompts[:2], GenerationConfig(n=1, max_new_tokens=8, seed=1))  # warm-up
+        rates = []
+        for _ in range(3):  # median of three: the machine may be shared
+            started = time.perf_counter()
+            out = sampler.generate(prompts, config)
+            seconds = time.perf_counter() - started
+            tokens = sum(len(s.token_ids) for group in out for s in group)
+            rates.append(tokens / seconds)
+        print(f"{name}: {tokens} tokens per batch, {statistics.median(rates):.1f} tok/s median of 3 batches")
+    times = []
+    for _ in range(3):
+        started = time.perf_counter()
+        vllm_sampler.sync_weights(torch_model)
+        times.append(time.perf_counter() - started)
+    params = sum(p.numel() for p in torch_model.parameters())
+    print(f"sync_weights: {statistics.median(times):.3f} s median of 3 ({params / 1e6:.2f} M parameters)")
 
 
 if __name__ == "__main__":

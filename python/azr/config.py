@@ -62,7 +62,11 @@ class SamplerConfig:
     max_new_tokens_propose: int = 384
     max_new_tokens_solve: int = 256
     gpu_memory_utilization: float = 0.4
-    """vLLM only: the share of GPU memory its engine may take (the trainer needs the rest)."""
+    """vLLM on GPU only: the share of GPU memory its engine may take (the trainer needs the rest)."""
+    kv_cache_memory_bytes: int = 0
+    """vLLM only: a fixed KV cache size in bytes; 0: 1 GiB on CPU, ``gpu_memory_utilization`` on GPU."""
+    enforce_eager: bool = False
+    """vLLM only: no torch.compile / CUDA graphs: the engine starts in seconds, decodes slower."""
 
 
 @dataclass

@@ -3,8 +3,8 @@
 :func:`build_tiny_model` writes a Hugging Face model directory (``config.json``, ``model.safetensors``,
 ``tokenizer.json``, ``tokenizer_config.json`` with a chat template, ``generation_config.json``) that
 :func:`azr.models.load_model` loads like any other. The model is a 2-layer Llama with hidden size 64
-and random weights, so its text is gibberish, but every code path a real model takes is exercised:
-byte-level BPE tokenization, special tokens (``<|endoftext|>`` pad, ``<|im_end|>`` EOS), chat
+(by default) and random weights, so its text is gibberish, but every code path a real model takes is
+exercised: byte-level BPE tokenization, special tokens (``<|endoftext|>`` pad, ``<|im_end|>`` EOS), chat
 rendering, left padding, sampling, log-probs and gradient updates.
 
 The tokenizer is trained with the ``tokenizers`` library on text shipped with azr (the bundled example
@@ -73,12 +73,18 @@ def _corpus() -> Iterator[str]:
             yield f"{row['code']}\n{row['input']}\n{row['output']}\n"
 
 
-def build_tiny_model(path: str | Path, *, seed: int = 0, vocab_size: int = 768) -> Path:
+def build_tiny_model(
+    path: str | Path, *, seed: int = 0, vocab_size: int = 768, hidden_size: int = 64, head_dim: int = 16
+) -> Path:
     """Build a random-init tiny causal LM and its BPE tokenizer into directory ``path``; return it.
 
     Takes a few seconds on one CPU core. ``vocab_size`` is the tokenizer's target size (256 byte tokens,
     3 special tokens and learned merges; it may come out smaller when the training text runs out of
     merges); the model's embedding matches the tokenizer. The same ``seed`` gives identical files.
+
+    ``hidden_size / head_dim`` attention heads (half as many key/value heads) and an MLP twice as wide
+    as ``hidden_size``. The defaults (four heads of 16) are what azr's tests use; vLLM's CPU attention
+    needs a head size of 32, 64, 80 or more, so vLLM tests build ``head_dim=32`` (two heads of 32).
     """
     import torch
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
@@ -88,6 +94,12 @@ def build_tiny_model(path: str | Path, *, seed: int = 0, vocab_size: int = 768) 
 
     if not 300 <= vocab_size <= 65536:
         raise ValueError(f"vocab_size must be in [300, 65536], got {vocab_size}")
+    if head_dim < 1 or hidden_size % head_dim or (hidden_size // head_dim) % 2:
+        raise ValueError(
+            f"hidden_size ({hidden_size}) must be an even multiple of head_dim ({head_dim}): "
+            "an even number of attention heads shares half as many key/value heads"
+        )
+    heads = hidden_size // head_dim
     out = Path(path)
     out.mkdir(parents=True, exist_ok=True)
 
@@ -115,11 +127,11 @@ def build_tiny_model(path: str | Path, *, seed: int = 0, vocab_size: int = 768) 
     ids = {tok: bpe.token_to_id(tok) for tok in _SPECIAL_TOKENS}
     config = LlamaConfig(
         vocab_size=bpe.get_vocab_size(),
-        hidden_size=64,
-        intermediate_size=128,
+        hidden_size=hidden_size,
+        intermediate_size=2 * hidden_size,
         num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
+        num_attention_heads=heads,
+        num_key_value_heads=heads // 2,
         max_position_embeddings=1024,
         tie_word_embeddings=True,
         bos_token_id=ids[BOS_TOKEN],

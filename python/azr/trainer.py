@@ -193,7 +193,12 @@ class Trainer:
 
             # Built from the weights the trainer loaded (the checkpoint on --resume), then synced after each update.
             return VLLMSampler(
-                self._weights, gpu_memory_utilization=cfg.gpu_memory_utilization, seed=self.config.run.seed
+                self._weights,
+                gpu_memory_utilization=cfg.gpu_memory_utilization,
+                kv_cache_memory_bytes=cfg.kv_cache_memory_bytes or None,
+                enforce_eager=cfg.enforce_eager,
+                dtype=None if self.config.model.dtype == "auto" else self.config.model.dtype,
+                seed=self.config.run.seed + self.world.rank,
             )
         from azr.sampling.hf import TransformersSampler
 

