@@ -11,6 +11,10 @@ use pyo3::prelude::*;
 
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    // Rust `log` records (e.g. the reset -> fresh fallback warning) go to Python `logging`, under
+    // loggers named after the Rust module (`_core.sandbox`, ...). Another init (a second import in
+    // a subinterpreter) keeps the first logger: that is fine.
+    let _ = pyo3_log::try_init();
     exceptions::register(m)?;
     m.add_class::<sandbox::PySandbox>()?;
     m.add_function(wrap_pyfunction!(sandbox::locate_guest, m)?)?;
