@@ -180,13 +180,97 @@ def test_lora_kl_and_checkpointing_paths_train_save_and_resume(taught_model_dir,
         assert row["update/kl"] >= 0.0 and row["update/entropy"] > 0.0
         ckpt = run_dir / "checkpoints" / "step-000001"
         assert (ckpt / "adapter" / "adapter_model.safetensors").exists()
-        assert (ckpt / "model" / "model.safetensors").exists()  # merged, loadable by azr eval
+        # The base never changes: no merged copy on disk, only what exact resume needs.
+        assert not (ckpt / "model").exists()
+        assert sorted(p.name for p in ckpt.iterdir()) == ["adapter", "optimizer.pt", "rng.pt", "state.json"]
         saved = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if "lora_" in n}
+        moments = {
+            k: {n: t.clone() for n, t in v.items()} for k, v in trainer.updater.optimizer.state_dict()["state"].items()
+        }
         resumed = Trainer(load_config(run_dir / "config.toml", ["run.steps=2"]), run_dir, resume=True)
     again = {n: p for n, p in resumed.model.named_parameters() if "lora_" in n}
     assert saved.keys() == again.keys()
     for name, value in saved.items():
         assert torch.equal(value, again[name].detach()), name
+    restored = resumed.updater.optimizer.state_dict()["state"]
+    assert moments and restored.keys() == moments.keys()
+    for index, before in moments.items():
+        for key, value in before.items():
+            assert torch.equal(value, restored[index][key]), (index, key)
+
+
+def _lora_run(model_dir: Path, run_dir: Path, steps: int) -> Trainer:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        config = load_config(None, small(model_dir, steps, "model.lora_rank=4", "optim.lr=1e-2"))
+        trainer = Trainer(config, run_dir)
+        trainer.fit()
+    return trainer
+
+
+def test_lora_resume_reproduces_the_uninterrupted_run(taught_model_dir, tmp_path):
+    """Adapter + optimizer + RNG is all exact resume needs: 1 step, stop, resume 1 step == 2 straight steps."""
+    import warnings
+
+    straight = _lora_run(taught_model_dir, tmp_path / "straight", 2)
+    _lora_run(taught_model_dir, tmp_path / "split", 1)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        resumed = Trainer(
+            load_config(tmp_path / "split" / "config.toml", ["run.steps=2"]), tmp_path / "split", resume=True
+        )
+        resumed.fit()
+    ours = {n: p.detach() for n, p in resumed.model.named_parameters() if "lora_" in n}
+    theirs = {n: p.detach() for n, p in straight.model.named_parameters() if "lora_" in n}
+    assert ours.keys() == theirs.keys()
+    assert any(not torch.equal(v, 0 * v) for k, v in ours.items() if "lora_B" in k), "the adapter never trained"
+    for name, value in theirs.items():
+        assert torch.allclose(value, ours[name], atol=1e-6), name
+    a, b = metrics(tmp_path / "straight"), metrics(tmp_path / "split")
+    assert [r["step"] for r in b] == [1, 2]
+    for key, value in a[1].items():
+        if key not in TIMING:
+            assert b[1][key] == (value if value is None else pytest.approx(value, rel=1e-5, abs=1e-6)), key
+
+
+def test_azr_eval_loads_a_lora_checkpoint_as_base_plus_merged_adapter(taught_model_dir, tmp_path):
+    from azr.commands.evaluate import resolve_model_spec
+    from azr.models import load_model
+
+    trainer = _lora_run(taught_model_dir, tmp_path / "run", 1)
+    spec = resolve_model_spec(str(tmp_path / "run"))
+    assert Path(spec) == tmp_path / "run" / "checkpoints" / "step-000001" / "adapter"
+    merged, tokenizer = load_model(spec)
+    assert not hasattr(merged, "peft_config")  # a plain model, the adapter folded into its weights
+    ids = torch.tensor([tokenizer.encode("def f(x):\n    return x + 1")])
+    trainer.model.eval()
+    with torch.no_grad():
+        expected = trainer.model(input_ids=ids).logits
+        got = merged(input_ids=ids).logits
+        base, _ = load_model(taught_model_dir)
+        untrained = base(input_ids=ids).logits
+    assert not torch.allclose(untrained, expected, atol=1e-4), "the adapter changed nothing; the test proves nothing"
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-5)
+
+
+def test_an_update_too_big_for_this_machine_stops_with_the_fix_named(taught_model_dir, tmp_path):
+    from azr.models import InsufficientMemoryError, available_memory
+    from azr.policy import Rollout
+
+    available = available_memory()
+    if available is None:
+        pytest.skip("no /proc/meminfo here: the check claims nothing")
+    trainer = Trainer(load_config(None, small(taught_model_dir, 1, "optim.micro_batch_size=8")), tmp_path / "run")
+    fits = [Rollout([1] * 50, [2] * 40, [-1.0] * 40, 1.0)] * 8
+    trainer._check_update_memory(fits)  # the test config's real size passes
+    # Sequences long enough that their logits alone exceed what the machine has (nothing is allocated).
+    vocab = trainer.model.config.vocab_size
+    width = int(available // (8 * vocab * 4)) + 1
+    huge = [Rollout([1] * 10, [2] * width, [-1.0] * width, 1.0)] * 8
+    with pytest.raises(InsufficientMemoryError, match=r"optim\.micro_batch_size.*model\.gradient_checkpointing"):
+        trainer._check_update_memory(huge)
 
 
 class RecordingSampler:

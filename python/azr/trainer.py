@@ -111,7 +111,10 @@ class Trainer:
         # a full fine-tune from the checkpoint's weights.
         lora = config.model.lora_rank > 0
         weights = str(checkpoint / "model") if checkpoint is not None and not lora else config.model.name
-        self._weights = str(checkpoint / "model") if checkpoint is not None else config.model.name
+        # What a vLLM engine starts from: a LoRA checkpoint's adapter/ is merged into a cached copy for it.
+        self._weights = str(checkpoint / ("adapter" if lora else "model")) if checkpoint is not None else weights
+        if self.device.type == "cpu":
+            self._check_load_memory(weights, dtype)
         model, self.tokenizer = load_model(weights, dtype=dtype, device=str(self.device))
         model = self._adapt(model, checkpoint)
         self.model = model
@@ -164,6 +167,8 @@ class Trainer:
         return torch.device(wanted)
 
     def _adapt(self, model: Any, checkpoint: Path | None) -> Any:
+        from azr.models import peft_quiet
+
         cfg = self.config.model
         if cfg.gradient_checkpointing:
             # transformers 5 renamed it; older releases only have the gradient_* name.
@@ -172,7 +177,8 @@ class Trainer:
         if cfg.lora_rank > 0 and checkpoint is not None:
             from peft import PeftModel
 
-            return PeftModel.from_pretrained(model, checkpoint / "adapter", is_trainable=True)
+            with peft_quiet():
+                return PeftModel.from_pretrained(model, checkpoint / "adapter", is_trainable=True)
         if cfg.lora_rank > 0:
             from peft import LoraConfig, get_peft_model
 
@@ -183,8 +189,71 @@ class Trainer:
                 target_modules="all-linear",
                 task_type="CAUSAL_LM",
             )
-            model = get_peft_model(model, lora)
+            with peft_quiet():
+                model = get_peft_model(model, lora)
         return model
+
+    def _check_load_memory(self, weights: str, dtype: str) -> None:
+        """Refuse, before minutes of loading, a CPU run whose weights, gradients and AdamW states alone
+        exceed available memory (counted exactly from the checkpoint's tensor shapes)."""
+        from azr.models import estimate_load, require_memory
+
+        cfg = self.config
+        estimate = estimate_load(
+            weights,
+            dtype_bytes=torch.finfo(getattr(torch, dtype)).bits // 8,
+            lora_rank=cfg.model.lora_rank,
+            reference=cfg.optim.kl_coef > 0,
+        )
+        if estimate is None:
+            return
+        gib = 1024**3
+        require_memory(
+            estimate.total,
+            f"training {cfg.model.name} (weights {estimate.weights / gib:.1f} GiB, gradients "
+            f"{estimate.gradients / gib:.1f} GiB, AdamW states {estimate.optimizer / gib:.1f} GiB, reference copy "
+            f"{estimate.reference / gib:.1f} GiB)",
+            "train LoRA adapters instead of every weight (--set model.lora_rank=16, as configs/cpu-demo.toml does)"
+            + (", or drop the reference copy (optim.kl_coef=0)" if estimate.reference else ""),
+        )
+
+    def _check_update_memory(self, rollouts: Sequence[Rollout]) -> None:
+        """Refuse an update whose largest micro-batch's activations (plus, on the first update, the gradients
+        and AdamW states not yet allocated) exceed available memory. CPU only: a GPU reports its own OOM."""
+        from azr.models import Architecture, require_memory, update_activation_bytes
+
+        module: Any = self.model
+        arch = Architecture.from_config(module.config)
+        if self.device.type != "cpu" or arch is None or not rollouts:
+            return
+        cfg = self.config
+        rows = min(cfg.optim.micro_batch_size, len(rollouts))
+        longest = sorted(rollouts, key=lambda r: len(r.prompt_ids) + len(r.token_ids), reverse=True)[:rows]
+        width = max(len(r.prompt_ids) + len(r.token_ids) for r in longest)
+        completion = max(len(r.token_ids) for r in rollouts)
+        dtype_bytes = next(module.parameters()).element_size()
+        needed = update_activation_bytes(
+            arch,
+            rows=rows,
+            width=width,
+            completion=completion,
+            gradient_checkpointing=cfg.model.gradient_checkpointing,
+            dtype_bytes=dtype_bytes,
+        )
+        if not self.updater.optimizer.state:  # first step: .grad and AdamW's two moments are still unallocated
+            trainable = sum(p.numel() * p.element_size() for p in module.parameters() if p.requires_grad)
+            needed += 3 * trainable
+        fixes = ["lower optim.micro_batch_size"]
+        if not cfg.model.gradient_checkpointing:
+            fixes.append("set model.gradient_checkpointing=true")
+        if cfg.model.lora_rank == 0:
+            fixes.append("train LoRA adapters (model.lora_rank=16)")
+        fixes.append("or lower sampler.max_new_tokens_propose / max_new_tokens_solve")
+        require_memory(
+            needed,
+            f"the policy update (micro-batches of {rows} sequences of up to {width} tokens)",
+            ", ".join(fixes),
+        )
 
     def _sampler(self, model: Any) -> Sampler:
         cfg = self.config.sampler
@@ -433,6 +502,7 @@ class Trainer:
             Rollout(s.sample.prompt_ids, s.sample.token_ids, s.sample.logprobs, float(a), s.temperature)
             for s, a in zip(scored, advantages, strict=True)
         ]
+        self._check_update_memory(rollouts)
         update = self.updater.update(rollouts)
         sync = getattr(self.sampler, "sync_weights", None)
         if sync is not None:
@@ -509,4 +579,5 @@ class Trainer:
             self.updater.optimizer,
             {"buffers": self.buffers.sizes(), "world_size": self.world.size},
             keep=self.config.run.keep_checkpoints,
+            base_model=self.config.model.name,
         )

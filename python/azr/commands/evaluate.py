@@ -138,22 +138,33 @@ def _progress() -> Progress:
 
 
 def resolve_model_spec(spec: str) -> str:
-    """An azr run directory becomes its latest checkpoint's ``model/``, a checkpoint directory its
-    ``model/``; anything else (model directory, .gguf, embedded name) is passed on unchanged."""
+    """An azr run directory becomes its latest checkpoint, a checkpoint directory its ``model/`` (full
+    fine-tune) or ``adapter/`` (LoRA: loaded as base + adapter merged in memory); anything else (model
+    directory, adapter directory, .gguf, embedded name) is passed on unchanged."""
     path = Path(spec).expanduser()
     if path.is_dir() and not (path / "config.json").is_file():
         checkpoints = path / "checkpoints"
         if checkpoints.is_dir():
             steps = sorted(
-                (p for p in checkpoints.iterdir() if p.name.startswith("step-") and (p / "model").is_dir()),
+                (p for p in checkpoints.iterdir() if p.name.startswith("step-") and _checkpoint_weights(p)),
                 key=lambda p: int(p.name.removeprefix("step-")) if p.name[5:].isdigit() else -1,
             )
             if not steps:
                 raise ConfigError(f"{path} is an azr run directory without checkpoints")
             path = steps[-1]
-        if (path / "model" / "config.json").is_file():
-            return str(path / "model")
+        weights = _checkpoint_weights(path)
+        if weights is not None:
+            return str(weights)
     return spec
+
+
+def _checkpoint_weights(checkpoint: Path) -> Path | None:
+    """A checkpoint's loadable weights: ``model/`` (full fine-tune) or ``adapter/`` (LoRA), if any."""
+    if (checkpoint / "model" / "config.json").is_file():
+        return checkpoint / "model"
+    if (checkpoint / "adapter" / "adapter_config.json").is_file():
+        return checkpoint / "adapter"
+    return None
 
 
 def _answers_by_benchmark(specs: list[str], settings: EvalSettings) -> dict[str, dict[str, list[object]]]:
