@@ -19,7 +19,7 @@ def _first_python_block(path: Path, after: str) -> str:
 
 @pytest.mark.parametrize(
     ("doc", "heading"),
-    [("README.md", "## The task core"), ("docs/grading.md", "# Grading")],
+    [("README.md", "## The sandbox"), ("README.md", "## The task core"), ("docs/grading.md", "# Grading")],
 )
 def test_snippet_runs_as_pasted(sandbox: object, doc: str, heading: str) -> None:
     namespace: dict[str, object] = {}
