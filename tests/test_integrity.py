@@ -300,28 +300,8 @@ def test_verify_tasks_file_grades_code_answers_as_format_errors(
 # --- property: repr(v) is the answer to repr(v), and nothing of another type is -----------------------
 
 hypothesis = pytest.importorskip("hypothesis")
-st = hypothesis.strategies
 
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**30), max_value=10**30),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.complex_numbers(allow_nan=False, allow_infinity=False, max_magnitude=1e30),
-    st.text(max_size=8),
-    st.binary(max_size=8),
-)
-hashable = st.recursive(scalars, lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=3), max_leaves=6)
-plain = st.recursive(
-    hashable,
-    lambda inner: (
-        st.lists(inner, max_size=3)
-        | st.tuples(inner, inner)
-        | st.dictionaries(hashable, inner, max_size=3)
-        | st.sets(hashable, max_size=3)
-    ),
-    max_leaves=10,
-)
+from strategies import plain  # noqa: E402  (tests/strategies.py: plain data values)
 
 
 def retyped(value: object) -> object | None:

@@ -17,23 +17,7 @@ from azr import Job, Sandbox, _core, values
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies
 
-scalars = st.one_of(
-    st.none(),
-    st.booleans(),
-    st.integers(min_value=-(10**40), max_value=10**40),
-    st.floats(allow_nan=False, allow_infinity=False),
-    st.complex_numbers(allow_nan=False, allow_infinity=False, max_magnitude=1e300),
-    st.text(max_size=6),
-    st.binary(max_size=6),
-)
-hashable = st.recursive(scalars, lambda inner: st.tuples(inner, inner) | st.frozensets(inner, max_size=3), max_leaves=5)
-plain = st.recursive(
-    hashable,
-    lambda inner: (
-        st.lists(inner, max_size=3) | st.dictionaries(hashable, inner, max_size=3) | st.sets(hashable, max_size=3)
-    ),
-    max_leaves=8,
-)
+from strategies import plain  # noqa: E402  (tests/strategies.py: plain data values)
 
 
 @hypothesis.settings(max_examples=15, deadline=None)

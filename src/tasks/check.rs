@@ -380,14 +380,7 @@ fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -
 /// arguments are `name=<literal>` with ASCII identifiers (no `*`/`**` unpacking). A
 /// grader can then pass the values to a program without any of the text running as code.
 pub fn check_arguments(text: &str) -> Result<(), Rejection> {
-    let chars = text.chars().count();
-    if chars > LITERAL_MAX_CHARS {
-        return Err(Rejection::TooLong {
-            chars,
-            max: LITERAL_MAX_CHARS,
-        });
-    }
-    literal_shape(text)?;
+    literal_bounds(text)?;
     let call = format!("__azr_args({text}\n)");
     let expr = ast::Expr::parse(&call, "<arguments>").map_err(|e| Rejection::Syntax(e.to_string()))?;
     let ast::Expr::Call(c) = &expr else {
@@ -425,6 +418,13 @@ pub const LITERAL_MAX_DEPTH: usize = 100;
 /// evaluate a value reported by a model's program without that program being
 /// able to influence the verdict.
 pub fn check_literal(text: &str) -> Result<(), Rejection> {
+    literal_bounds(text)?;
+    let expr = ast::Expr::parse(text, "<value>").map_err(|e| Rejection::Syntax(e.to_string()))?;
+    literal(&expr)
+}
+
+/// Size and nesting bounds of literal text, checked before the (recursive) parser sees it.
+fn literal_bounds(text: &str) -> Result<(), Rejection> {
     let chars = text.chars().count();
     if chars > LITERAL_MAX_CHARS {
         return Err(Rejection::TooLong {
@@ -432,10 +432,7 @@ pub fn check_literal(text: &str) -> Result<(), Rejection> {
             max: LITERAL_MAX_CHARS,
         });
     }
-    // Bound the nesting before the (recursive) parser sees it.
-    literal_shape(text)?;
-    let expr = ast::Expr::parse(text, "<value>").map_err(|e| Rejection::Syntax(e.to_string()))?;
-    literal(&expr)
+    literal_shape(text)
 }
 
 /// Checks the token stream (the lexer is not recursive): bracket nesting at most
