@@ -100,7 +100,7 @@ def _grade_deduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
     from azr.grading import Grade
 
     grades: list[Grade | None] = [None] * len(tasks)
-    predicted: list[values.Data | values.NotData | None] = [None] * len(tasks)
+    predicted: list[values.Data | str | None] = [None] * len(tasks)  # read data, or a reported repr
     evaluate: list[int] = []
     for k, answer in enumerate(answers):
         if answer is None:
@@ -112,11 +112,11 @@ def _grade_deduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
         elif verifier.answers == "expression" and not verifier.policy.check_value(answer):
             evaluate.append(k)
         else:
-            grades[k] = Grade.format_error(f"the output is not a plain data literal: {_reason(parsed, answer)}")
+            grades[k] = Grade.format_error(f"the output is not a plain data literal: {parsed.reason}")
     # Expression mode: the answer runs alone (no program, no `f`); only the data it reports counts.
     reported = verifier.reported([Job("", f"({answers[k]}\n)") for k in evaluate])
     for k, text in zip(evaluate, reported, strict=True):
-        predicted[k] = values.parse_value(text) if text is not None else None
+        predicted[k] = text
     for k, task in enumerate(tasks):
         if grades[k] is None:
             grades[k] = verifier.compare(task.outputs[0], predicted[k])
@@ -201,10 +201,6 @@ def _grade_induction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
             score = passed[k] / n
             grades[k] = Grade.accepted(score) if passed[k] == n else Grade.wrong(f"{passed[k]}/{n} cases", score)
     return _complete(grades)
-
-
-def _reason(parsed: values.Data | values.NotData, answer: str) -> str:
-    return parsed.reason if isinstance(parsed, values.NotData) else answer
 
 
 def _complete(grades: list[Grade | None]) -> list[Grade]:

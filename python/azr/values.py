@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import ast
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -88,14 +89,10 @@ class _Reject(Exception):
 
 def parse_value(text: object) -> Data | NotData:
     """Read ``text`` as one plain data value. Any input is accepted; nothing is executed."""
-    if not isinstance(text, str):
-        return NotData(f"not text ({type(text).__name__})")
-    problem = _core.check_literal(text)
-    if problem is not None:
-        return NotData(problem[1])
-    tree = _parse(text)
+    tree = _checked_parse(text, _core.check_literal, "{}")
     if isinstance(tree, NotData):
         return tree
+    assert isinstance(text, str)
     try:
         value, spelled = _read(tree.body, 0)
     except _Reject as exc:
@@ -107,12 +104,7 @@ def parse_value(text: object) -> Data | NotData:
 
 def parse_arguments(text: object) -> Arguments | NotData:
     """Read ``text`` as the argument list of a call (``1, [2], k='v'``), every argument plain data."""
-    if not isinstance(text, str):
-        return NotData(f"not text ({type(text).__name__})")
-    problem = _core.check_arguments(text)
-    if problem is not None:
-        return NotData(problem[1])
-    tree = _parse(f"__azr_args({text}\n)")
+    tree = _checked_parse(text, _core.check_arguments, "__azr_args({}\n)")
     if isinstance(tree, NotData):
         return tree
     call = tree.body
@@ -133,10 +125,18 @@ def parse_arguments(text: object) -> Arguments | NotData:
     return Arguments(args, kwargs)
 
 
-def _parse(text: str) -> ast.Expression | NotData:
-    """CPython's parser on text whose size and nesting ``_core`` has already bounded."""
+def _checked_parse(
+    text: object, check: Callable[[str], tuple[str, str] | None], template: str
+) -> ast.Expression | NotData:
+    """``check`` (Rust: size, nesting, literal syntax) on ``text``, then CPython's parser on
+    ``template.format(text)``, which ``check`` has bounded."""
+    if not isinstance(text, str):
+        return NotData(f"not text ({type(text).__name__})")
+    problem = check(text)
+    if problem is not None:
+        return NotData(problem[1])
     try:
-        return ast.parse(text, mode="eval")
+        return ast.parse(template.format(text), mode="eval")
     except (SyntaxError, ValueError, MemoryError, RecursionError, UnicodeError) as exc:
         return NotData(f"does not parse: {type(exc).__name__}")
 
