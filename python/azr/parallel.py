@@ -30,6 +30,7 @@ __all__ = [
     "full_model_state_dict",
     "full_optimizer_state_dict",
     "grad_average_world",
+    "is_sharded",
     "load_full_model_state_dict",
     "load_full_optimizer_state_dict",
     "no_grad_sync",
@@ -116,6 +117,11 @@ def wrap(
         fully_shard(layer, mesh=mesh, mp_policy=policy)
     fully_shard(model, mesh=mesh, mp_policy=policy)
     return model
+
+
+def is_sharded(module: torch.nn.Module) -> bool:
+    """Whether ``module``'s parameters are FSDP2 shards (reading full weights is then collective)."""
+    return _is_fsdp2(module)
 
 
 def _is_fsdp2(module: torch.nn.Module) -> bool:

@@ -22,6 +22,7 @@ the previous checkpoint intact.
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import random
@@ -33,11 +34,25 @@ from typing import Any
 import numpy as np
 import torch
 
+from azr import parallel
+from azr.distributed import World, gather
 from azr.exceptions import ConfigError
 from azr.jsonl import iter_jsonl
 from azr.models import write_adapter_base
 
 __all__ = ["RunDirectory"]
+
+log = logging.getLogger(__name__)
+
+
+def _rng_state() -> dict[str, Any]:
+    return {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+
 
 _PLOTS = {
     "rewards": ("reward mean per group", "/reward_mean"),
@@ -147,37 +162,43 @@ class RunDirectory:
         *,
         keep: int,
         base_model: str | None = None,
-    ) -> Path:
+        trained: torch.nn.Module | None = None,
+        world: World | None = None,
+    ) -> Path | None:
         """Weights (safetensors), optimizer, RNG states and ``state`` for ``step``; keeps the newest ``keep``.
+
+        Collective: under ``torch.distributed`` every rank must call it (``trained``, the DDP or FSDP2
+        module the optimizer steps, gives up its full weights and optimizer state, and each rank its RNG
+        states); rank 0 writes and returns the path, the others return ``None``. The optimizer state is
+        keyed by parameter names, so a checkpoint resumes under any strategy.
 
         A LoRA model (one with ``peft_config``) saves only its adapter, with ``base_model`` (the spec it
         was trained from, required then) recorded next to it so the adapter can be loaded on its own.
         """
+        world = world or World()
+        trained = trained if trained is not None else model
+        lora = hasattr(model, "peft_config")
+        if lora and base_model is None:
+            raise ValueError("save_checkpoint: a LoRA model needs base_model, the spec its adapter applies to")
+        sharded = parallel.is_sharded(trained)
+        weights_state = parallel.full_model_state_dict(trained) if sharded else None
+        optimizer_state = parallel.full_optimizer_state_dict(trained, optimizer)
+        rng_states = gather(_rng_state(), world)
+        if not world.is_main:
+            return None
         self.checkpoints_dir.mkdir(parents=True, exist_ok=True)
         final = self.checkpoints_dir / f"step-{step:06d}"
         tmp = self.checkpoints_dir / f".tmp-step-{step:06d}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        if hasattr(model, "peft_config"):
-            if base_model is None:
-                raise ValueError("save_checkpoint: a LoRA model needs base_model, the spec its adapter applies to")
-            weights = tmp / "adapter"
-            model.save_pretrained(weights, safe_serialization=True)  # type: ignore[operator]
-            write_adapter_base(weights, base_model)
-        else:
-            weights = tmp / "model"
-            model.save_pretrained(weights, safe_serialization=True)  # type: ignore[operator]
+        weights = tmp / ("adapter" if lora else "model")
+        extra = {"state_dict": weights_state} if weights_state is not None else {}
+        model.save_pretrained(weights, safe_serialization=True, **extra)  # type: ignore[operator]
+        if lora:
+            write_adapter_base(weights, str(base_model))
         tokenizer.save_pretrained(weights)
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-        torch.save(
-            {
-                "python": random.getstate(),
-                "numpy": np.random.get_state(),
-                "torch": torch.get_rng_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            },
-            tmp / "rng.pt",
-        )
+        torch.save(optimizer_state, tmp / "optimizer.pt")
+        torch.save({"ranks": rng_states}, tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2), encoding="utf-8")
         shutil.rmtree(final, ignore_errors=True)
         os.replace(tmp, final)
@@ -186,14 +207,47 @@ class RunDirectory:
         return final
 
     @staticmethod
-    def load_checkpoint_state(checkpoint: Path, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-        """Restore optimizer and RNG states; returns ``state.json``."""
-        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", weights_only=True))
+    def load_checkpoint_state(
+        checkpoint: Path,
+        optimizer: torch.optim.Optimizer,
+        trained: torch.nn.Module,
+        *,
+        world: World | None = None,
+    ) -> dict[str, Any]:
+        """Restore the optimizer of ``trained`` (the module it steps) and this rank's RNG states; returns
+        ``state.json``.
+
+        Collective under ``torch.distributed``: rank 0 reads the optimizer state and broadcasts it (each
+        rank keeps its shard under FSDP2). The model's weights are not touched: every rank loads them
+        from the checkpoint's HF directory before wrapping. Checkpoints from before azr keyed optimizer
+        state by parameter name load too (in one process).
+        """
+        world = world or World()
+        saved: dict[str, Any] | None = None
+        if world.is_main:
+            saved = torch.load(checkpoint / "optimizer.pt", weights_only=True)
+        legacy = bool(saved and saved.get("state") and all(isinstance(k, int) for k in saved["state"]))
+        if legacy and saved is not None and world.size == 1:
+            optimizer.load_state_dict(saved)
+        elif legacy:
+            raise ConfigError(f"{checkpoint}: an old-format optimizer state resumes in one process only")
+        else:
+            parallel.load_full_optimizer_state_dict(trained, optimizer, saved if world.is_main else None)
         rng = torch.load(checkpoint / "rng.pt", weights_only=False)
-        random.setstate(rng["python"])
-        np.random.set_state(rng["numpy"])
-        torch.set_rng_state(rng["torch"])
-        if rng["cuda"] and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        ranks = rng.get("ranks", [rng])
+        if len(ranks) != world.size:
+            log.warning(
+                "%s was written by %d rank(s), this run has %d: each rank continues rank 0's random stream "
+                "(training goes on, but not exactly as an uninterrupted run would)",
+                checkpoint,
+                len(ranks),
+                world.size,
+            )
+        mine = ranks[world.rank] if len(ranks) == world.size else ranks[0]
+        random.setstate(mine["python"])
+        np.random.set_state(mine["numpy"])
+        torch.set_rng_state(mine["torch"])
+        if mine["cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(mine["cuda"])
         state: dict[str, Any] = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
         return state

@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from azr import parallel
 from azr.buffer import BufferSet
 from azr.config import TrainConfig
 from azr.distributed import World, barrier, gather, init_world
@@ -123,12 +124,20 @@ class Trainer:
             ref_model, _ = load_model(config.model.name, dtype=dtype, device=str(self.device))
             ref_module: torch.nn.Module = ref_model  # load_model already returns it in eval mode
             ref_module.requires_grad_(False)
-        trained: torch.nn.Module = model
-        if self.world.size > 1:
-            trained = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.world.local_rank] if self.device.type == "cuda" else None
+        strategy = parallel.resolve_strategy(config.parallel.strategy, self.world)
+        if strategy == "fsdp2" and config.sampler.backend == "transformers":
+            raise ConfigError(
+                "parallel.strategy = 'fsdp2' shards the weights, and the transformers sampler generates from "
+                "the trained module itself, which would make every rank's generate calls collective; use "
+                "sampler.backend = 'vllm' (each rank's engine gets full weights after each update) or "
+                "parallel.strategy = 'ddp'"
             )
-        autocast = torch.bfloat16 if self.device.type == "cuda" and config.model.dtype == "auto" else None
+        bf16 = self.device.type == "cuda" and config.model.dtype == "auto"
+        # FSDP2 keeps float32 master shards and computes in bf16 itself; DDP and one process autocast.
+        trained = parallel.wrap(model, strategy, self.world, self.device, bf16_params=bf16 and strategy == "fsdp2")
+        if ref_model is not None and strategy == "fsdp2":
+            parallel.wrap(ref_model, strategy, self.world, self.device, bf16_params=bf16)  # shards it in place
+        autocast = torch.bfloat16 if bf16 and strategy != "fsdp2" else None
         self.updater = PolicyUpdater(
             trained,
             config.optim,
@@ -152,7 +161,9 @@ class Trainer:
         self.last_samples: list[dict[str, Any]] = []
         """The last step's trained completions (group, reward, text), as written to ``RUN/samples/``."""
         if checkpoint is not None:
-            state = RunDirectory.load_checkpoint_state(checkpoint, self.updater.optimizer)
+            state = RunDirectory.load_checkpoint_state(
+                checkpoint, self.updater.optimizer, self.updater.model, world=self.world
+            )
             self.step = int(state["step"])
             if self.world.is_main:
                 self.run.truncate_metrics(self.step)
@@ -562,16 +573,16 @@ class Trainer:
                 self.run.log_samples(self.step, self.last_samples)
                 if self.step % cfg.plot_every == 0 or self.step == cfg.steps:
                     self.run.plot()
-                if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
-                    self.save()
+            if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
+                self.save()  # collective: every rank gives up its weights, optimizer and RNG states
             barrier(self.world)
             bar.update(1)
             bar.set_postfix(step_s=f"{values['step_time_s']:.1f}")
         bar.close()
         return history
 
-    def save(self) -> Path:
-        """Checkpoint now (rank 0 only writes)."""
+    def save(self) -> Path | None:
+        """Checkpoint now. Collective: every rank calls it; rank 0 writes and gets the path."""
         return self.run.save_checkpoint(
             self.step,
             self.model,
@@ -580,4 +591,6 @@ class Trainer:
             {"buffers": self.buffers.sizes(), "world_size": self.world.size},
             keep=self.config.run.keep_checkpoints,
             base_model=self.config.model.name,
+            trained=self.updater.model,
+            world=self.world,
         )
