@@ -35,7 +35,7 @@ import torch
 
 from azr.exceptions import ConfigError
 from azr.jsonl import iter_jsonl
-from azr.models import write_adapter_base
+from azr.models import _quiet_progress, write_adapter_base
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -210,16 +210,14 @@ class RunDirectory:
         tmp = self.checkpoints_dir / f".tmp-step-{step:06d}"
         shutil.rmtree(tmp, ignore_errors=True)
         tmp.mkdir()
-        if hasattr(model, "peft_config"):
-            if base_model is None:
-                raise ValueError("save_checkpoint: a LoRA model needs base_model, the spec its adapter applies to")
-            weights = tmp / "adapter"
+        if hasattr(model, "peft_config") and base_model is None:
+            raise ValueError("save_checkpoint: a LoRA model needs base_model, the spec its adapter applies to")
+        weights = tmp / ("adapter" if hasattr(model, "peft_config") else "model")
+        with _quiet_progress():  # no "Writing model shards" bar through the run's own progress display
             model.save_pretrained(weights, safe_serialization=True)  # type: ignore[operator]
+            tokenizer.save_pretrained(weights)
+        if base_model is not None and hasattr(model, "peft_config"):
             write_adapter_base(weights, base_model)
-        else:
-            weights = tmp / "model"
-            model.save_pretrained(weights, safe_serialization=True)  # type: ignore[operator]
-        tokenizer.save_pretrained(weights)
         torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         torch.save(
             {
