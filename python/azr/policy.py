@@ -22,6 +22,7 @@ import torch.distributed as dist
 from azr import parallel
 from azr.config import OptimConfig
 from azr.losses import policy_loss, token_logprobs
+from azr.sampling.base import Progress
 
 __all__ = ["PolicyUpdater", "Rollout", "build_optimizer"]
 
@@ -130,19 +131,20 @@ class PolicyUpdater:
         index = batch.target_index.unsqueeze(-1).expand(-1, -1, logits.size(-1))
         return logits.gather(1, index)
 
-    def update(self, rollouts: Sequence[Rollout]) -> dict[str, float]:
-        """One optimizer step over all rollouts (gradients accumulated over micro-batches)."""
+    def update(self, rollouts: Sequence[Rollout], progress: Progress | None = None) -> dict[str, float]:
+        """One optimizer step over all rollouts (gradients accumulated over micro-batches); ``progress``
+        hears of each micro-batch's rollouts and completion tokens once its backward pass is done."""
         if not rollouts:
             return {}
         self.optimizer.zero_grad(set_to_none=True)
-        stats = self.accumulate(rollouts)
+        stats = self.accumulate(rollouts, progress)
         params = [p for p in self.model.parameters() if p.requires_grad]
         stats["grad_norm"] = parallel.clip_grad_norm(params, self.config.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return stats
 
-    def accumulate(self, rollouts: Sequence[Rollout]) -> dict[str, float]:
+    def accumulate(self, rollouts: Sequence[Rollout], progress: Progress | None = None) -> dict[str, float]:
         """Add the step's policy-gradient to ``.grad`` (micro-batch by micro-batch); no optimizer step."""
         cfg = self.config
         local_tokens = float(sum(len(r.token_ids) for r in rollouts))
@@ -186,6 +188,8 @@ class PolicyUpdater:
             sums["kl"] += terms.kl_sum
             sums["entropy"] += terms.entropy_sum
             sums["ratio"] += terms.ratio_sum
+            if progress is not None:
+                progress(len(chunk), sum(len(r.token_ids) for r in chunk))
         keys = ("loss", "clipped", "kl", "entropy", "ratio")
         totals: list[float] = [sums[k] for k in keys] + [local_tokens]
         if world > 1:

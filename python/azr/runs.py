@@ -29,7 +29,7 @@ import random
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,9 +38,13 @@ from azr import parallel
 from azr.distributed import World, gather
 from azr.exceptions import ConfigError
 from azr.jsonl import iter_jsonl
-from azr.models import write_adapter_base
+from azr.models import _quiet_progress, write_adapter_base
 
-__all__ = ["RunDirectory"]
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
+__all__ = ["RunDirectory", "is_rate"]
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +63,22 @@ _PLOTS = {
     "solve_rates": ("solver accuracy per task type", "/solve/accuracy"),
     "valid_rates": ("valid-proposal rate per task type", "/propose/valid_rate"),
 }
+
+# One (marker, line style) per line of a chart, all different, hollow markers of different sizes: lines
+# with equal values (three proposer rewards at -1) stay visible as distinct shapes nested in each other.
+_MARKERS = ("o", "s", "^", "v", "D", "P", "X", "*")
+_LINESTYLES = ("-", "--", ":", "-.")
+
+_REWARD_RANGE = (-1.0, 1.0)
+"""The y axis reward charts always show (composite rewards: -1 format error ... 1 solved), widened if
+a configured reward lies outside, so a flat line reads as its value instead of an axis of +-0.04."""
+
+
+def is_rate(key: str) -> bool:
+    """Whether metric ``key`` is a proportion (plotted on a fixed 0-1 axis): names ending in ``_rate``,
+    accuracies, pass@k."""
+    name = key.rsplit("/", 1)[-1]
+    return name.endswith(("_rate", "accuracy", "rate_estimate")) or name.startswith("pass@")
 
 
 class RunDirectory:
@@ -109,34 +129,66 @@ class RunDirectory:
 
     def plot(self) -> list[Path]:
         """Redraw the main curves from ``metrics.jsonl``; returns the PNG paths."""
-        import matplotlib
+        figures = self.figures()
+        if figures:
+            self.plots_dir.mkdir(parents=True, exist_ok=True)
+        written = []
+        for name, fig in figures.items():
+            out = self.plots_dir / f"{name}.png"
+            fig.savefig(out, dpi=90)
+            written.append(out)
+        return written
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
+    def figures(self) -> dict[str, Figure]:
+        """The charts :meth:`plot` writes, by name, drawn from ``metrics.jsonl`` (none before the first step).
+
+        Steps are whole numbers on the x axis (one step is one tick, not 0.96-1.04); rates sit on a fixed
+        0-1 axis and rewards on at least -1..1, so a flat line reads as its value; every line has its own
+        hollow marker and line style, so lines with equal values stay visible. Plain matplotlib
+        ``Figure`` objects (no pyplot state), so drawing in a training process changes no global backend.
+        """
+        from matplotlib.figure import Figure
 
         rows = self.read_metrics()
         if not rows:
-            return []
-        self.plots_dir.mkdir(parents=True, exist_ok=True)
-        written = []
+            return {}
+        figures: dict[str, Figure] = {}
         for name, (title, suffix) in _PLOTS.items():
             keys = sorted({k for r in rows for k in r if k.endswith(suffix)})
-            fig, ax = plt.subplots(figsize=(6, 3.5))
-            for key in keys:
-                points = [(r["step"], r[key]) for r in rows if isinstance(r.get(key), int | float)]
-                points = [(s, v) for s, v in points if math.isfinite(v)]
-                if points:
-                    ax.plot(*zip(*points, strict=True), marker="o", markersize=3, label=key.removesuffix(suffix))
+            fig = Figure(figsize=(7.5, 3.5))
+            ax = fig.subplots()
+            values: list[float] = []
+            steps: list[int] = []
+            for index, key in enumerate(keys):
+                points = [(int(r["step"]), r[key]) for r in rows if isinstance(r.get(key), int | float)]
+                points = [(s, float(v)) for s, v in points if math.isfinite(v)]
+                if not points:
+                    continue
+                xs, ys = zip(*points, strict=True)
+                steps.extend(xs)
+                values.extend(ys)
+                ax.plot(
+                    xs,
+                    ys,
+                    marker=_MARKERS[index % len(_MARKERS)],
+                    linestyle=_LINESTYLES[index % len(_LINESTYLES)],
+                    markersize=10 - 1.5 * (index % 4),  # stacked equal points nest instead of covering
+                    fillstyle="none",
+                    clip_on=False,  # a marker at exactly 0 or 1 is drawn whole, not cut by the frame
+                    label=key.removesuffix(suffix),
+                )
             ax.set_title(title)
             ax.set_xlabel("step")
-            if keys:
-                ax.legend(fontsize=7)
+            _step_axis(ax, [int(r["step"]) for r in rows if isinstance(r.get("step"), int)] or steps)
+            if keys and all(is_rate(k) for k in keys):
+                ax.set_ylim(0.0, 1.0)
+            elif suffix == "/reward_mean":
+                ax.set_ylim(min(_REWARD_RANGE[0], *values), max(_REWARD_RANGE[1], *values))
+            if ax.get_lines():  # beside the chart, never over a line at 1.0
+                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
             fig.tight_layout()
-            out = self.plots_dir / f"{name}.png"
-            fig.savefig(out, dpi=90)
-            plt.close(fig)
-            written.append(out)
-        return written
+            figures[name] = fig
+        return figures
 
     # --- checkpoints --------------------------------------------------------------------------
 
@@ -193,10 +245,11 @@ class RunDirectory:
         tmp.mkdir()
         weights = tmp / ("adapter" if lora else "model")
         extra = {"state_dict": weights_state} if weights_state is not None else {}
-        model.save_pretrained(weights, safe_serialization=True, **extra)  # type: ignore[operator]
+        with _quiet_progress():  # no "Writing model shards" bar through the run's own progress display
+            model.save_pretrained(weights, safe_serialization=True, **extra)  # type: ignore[operator]
+            tokenizer.save_pretrained(weights)
         if lora:
             write_adapter_base(weights, str(base_model))
-        tokenizer.save_pretrained(weights)
         torch.save(optimizer_state, tmp / "optimizer.pt")
         torch.save({"ranks": rng_states}, tmp / "rng.pt")
         (tmp / "state.json").write_text(json.dumps({"step": step, **state}, indent=2), encoding="utf-8")
@@ -251,3 +304,14 @@ class RunDirectory:
             torch.cuda.set_rng_state_all(mine["cuda"])
         state: dict[str, Any] = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
         return state
+
+
+def _step_axis(ax: Axes, steps: list[int]) -> None:
+    """Whole-number step ticks, with half a step of room either side of the first and last step."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
+    if steps:
+        first, last = min(steps), max(steps)
+        pad = max(0.5, 0.02 * (last - first))
+        ax.set_xlim(first - pad, last + pad)
