@@ -52,6 +52,15 @@ def main() -> None:
     torch.manual_seed(0)
     model, tokenizer = load_model(model_dir, dtype="float32", device="cpu")
     batch = rollouts(len(tokenizer), model)
+    strategy, _, adapter = strategy.partition("+")
+    if adapter == "lora":  # LoRA before sharding, B initialised at random so the merge is not W + 0
+        from peft import LoraConfig, get_peft_model
+
+        from azr.models import peft_quiet
+
+        lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+        with peft_quiet():
+            model = get_peft_model(model, lora)
     trained = parallel.wrap(model, parallel.resolve_strategy(strategy, world), world, torch.device("cpu"))  # type: ignore[arg-type]
     updater = PolicyUpdater(
         trained,
@@ -70,11 +79,23 @@ def main() -> None:
     weights = parallel.full_model_state_dict(trained)
     optim = parallel.full_optimizer_state_dict(trained, updater.optimizer)
     local = {k: v.full_tensor() if hasattr(v, "full_tensor") else v for k, v in trained.state_dict().items()}
-    record = {"world": world.size, "stats": stats, "local_digest": digest(local)}
+    buckets = list(parallel.hf_weight_buckets(trained, bucket_bytes=64 << 10))
+    feed = dict(pair for bucket in buckets for pair in bucket)
+    record = {
+        "world": world.size,
+        "stats": stats,
+        "local_digest": digest(local),
+        "feed": {
+            "names": list(feed),
+            "bucket_bytes": [sum(t.numel() * t.element_size() for _, t in b) for b in buckets],
+        },
+        "feed_digest": digest(feed),
+    }
     if world.is_main:
         Path(out).mkdir(parents=True, exist_ok=True)
         torch.save(weights, Path(out) / "weights.pt")
         torch.save(optim, Path(out) / "optimizer.pt")
+        torch.save(feed, Path(out) / "feed.pt")
     Path(out).mkdir(parents=True, exist_ok=True)
     Path(out, f"rank{world.rank}.json").write_text(json.dumps(record))
     if world.size > 1:

@@ -83,6 +83,63 @@ def test_resume_from_an_fsdp2_checkpoint_equals_an_uninterrupted_run(tiny_model_
     assert max_difference(a, before) > 1e-4  # the resumed step really moved the weights
 
 
+def test_the_weight_feed_is_the_full_state_dict_identical_on_every_rank(
+    tiny_model_dir: Path, tmp_path: Path, single: tuple[Path, list[dict]]
+) -> None:
+    reference_dir, _ = single
+    ranks = run(tiny_model_dir, tmp_path, "fsdp2", 2)
+    assert ranks[0]["feed"] == ranks[1]["feed"] and ranks[0]["feed_digest"] == ranks[1]["feed_digest"]
+    feed = torch.load(tmp_path / "feed.pt", weights_only=True)
+    weights = torch.load(tmp_path / "weights.pt", weights_only=True)
+    assert list(feed) == list(weights)  # HF names, the state dict's order
+    assert max_difference(feed, weights) == 0.0
+    assert max_difference(feed, torch.load(reference_dir / "feed.pt", weights_only=True)) < 1e-5
+    # Bounded buckets: 64 KiB each, give or take one tensor.
+    largest = max(t.numel() * t.element_size() for t in feed.values())
+    sizes = ranks[0]["feed"]["bucket_bytes"]
+    assert len(sizes) > 1 and all(size < (64 << 10) + largest for size in sizes)
+
+
+def test_lora_under_fsdp2_feeds_merged_weights(tiny_model_dir: Path, tmp_path: Path) -> None:
+    ranks = run(tiny_model_dir, tmp_path, "fsdp2+lora", 2)
+    assert ranks[0]["feed_digest"] == ranks[1]["feed_digest"]
+    feed = torch.load(tmp_path / "feed.pt", weights_only=True)
+    full = torch.load(tmp_path / "weights.pt", weights_only=True)  # peft names: base_layer, lora_A/B
+    plain = {k: v for k, v in full.items() if ".lora_" not in k}
+    assert len(feed) == len(plain) and not any("lora" in name or "base_layer" in name for name in feed)
+    merged = 0
+    for key, base in plain.items():
+        name = key.removeprefix("base_model.model.").replace(".base_layer.", ".")
+        if ".base_layer.weight" in key:
+            prefix = key.removesuffix(".base_layer.weight")
+            a, b = full[f"{prefix}.lora_A.default.weight"], full[f"{prefix}.lora_B.default.weight"]
+            expected = base + (8 / 4) * (b @ a)  # W + (alpha / r) B A
+            assert float((b @ a).abs().max()) > 0
+            merged += 1
+        else:
+            expected = base
+        assert float((feed[name] - expected).abs().max()) < 1e-6, name
+    assert merged >= 8  # every linear layer of the 2-layer model
+
+
+def test_the_feed_of_a_lora_model_leaves_its_base_weights_untouched(tiny_model_dir: Path) -> None:
+    from peft import LoraConfig, get_peft_model
+
+    from azr.models import load_model, peft_quiet
+
+    model, _ = load_model(tiny_model_dir, dtype="float32", device="cpu")
+    with peft_quiet():
+        model = get_peft_model(
+            model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
+        )
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    for _ in range(3):
+        list(parallel.hf_weight_buckets(model))
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    with pytest.raises(ValueError, match="bucket_bytes"):
+        next(parallel.hf_weight_buckets(model, bucket_bytes=0))
+
+
 def test_strategy_resolution_and_the_torch_version_check() -> None:
     assert parallel.resolve_strategy("auto", World()) == "none"
     assert parallel.resolve_strategy("auto", World(0, 2, 0)) == "ddp"

@@ -30,6 +30,7 @@ __all__ = [
     "full_model_state_dict",
     "full_optimizer_state_dict",
     "grad_average_world",
+    "hf_weight_buckets",
     "is_sharded",
     "load_full_model_state_dict",
     "load_full_optimizer_state_dict",
@@ -241,3 +242,75 @@ def load_full_model_state_dict(module: torch.nn.Module, state: dict[str, torch.T
     if state is None:
         raise ValueError("load_full_model_state_dict: rank 0 must pass the state dict")
     plain.load_state_dict(state)
+
+
+def _hf_name(name: str) -> str:
+    """A state-dict key as a Hugging Face checkpoint names it: no compile, peft or base-layer segments."""
+    name = name.removeprefix("_orig_mod.").removeprefix("module.").removeprefix("base_model.model.")
+    return name.replace("._orig_mod.", ".").replace(".base_layer.", ".")
+
+
+def _whole(tensor: torch.Tensor) -> torch.Tensor:
+    """The full tensor (collective for an FSDP2 shard: every rank must ask, in the same order)."""
+    full = tensor.full_tensor() if hasattr(tensor, "full_tensor") else tensor
+    return full.detach()
+
+
+def _lora_deltas(plain: torch.nn.Module) -> dict[str, list[tuple[str, str, float, bool]]]:
+    """For each LoRA-adapted layer's base weight key: (A key, B key, scaling, fan_in_fan_out) per
+    active adapter."""
+    deltas: dict[str, list[tuple[str, str, float, bool]]] = {}
+    for prefix, sub in plain.named_modules():
+        base = getattr(sub, "base_layer", None)
+        lora_a, lora_b = getattr(sub, "lora_A", None), getattr(sub, "lora_B", None)
+        if base is None or not isinstance(lora_a, torch.nn.ModuleDict) or not isinstance(lora_b, torch.nn.ModuleDict):
+            continue
+        if any(getattr(sub, "use_dora", {}).get(a, False) for a in lora_a):
+            raise ValueError(f"{prefix}: DoRA adapters cannot be merged by azr's weight feed")
+        active = getattr(sub, "active_adapters", list(lora_a))
+        deltas[f"{prefix}.base_layer.weight"] = [
+            (
+                f"{prefix}.lora_A.{a}.weight",
+                f"{prefix}.lora_B.{a}.weight",
+                float(sub.scaling[a]),
+                bool(sub.fan_in_fan_out),
+            )
+            for a in active
+            if a in lora_a
+        ]
+    return deltas
+
+
+def hf_weight_buckets(
+    module: torch.nn.Module, bucket_bytes: int = 256 << 20
+) -> Iterator[list[tuple[str, torch.Tensor]]]:
+    """The trained weights as ``(HF name, full tensor)`` pairs, in buckets of about ``bucket_bytes``.
+
+    What a rollout engine loads after each update. Works on a plain, DDP, FSDP2 or LoRA (peft) module
+    without changing it: LoRA layers come out merged, ``W + scaling * B @ A`` computed from full
+    tensors (peft's in-place ``merge_adapter``/``unmerge_adapter`` would round the frozen base weights
+    a little on every sync). Under FSDP2 every rank must iterate to the end, in step: each tensor is
+    gathered with ``full_tensor()`` in the state dict's order, which is the same on every rank, and
+    every rank gets the same buckets.
+    """
+    if bucket_bytes < 1:
+        raise ValueError(f"bucket_bytes must be positive, got {bucket_bytes}")
+    plain = module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+    state = plain.state_dict()
+    deltas = _lora_deltas(plain)
+    bucket: list[tuple[str, torch.Tensor]] = []
+    size = 0
+    for key, tensor in state.items():
+        if ".lora_" in key or "modules_to_save" in key:
+            continue
+        full = _whole(tensor)
+        for a_key, b_key, scaling, transposed in deltas.get(key, []):
+            delta = (_whole(state[b_key]).float() @ _whole(state[a_key]).float()) * scaling
+            full = (full.float() + (delta.T if transposed else delta)).to(full.dtype)
+        bucket.append((_hf_name(key), full))
+        size += full.numel() * full.element_size()
+        if size >= bucket_bytes:
+            yield bucket
+            bucket, size = [], 0
+    if bucket:
+        yield bucket

@@ -202,8 +202,16 @@ class VLLMSampler:
         )
 
     def sync_weights(self, model: torch.nn.Module) -> None:
-        """Copy ``model``'s current weights into the engine (call after each optimizer step)."""
-        weights = _hf_weights(model)
+        """Copy ``model``'s current weights into the engine (call after each optimizer step).
+
+        The weights come from :func:`azr.parallel.hf_weight_buckets` (full tensors under HF names, LoRA
+        merged; collective under FSDP2, so every rank calls this in step). They reach the engine in one
+        ``reload_weights`` call: vLLM-CPU re-processes each layer as it loads, and loading part of the
+        model per call was not verified there, so the buckets bound the gathering, not the hand-over.
+        """
+        from azr import parallel
+
+        weights = [pair for bucket in parallel.hf_weight_buckets(model) for pair in bucket]
         with _preserved_rng():
             self.llm.collective_rpc(_load_weights, args=(weights,))
             self.llm.reset_prefix_cache()
@@ -234,27 +242,6 @@ def _preserved_rng() -> Iterator[None]:
         finally:
             random.setstate(py_state)
             np.random.set_state(np_state)
-
-
-def _hf_weights(model: torch.nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """``(name, tensor)`` pairs under Hugging Face checkpoint names; LoRA adapters are merged in."""
-    module: Any = getattr(model, "module", model)  # DistributedDataParallel
-    merged = hasattr(module, "merge_adapter") and hasattr(module, "unmerge_adapter")
-    if merged:
-        module.merge_adapter()
-    try:
-        pairs: list[tuple[str, torch.Tensor]] = []
-        for name, tensor in module.state_dict().items():
-            if "lora_" in name or "modules_to_save" in name:
-                continue
-            name = name.removeprefix("_orig_mod.")
-            if merged:
-                name = name.removeprefix("base_model.model.").replace(".base_layer.", ".")
-            pairs.append((name, tensor.detach().clone() if merged else tensor.detach()))
-    finally:
-        if merged:
-            module.unmerge_adapter()
-    return pairs
 
 
 def _eos_ids(directory: Path, tokenizer: Any) -> list[int]:
