@@ -101,7 +101,7 @@ fn output_cap_holds() {
         return;
     };
     assert_eq!(r.status, Status::OutputLimit, "{r:?}");
-    assert!(r.stdout.len() <= 65_536);
+    assert!(r.stdout.len() <= SandboxConfig::DEFAULT_MAX_OUTPUT_BYTES);
     let Some(r) = run1("", "'y' * 100000") else { return };
     assert_eq!(r.status, Status::OutputLimit, "{r:?}");
 }
@@ -114,7 +114,7 @@ fn output_cap_holds_when_the_harness_check_is_switched_off() {
     let Some(r) = run1(program, "f()") else { return };
     assert_eq!(r.status, Status::OutputLimit, "{:?}", r.status);
     assert_eq!(r.value_repr, None);
-    assert_eq!(r.stdout.len(), 65_536);
+    assert_eq!(r.stdout.len(), SandboxConfig::DEFAULT_MAX_OUTPUT_BYTES);
 }
 
 #[test]

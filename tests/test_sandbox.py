@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import inspect
+import json
+
 import pytest
 
-from azr import ConfigError, ExecResult, Job, Sandbox, Status
+from azr import ConfigError, ExecResult, Job, Sandbox, Status, _core
 
 
 def test_contract_example(sandbox: Sandbox) -> None:
@@ -12,6 +15,57 @@ def test_contract_example(sandbox: Sandbox) -> None:
     assert isinstance(r, ExecResult)
     assert r.status is Status.OK and r.value_repr == "[3, 2, 1]"
     assert r.error_type is None and r.elapsed_ms > 0
+
+
+def test_results_are_frozen_values_made_in_rust(sandbox: Sandbox) -> None:
+    r = sandbox.run(Job("def f():\n    print('hi')\n    return [1, 'a']", "f()"))
+    assert type(r) is _core.ExecResult and r.ok
+    with pytest.raises(AttributeError):
+        r.value_repr = "2"  # type: ignore[misc]
+    fields = {
+        "status": Status.OK,
+        "value_repr": "[1, 'a']",
+        "stdout": "hi\n",
+        "error_type": None,
+        "error_message": None,
+        "exit_code": None,
+        "elapsed_ms": r.elapsed_ms,
+        "fuel": None,
+    }
+    assert r.to_dict() == fields and r.to_dict()["status"] is Status.OK
+    assert json.loads(json.dumps(r.to_dict()))["status"] == "ok"
+    assert repr(r) == "ExecResult(" + ", ".join(f"{k}={v!r}" for k, v in fields.items()) + ")"
+    # Two unencodable jobs get field-for-field equal results (no guest time); a guest result differs.
+    a, b = sandbox.run_many("\udcff", ["1", "2"])
+    assert a == b and hash(a) == hash(b) and len({a, b}) == 1
+    assert a != r and r != r.to_dict()
+    with pytest.raises(TypeError):
+        ExecResult()  # type: ignore[call-arg]
+
+
+def test_status_is_the_str_enum_rust_defines() -> None:
+    assert Status is _core.Status and len(Status) == 9
+    for status in Status:
+        assert isinstance(status, str) and Status(status.value) is status
+        assert status.name == status.value.upper() and str(status) == status.value
+        assert f"{status.name} ({status.value!r})".replace("'", '"') in (Status.__doc__ or "")
+
+
+def test_sandbox_defaults_come_from_the_core() -> None:
+    core = _core.Sandbox(workers=1)
+    assert (core.timeout_s, core.memory_mb, core.max_output_bytes, core.hash_seed, core.fuel) == (
+        _core.DEFAULT_TIMEOUT_S,
+        _core.DEFAULT_MEMORY_MB,
+        _core.DEFAULT_MAX_OUTPUT_BYTES,
+        _core.DEFAULT_HASH_SEED,
+        None,
+    )
+    params = inspect.signature(Sandbox).parameters
+    assert (params["timeout_s"].default, params["memory_mb"].default, params["instance_mode"].default) == (
+        _core.DEFAULT_TIMEOUT_S,
+        _core.DEFAULT_MEMORY_MB,
+        _core.DEFAULT_INSTANCE_MODE,
+    )
 
 
 def test_statuses_are_data_not_exceptions(sandbox: Sandbox) -> None:
@@ -112,5 +166,5 @@ def test_huge_and_odd_text_is_data(sandbox: Sandbox) -> None:
     assert (bad.status, bad.error_type) == (Status.SYNTAX_ERROR, "UnicodeEncodeError")
     mixed = sandbox.run_batch([Job("", "1"), Job("", "'\udcff'"), Job("", "2")])
     assert [r.status for r in mixed] == [Status.OK, Status.SYNTAX_ERROR, Status.OK]
-    big = "x = 1\n" * 100_000
-    assert sandbox.run(Job(big, "x")).value_repr == "1"
+    big = "x = 1\n" * 100_000  # compiling it takes ~0.5 s in the guest, more on a loaded machine
+    assert sandbox.run(Job(big, "x", timeout_s=30)).value_repr == "1"

@@ -19,7 +19,7 @@ def test_core_run_takes_any_text(core: _core.Sandbox, text: str) -> None:
     for program, exprs in ((text, ["1"]), ("x = 1", [text, "x"]), (text, [text])):
         results = core.run(program, exprs)
         assert len(results) == len(exprs)
-        assert results[0][0] in ("syntax_error", "exception"), results
+        assert results[0].status in (Status.SYNTAX_ERROR, Status.EXCEPTION), results
 
 
 def test_core_run_batch_keeps_order_around_unencodable_jobs(core: _core.Sandbox) -> None:
@@ -30,9 +30,9 @@ def test_core_run_batch_keeps_order_around_unencodable_jobs(core: _core.Sandbox)
         ("", ["2", "3"], 0, None),
     ]
     out = core.run_batch(jobs)
-    assert [[r[0] for r in rs] for rs in out] == [["ok"], ["syntax_error"] * 2, ["syntax_error"], ["ok", "ok"]]
-    assert out[1][0][3] == "UnicodeEncodeError"
-    assert [r[1] for r in out[3]] == ["2", "3"]
+    assert [[r.status for r in rs] for rs in out] == [["ok"], ["syntax_error"] * 2, ["syntax_error"], ["ok", "ok"]]
+    assert out[1][0].error_type == "UnicodeEncodeError"
+    assert [r.value_repr for r in out[3]] == ["2", "3"]
 
 
 def test_surrogates_in_output_are_data(sandbox: Sandbox) -> None:

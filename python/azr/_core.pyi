@@ -1,8 +1,9 @@
 """Low-level bindings to azr's Rust core. Use :mod:`azr` (``azr.Sandbox``) instead."""
 
+from enum import StrEnum
 from os import PathLike
 from pathlib import Path
-from typing import Literal, TypeAlias, final
+from typing import Any, Literal, TypeAlias, final
 
 import numpy as np
 import numpy.typing as npt
@@ -22,8 +23,74 @@ class GuestModuleError(AzrError):
 class ConfigError(AzrError):
     """A configuration value is invalid."""
 
-# (status, value_repr, stdout, error_type, error_message, exit_code, elapsed_ms, fuel)
-_RawResult: TypeAlias = tuple[str, str | None, str, str | None, str | None, int | None, float, int | None]
+# The defaults of `Sandbox` (Rust's `SandboxConfig`): the one definition azr reads.
+DEFAULT_TIMEOUT_S: float
+DEFAULT_MEMORY_MB: int
+DEFAULT_MAX_OUTPUT_BYTES: int
+DEFAULT_MAX_WASM_STACK_BYTES: int
+DEFAULT_INSTANCE_MODE: Literal["reset", "fresh"]
+DEFAULT_POOLING: bool
+DEFAULT_HASH_SEED: int
+
+class Status(StrEnum):
+    """How a job ended: a value, an exception or a limit, never a Python error."""
+
+    OK = "ok"
+    """The expression evaluated; ``value_repr`` holds its repr."""
+    EXCEPTION = "exception"
+    """The program or expression raised (``error_type``/``error_message`` say what)."""
+    SYNTAX_ERROR = "syntax_error"
+    """The program or expression does not parse (or is not valid UTF-8)."""
+    TIMEOUT = "timeout"
+    """The wall-clock timeout fired (epoch interruption)."""
+    MEMORY = "memory"
+    """The memory cap was hit (or the guest raised MemoryError)."""
+    OUTPUT_LIMIT = "output_limit"
+    """Printed output plus the value's repr exceeded ``max_output_bytes``."""
+    OUT_OF_FUEL = "out_of_fuel"
+    """The fuel budget ran out (only when the sandbox meters fuel)."""
+    EXIT = "exit"
+    """The program exited (``sys.exit``, ``exit()``, ``os._exit``); see ``exit_code``."""
+    CRASH = "crash"
+    """The guest trapped for another reason (e.g. its WebAssembly stack was exhausted)."""
+
+@final
+class ExecResult:
+    """The outcome of one expression. Equal results compare equal and hash alike; a result is
+    immutable and made only by the sandbox."""
+
+    @property
+    def status(self) -> Status:
+        """How the job ended."""
+    @property
+    def ok(self) -> bool:
+        """Whether ``status`` is ``Status.OK``."""
+    @property
+    def value_repr(self) -> str | None:
+        """``repr()`` of the value when ``status`` is OK."""
+    @property
+    def stdout(self) -> str:
+        """What the program printed (capped by ``max_output_bytes``)."""
+    @property
+    def error_type(self) -> str | None:
+        """The exception's type name when the program raised or could not run."""
+    @property
+    def error_message(self) -> str | None:
+        """The exception's message when the program raised or could not run."""
+    @property
+    def exit_code(self) -> int | None:
+        """The exit code when ``status`` is EXIT (WASI reports only 0 or 1 for ``os._exit``)."""
+    @property
+    def elapsed_ms(self) -> float:
+        """Wall time inside the guest (program, evaluation and repr; not instantiation)."""
+    @property
+    def fuel(self) -> int | None:
+        """Fuel consumed, when the sandbox meters fuel."""
+    def to_dict(self) -> dict[str, Any]:
+        """The fields as a dict (``status`` is a ``Status``, which is a ``str``): ready for ``json.dumps``."""
+    def __eq__(self, value: object, /) -> bool: ...
+    def __hash__(self) -> int: ...
+
 # (program, exprs, seed, timeout_s)
 _RawJob: TypeAlias = tuple[str, list[str], int, float | None]
 
@@ -35,20 +102,20 @@ class Sandbox:
         cls,
         *,
         workers: int | None = None,
-        timeout_s: float = 2.0,
-        memory_mb: int = 256,
-        max_output_bytes: int = 65536,
+        timeout_s: float = ...,
+        memory_mb: int = ...,
+        max_output_bytes: int = ...,
         fuel: int | None = None,
-        max_wasm_stack_bytes: int = 4194304,
-        instance_mode: Literal["reset", "fresh"] = "reset",
-        pooling: bool = True,
-        hash_seed: int = 0,
+        max_wasm_stack_bytes: int = ...,
+        instance_mode: Literal["reset", "fresh"] = ...,
+        pooling: bool = ...,
+        hash_seed: int = ...,
         guest: str | PathLike[str] | None = None,
         cache_dir: str | PathLike[str] | None = None,
     ) -> Sandbox: ...
-    def run(self, program: str, exprs: list[str], seed: int = 0, timeout_s: float | None = None) -> list[_RawResult]:
+    def run(self, program: str, exprs: list[str], seed: int = 0, timeout_s: float | None = None) -> list[ExecResult]:
         """Run one program against expressions in one pristine instance."""
-    def run_batch(self, jobs: list[_RawJob]) -> list[list[_RawResult]]:
+    def run_batch(self, jobs: list[_RawJob]) -> list[list[ExecResult]]:
         """Run many jobs in parallel; one list of results per job, in order."""
     @property
     def workers(self) -> int: ...
@@ -77,10 +144,10 @@ class Sandbox:
     def idle_instances_pristine(self) -> bool:
         """Whether every idle instance's memory equals its post-instantiation snapshot."""
 
-def locate_guest(guest: str | PathLike[str] | None = None, hash_seed: int = 0) -> Path:
+def locate_guest(guest: str | PathLike[str] | None = None, hash_seed: int = ...) -> Path:
     """Path of the guest the sandbox would use, building it if needed."""
 
-def build_guest(hash_seed: int = 0) -> Path:
+def build_guest(hash_seed: int = ...) -> Path:
     """Build the guest into the cache (replacing any cached one) and return its path."""
 
 def verify_guest(path: str | PathLike[str]) -> str:

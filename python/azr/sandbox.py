@@ -1,7 +1,9 @@
 """The public sandbox API: run untrusted Python in a pristine WebAssembly interpreter per job.
 
-``Sandbox`` wraps :class:`azr._core.Sandbox` (Rust, wasmtime) with typed ``Job`` and
-``ExecResult`` values. A failing program is a result with a :class:`Status`, never an exception.
+``Sandbox`` wraps :class:`azr._core.Sandbox` (Rust, wasmtime) with typed ``Job`` values, argument
+checks and running totals. Results are :class:`ExecResult` values made in Rust, their ``status`` a
+:class:`Status`; a failing program is a result, never an exception. The defaults come from
+``azr._core.DEFAULT_*`` (defined once, in Rust).
 """
 
 from __future__ import annotations
@@ -11,39 +13,16 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 from typing import Literal
 
 from azr import _core
+from azr._core import ExecResult, Status
 from azr.exceptions import ConfigError
 
 __all__ = ["ExecResult", "InstanceCounts", "Job", "Sandbox", "SandboxStats", "Status"]
 
 _U64_MAX = 2**64 - 1
-
-
-class Status(StrEnum):
-    """How a job ended."""
-
-    OK = "ok"
-    """The expression evaluated; ``value_repr`` holds its repr."""
-    EXCEPTION = "exception"
-    """The program or expression raised (``error_type``/``error_message`` say what)."""
-    SYNTAX_ERROR = "syntax_error"
-    """The program or expression does not parse."""
-    TIMEOUT = "timeout"
-    """The wall-clock timeout fired."""
-    MEMORY = "memory"
-    """The memory cap was hit."""
-    OUTPUT_LIMIT = "output_limit"
-    """Printed output plus the value's repr exceeded ``max_output_bytes``."""
-    OUT_OF_FUEL = "out_of_fuel"
-    """The fuel budget ran out (only when the sandbox meters fuel)."""
-    EXIT = "exit"
-    """The program exited (``sys.exit``, ``exit()``, ``os._exit``); see ``exit_code``."""
-    CRASH = "crash"
-    """The guest trapped for another reason (e.g. its WebAssembly stack was exhausted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,48 +43,6 @@ class Job:
         _check_str("expr", self.expr)
         _check_seed(self.seed)
         _check_timeout(self.timeout_s)
-
-
-@dataclass(frozen=True, slots=True)
-class ExecResult:
-    """The outcome of one expression."""
-
-    status: Status
-    value_repr: str | None
-    """``repr()`` of the value when ``status`` is OK."""
-    stdout: str
-    error_type: str | None
-    error_message: str | None
-    exit_code: int | None
-    """The exit code when ``status`` is EXIT (WASI reports only 0 or 1 for ``os._exit``)."""
-    elapsed_ms: float
-    fuel: int | None
-    """Fuel consumed, when the sandbox meters fuel."""
-
-    @property
-    def ok(self) -> bool:
-        return self.status is Status.OK
-
-
-def _result(raw: tuple[str, str | None, str, str | None, str | None, int | None, float, int | None]) -> ExecResult:
-    status, value_repr, stdout, error_type, error_message, exit_code, elapsed_ms, fuel = raw
-    return ExecResult(Status(status), value_repr, stdout, error_type, error_message, exit_code, elapsed_ms, fuel)
-
-
-def _encodable(text: str) -> bool:
-    """Whether text can cross into the guest (lone surrogates cannot be UTF-8)."""
-    if text.isascii():
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return False
-    return True
-
-
-_UNENCODABLE = ExecResult(
-    Status.SYNTAX_ERROR, None, "", "UnicodeEncodeError", "program or expression is not valid UTF-8", None, 0.0, None
-)
 
 
 def _check_str(name: str, value: object) -> None:
@@ -197,16 +134,16 @@ class Sandbox:
     def __init__(
         self,
         workers: int | None = None,
-        timeout_s: float = 2.0,
-        memory_mb: int = 256,
-        max_output_bytes: int = 65536,
+        timeout_s: float = _core.DEFAULT_TIMEOUT_S,
+        memory_mb: int = _core.DEFAULT_MEMORY_MB,
+        max_output_bytes: int = _core.DEFAULT_MAX_OUTPUT_BYTES,
         *,
         fuel: int | None = None,
         guest: str | os.PathLike[str] | None = None,
         cache_dir: str | os.PathLike[str] | None = None,
-        instance_mode: Literal["reset", "fresh"] = "reset",
-        pooling: bool = True,
-        hash_seed: int = 0,
+        instance_mode: Literal["reset", "fresh"] = _core.DEFAULT_INSTANCE_MODE,
+        pooling: bool = _core.DEFAULT_POOLING,
+        hash_seed: int = _core.DEFAULT_HASH_SEED,
     ) -> None:
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise ConfigError(f"workers must be a positive int or None, got {workers!r}")
@@ -219,10 +156,7 @@ class Sandbox:
         _check_hash_seed(hash_seed)
         self.stats = SandboxStats()
         """Running totals of this sandbox's work (reset or snapshot them freely)."""
-        self._timeout_s = float(timeout_s)
-        self._memory_mb = memory_mb
-        self._max_output_bytes = max_output_bytes
-        self._fuel = fuel
+        # What the core does not report back (it reports the mode in use, not the one asked for).
         self._instance_mode: Literal["reset", "fresh"] = instance_mode
         self._pooling = pooling
         self._cache_dir = Path(cache_dir) if cache_dir is not None else None
@@ -278,10 +212,10 @@ class Sandbox:
             if variant is None:
                 variant = Sandbox(
                     self.workers,
-                    self._timeout_s,
-                    self._memory_mb,
-                    self._max_output_bytes,
-                    fuel=self._fuel,
+                    self._core.timeout_s,
+                    self._core.memory_mb,
+                    self._core.max_output_bytes,
+                    fuel=self._core.fuel,
                     guest=self._guest if seed == 0 else None,
                     cache_dir=self._cache_dir,
                     instance_mode=self._instance_mode,
@@ -314,21 +248,15 @@ class Sandbox:
     def run_batch(self, jobs: Sequence[Job]) -> list[ExecResult]:
         """Run jobs in parallel over ``workers`` threads (GIL released); results in input order."""
         items = [(job.program, [job.expr]) for job in jobs]
-        results = self._run_raw(items, [(job.seed, job.timeout_s) for job in jobs])
+        results = self._run_items(items, [(job.seed, job.timeout_s) for job in jobs])
         return [rs[0] for rs in results]
 
-    def _run_raw(
+    def _run_items(
         self, items: Sequence[tuple[str, list[str]]], settings: Sequence[tuple[int, float | None]]
     ) -> list[list[ExecResult]]:
-        """Run (program, exprs) items; text that cannot be UTF-8 becomes a SYNTAX_ERROR result."""
-        runnable = [
-            i for i, (program, exprs) in enumerate(items) if _encodable(program) and all(map(_encodable, exprs))
-        ]
+        """Run (program, exprs) items; text that cannot be UTF-8 gets SYNTAX_ERROR results (from Rust)."""
         started = time.perf_counter()
-        raws = self._core.run_batch([(items[i][0], items[i][1], *settings[i]) for i in runnable])
-        out: list[list[ExecResult]] = [[_UNENCODABLE] * len(exprs) for _, exprs in items]
-        for i, raw in zip(runnable, raws, strict=True):
-            out[i] = [_result(r) for r in raw]
+        out = self._core.run_batch([(*item, *setting) for item, setting in zip(items, settings, strict=True)])
         self.stats.seconds += time.perf_counter() - started
         for results in out:
             self.stats.programs += 1
@@ -351,7 +279,7 @@ class Sandbox:
             _check_str("expr", expr)
         _check_seed(seed)
         _check_timeout(timeout_s)
-        return self._run_raw([(program, exprs)], [(seed, timeout_s)])[0]
+        return self._run_items([(program, exprs)], [(seed, timeout_s)])[0]
 
     def run_many_batch(
         self, items: Sequence[tuple[str, Sequence[str]]], seed: int = 0, timeout_s: float | None = None
@@ -364,7 +292,7 @@ class Sandbox:
             _check_str("program", program)
             for expr in exprs:
                 _check_str("expr", expr)
-        return self._run_raw(lists, [(seed, timeout_s)] * len(lists))
+        return self._run_items(lists, [(seed, timeout_s)] * len(lists))
 
     def __repr__(self) -> str:
         return f"Sandbox(workers={self.workers}, timeout_s={self.timeout_s}, guest={str(self.guest_path)!r})"

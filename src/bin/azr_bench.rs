@@ -33,10 +33,10 @@ fn parse_args() -> Result<Args, String> {
         snippets: 2000,
         workers: Vec::new(),
         json: false,
-        timeout_s: 2.0,
+        timeout_s: SandboxConfig::DEFAULT_TIMEOUT.as_secs_f64(),
         pooling: true,
-        keep_resident_mib: 16,
-        instance_mode: InstanceMode::Reset,
+        keep_resident_mib: SandboxConfig::DEFAULT_KEEP_RESIDENT_BYTES >> 20,
+        instance_mode: SandboxConfig::DEFAULT_INSTANCE_MODE,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {

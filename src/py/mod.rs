@@ -3,6 +3,7 @@
 
 mod convert;
 mod exceptions;
+mod outcome;
 mod reward;
 mod sandbox;
 mod tasks;
@@ -17,6 +18,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     let _ = pyo3_log::try_init();
     exceptions::register(m)?;
     m.add_class::<sandbox::PySandbox>()?;
+    m.add_class::<outcome::PyExecResult>()?;
+    m.add("Status", outcome::status_class(m.py())?)?;
+    sandbox::add_defaults(m)?;
     m.add_function(wrap_pyfunction!(sandbox::locate_guest, m)?)?;
     m.add_function(wrap_pyfunction!(sandbox::build_guest, m)?)?;
     m.add_function(wrap_pyfunction!(sandbox::verify_guest, m)?)?;

@@ -1,5 +1,5 @@
-//! `azr._core.Sandbox`: the low-level sandbox. `azr.Sandbox` wraps it with
-//! `Job`/`ExecResult` dataclasses and the `Status` enum.
+//! `azr._core.Sandbox`: the low-level sandbox. It returns [`PyExecResult`]s (`azr.ExecResult`);
+//! `azr.Sandbox` adds typed `Job`s, argument checks and running totals.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -7,20 +7,9 @@ use std::time::Duration;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 
+use super::outcome::PyExecResult;
 use crate::error::CoreError;
-use crate::sandbox::{guest, ExecResult, InstanceMode, Job, Sandbox, SandboxConfig};
-
-/// (status, value_repr, stdout, error_type, error_message, exit_code, elapsed_ms, fuel)
-type RawResult = (
-    &'static str,
-    Option<String>,
-    String,
-    Option<String>,
-    Option<String>,
-    Option<i32>,
-    f64,
-    Option<u64>,
-);
+use crate::sandbox::{guest, ExecResult, InstanceMode, Job, Sandbox, SandboxConfig, Status};
 
 /// (program, exprs, seed, timeout_s), as Python passes it: any `str`, even one that is
 /// not valid Unicode (lone surrogates) and so cannot cross into the guest.
@@ -31,31 +20,19 @@ fn utf8(text: &Bound<'_, PyString>) -> Option<String> {
     text.to_str().ok().map(str::to_owned)
 }
 
-/// What a job whose text is not valid UTF-8 gets for each expression (as `azr.Sandbox` does).
-fn unencodable() -> RawResult {
-    (
-        "syntax_error",
-        None,
-        String::new(),
-        Some("UnicodeEncodeError".into()),
-        Some("program or expression is not valid UTF-8".into()),
-        None,
+/// What a job whose text is not valid UTF-8 gets for each expression: data, not an exception.
+fn unencodable(count: usize) -> Vec<PyExecResult> {
+    let result = ExecResult::host(
+        Status::SyntaxError,
+        "UnicodeEncodeError",
+        "program or expression is not valid UTF-8".into(),
         0.0,
-        None,
-    )
+    );
+    vec![PyExecResult(result); count]
 }
 
-fn raw(result: ExecResult) -> RawResult {
-    (
-        result.status.as_str(),
-        result.value_repr,
-        result.stdout,
-        result.error_type,
-        result.error_message,
-        result.exit_code,
-        result.elapsed_ms,
-        result.fuel,
-    )
+fn wrap(results: Vec<ExecResult>) -> Vec<PyExecResult> {
+    results.into_iter().map(PyExecResult).collect()
 }
 
 fn duration(seconds: f64, name: &str) -> Result<Duration, CoreError> {
@@ -90,8 +67,12 @@ pub struct PySandbox {
 #[pymethods]
 impl PySandbox {
     #[new]
-    #[pyo3(signature = (*, workers=None, timeout_s=2.0, memory_mb=256, max_output_bytes=65536, fuel=None,
-                        max_wasm_stack_bytes=4194304, instance_mode="reset", pooling=true, hash_seed=0,
+    #[pyo3(signature = (*, workers=None, timeout_s=SandboxConfig::DEFAULT_TIMEOUT.as_secs_f64(),
+                        memory_mb=SandboxConfig::DEFAULT_MEMORY_MB,
+                        max_output_bytes=SandboxConfig::DEFAULT_MAX_OUTPUT_BYTES, fuel=None,
+                        max_wasm_stack_bytes=SandboxConfig::DEFAULT_MAX_WASM_STACK_BYTES,
+                        instance_mode=SandboxConfig::DEFAULT_INSTANCE_MODE.as_str(),
+                        pooling=SandboxConfig::DEFAULT_POOLING, hash_seed=SandboxConfig::DEFAULT_HASH_SEED,
                         guest=None, cache_dir=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -136,17 +117,16 @@ impl PySandbox {
         exprs: Vec<Bound<'_, PyString>>,
         seed: u64,
         timeout_s: Option<f64>,
-    ) -> PyResult<Vec<RawResult>> {
+    ) -> PyResult<Vec<PyExecResult>> {
         let count = exprs.len();
         let Some(job) = job(&(program, exprs, seed, timeout_s))? else {
-            return Ok(vec![unencodable(); count]);
+            return Ok(unencodable(count));
         };
-        let results = py.detach(|| self.inner.run(&job));
-        Ok(results.into_iter().map(raw).collect())
+        Ok(wrap(py.detach(|| self.inner.run(&job))))
     }
 
     /// Runs many jobs in parallel; one list of results per job, in order.
-    fn run_batch(&self, py: Python<'_>, jobs: Vec<PyJob<'_>>) -> PyResult<Vec<Vec<RawResult>>> {
+    fn run_batch(&self, py: Python<'_>, jobs: Vec<PyJob<'_>>) -> PyResult<Vec<Vec<PyExecResult>>> {
         let parsed = jobs.iter().map(job).collect::<Result<Vec<_>, _>>()?;
         // (expression count, whether it runs) per job, then the runnable jobs alone.
         let shape: Vec<(usize, bool)> = jobs
@@ -160,8 +140,8 @@ impl PySandbox {
         let mut out = Vec::with_capacity(shape.len());
         for (count, runs) in shape {
             match runs {
-                true => out.push(results.next().unwrap_or_default().into_iter().map(raw).collect()),
-                false => out.push(vec![unencodable(); count]),
+                true => out.push(wrap(results.next().unwrap_or_default())),
+                false => out.push(unencodable(count)),
             }
         }
         Ok(out)
@@ -233,14 +213,14 @@ impl PySandbox {
 
 /// Path of the guest the sandbox would use, building it if needed.
 #[pyfunction]
-#[pyo3(signature = (guest=None, hash_seed=0))]
+#[pyo3(signature = (guest=None, hash_seed=SandboxConfig::DEFAULT_HASH_SEED))]
 pub fn locate_guest(py: Python<'_>, guest: Option<PathBuf>, hash_seed: u32) -> PyResult<PathBuf> {
     Ok(py.detach(|| guest::locate(guest.as_deref(), hash_seed))?)
 }
 
 /// Builds the guest into the cache (replacing any cached one) and returns its path.
 #[pyfunction]
-#[pyo3(signature = (hash_seed=0))]
+#[pyo3(signature = (hash_seed=SandboxConfig::DEFAULT_HASH_SEED))]
 pub fn build_guest(py: Python<'_>, hash_seed: u32) -> PyResult<PathBuf> {
     Ok(py.detach(|| guest::build(&guest::cached_guest_path(hash_seed), hash_seed))?)
 }
@@ -249,4 +229,20 @@ pub fn build_guest(py: Python<'_>, hash_seed: u32) -> PyResult<PathBuf> {
 #[pyfunction]
 pub fn verify_guest(py: Python<'_>, path: PathBuf) -> PyResult<String> {
     Ok(py.detach(|| guest::verify(&path))?)
+}
+
+/// Exports the defaults of [`SandboxConfig`] as `DEFAULT_*` constants: the one definition that
+/// `azr.Sandbox`, the CLI and the training config read.
+pub fn add_defaults(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("DEFAULT_TIMEOUT_S", SandboxConfig::DEFAULT_TIMEOUT.as_secs_f64())?;
+    m.add("DEFAULT_MEMORY_MB", SandboxConfig::DEFAULT_MEMORY_MB)?;
+    m.add("DEFAULT_MAX_OUTPUT_BYTES", SandboxConfig::DEFAULT_MAX_OUTPUT_BYTES)?;
+    m.add(
+        "DEFAULT_MAX_WASM_STACK_BYTES",
+        SandboxConfig::DEFAULT_MAX_WASM_STACK_BYTES,
+    )?;
+    m.add("DEFAULT_INSTANCE_MODE", SandboxConfig::DEFAULT_INSTANCE_MODE.as_str())?;
+    m.add("DEFAULT_POOLING", SandboxConfig::DEFAULT_POOLING)?;
+    m.add("DEFAULT_HASH_SEED", SandboxConfig::DEFAULT_HASH_SEED)?;
+    Ok(())
 }

@@ -75,17 +75,11 @@ impl InstanceMode {
     }
 }
 
-/// Sandbox settings. Defaults:
+/// Sandbox settings. `SandboxConfig::default()` is the one definition of the defaults: the
+/// `DEFAULT_*` constants below (also exported to Python as `azr._core.DEFAULT_*`, which
+/// `azr.Sandbox` and the CLI read), plus:
 /// - `workers`: available parallelism (threads running jobs in `run_batch`)
-/// - `timeout`: 2 s per expression (wall clock)
-/// - `memory_mb`: 256 MiB of guest linear memory per instance
-/// - `max_output_bytes`: 65,536 (captured stdout plus the value repr)
 /// - `fuel`: `None` (no metering; `Some(n)` = n units per expression)
-/// - `max_wasm_stack_bytes`: 4 MiB (deep Python recursion ends in RecursionError first)
-/// - `instance_mode`: [`InstanceMode::Reset`] (reuse and restore; `Fresh` = a new instance per job)
-/// - `pooling`: true (`Fresh` mode: pooling allocator; false = allocate on demand)
-/// - `keep_resident_bytes`: 16 MiB of each pooled memory slot kept mapped between instances
-/// - `hash_seed`: 0 (which guest build: each has its own string-hash secret, drawn when built)
 /// - `guest`: `None` (locate or build, see [`guest::locate`]; a path is for hash seed 0 only)
 /// - `cache_dir`: `None` (see [`guest::cache_dir`])
 #[derive(Debug, Clone)]
@@ -104,19 +98,38 @@ pub struct SandboxConfig {
     pub cache_dir: Option<PathBuf>,
 }
 
+impl SandboxConfig {
+    /// Wall-clock limit per expression: 2 s.
+    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
+    /// Guest linear memory per instance: 256 MiB.
+    pub const DEFAULT_MEMORY_MB: usize = 256;
+    /// Cap on captured stdout plus the value repr: 64 KiB.
+    pub const DEFAULT_MAX_OUTPUT_BYTES: usize = 65_536;
+    /// Guest WebAssembly stack: 4 MiB (deep Python recursion ends in RecursionError first).
+    pub const DEFAULT_MAX_WASM_STACK_BYTES: usize = 4 << 20;
+    /// Reuse and restore one instance per worker (`Fresh` = a new instance per job).
+    pub const DEFAULT_INSTANCE_MODE: InstanceMode = InstanceMode::Reset;
+    /// `Fresh` mode uses the pooling allocator (false = allocate on demand).
+    pub const DEFAULT_POOLING: bool = true;
+    /// Bytes of each pooled memory slot kept mapped between instances: 16 MiB.
+    pub const DEFAULT_KEEP_RESIDENT_BYTES: usize = 16 << 20;
+    /// Which guest build (each has its own string-hash secret, drawn when built): 0.
+    pub const DEFAULT_HASH_SEED: u32 = 0;
+}
+
 impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             workers: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            timeout: Duration::from_secs(2),
-            memory_mb: 256,
-            max_output_bytes: 65_536,
+            timeout: Self::DEFAULT_TIMEOUT,
+            memory_mb: Self::DEFAULT_MEMORY_MB,
+            max_output_bytes: Self::DEFAULT_MAX_OUTPUT_BYTES,
             fuel: None,
-            max_wasm_stack_bytes: 4 << 20,
-            instance_mode: InstanceMode::Reset,
-            pooling: true,
-            keep_resident_bytes: 16 << 20,
-            hash_seed: 0,
+            max_wasm_stack_bytes: Self::DEFAULT_MAX_WASM_STACK_BYTES,
+            instance_mode: Self::DEFAULT_INSTANCE_MODE,
+            pooling: Self::DEFAULT_POOLING,
+            keep_resident_bytes: Self::DEFAULT_KEEP_RESIDENT_BYTES,
+            hash_seed: Self::DEFAULT_HASH_SEED,
             guest: None,
             cache_dir: None,
         }

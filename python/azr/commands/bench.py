@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from azr import _core
 from azr.exceptions import ConfigError
 from azr.jsonl import iter_jsonl
 from azr.sandbox import Job, Sandbox, Status
@@ -51,12 +52,17 @@ def register(sub: Any) -> None:
     bench.add_argument("--jobs", help="JSONL with code/input (CRUXEval format); default: bundled examples")
     bench.add_argument("--snippets", type=int, default=2000, help="jobs to run (cycling the file)")
     bench.add_argument("--workers", type=int, default=None, help="threads (default: all cores)")
-    bench.add_argument("--timeout", type=float, default=2.0, help="wall-clock seconds per job (default 2)")
+    bench.add_argument(
+        "--timeout",
+        type=float,
+        default=_core.DEFAULT_TIMEOUT_S,
+        help="wall-clock seconds per job (default %(default)s)",
+    )
     bench.add_argument(
         "--instance-mode",
         choices=["reset", "fresh"],
-        default="reset",
-        help="reuse a restored instance per worker (default) or instantiate one per job",
+        default=_core.DEFAULT_INSTANCE_MODE,
+        help="reset: reuse a restored instance per worker; fresh: instantiate one per job (default %(default)s)",
     )
     bench.add_argument("--json", action="store_true", help="print one JSON object")
     bench.set_defaults(func=run)

@@ -13,7 +13,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from azr import values
+from azr import _core, values
 from azr.exceptions import ConfigError
 from azr.jsonl import iter_jsonl
 from azr.sandbox import ExecResult, Job, Sandbox
@@ -47,23 +47,21 @@ def register(sub: Any) -> None:
         help="typed: types must match recursively (1, True and 1.0 differ); value: Python == (default: typed)",
     )
     verify.add_argument("--seed", type=int, default=0, help="seeds the guest's randomness and clock (default 0)")
-    verify.add_argument("--timeout", type=float, default=2.0, help="wall-clock seconds per expression (default 2)")
-    verify.add_argument("--memory-mb", type=int, default=256, help="guest memory cap in MiB (default 256)")
+    verify.add_argument(
+        "--timeout",
+        type=float,
+        default=_core.DEFAULT_TIMEOUT_S,
+        help="wall-clock seconds per expression (default %(default)s)",
+    )
+    verify.add_argument(
+        "--memory-mb", type=int, default=_core.DEFAULT_MEMORY_MB, help="guest memory cap in MiB (default %(default)s)"
+    )
     verify.add_argument("--json", action="store_true", help="print one JSON object")
     verify.set_defaults(func=run)
 
 
 def _result_dict(result: ExecResult) -> dict[str, Any]:
-    return {
-        "status": str(result.status),
-        "value_repr": result.value_repr,
-        "stdout": result.stdout,
-        "error_type": result.error_type,
-        "error_message": result.error_message,
-        "exit_code": result.exit_code,
-        "elapsed_ms": round(result.elapsed_ms, 3),
-        "fuel": result.fuel,
-    }
+    return result.to_dict() | {"elapsed_ms": round(result.elapsed_ms, 3)}
 
 
 def run(args: argparse.Namespace) -> int:
