@@ -80,8 +80,6 @@ def _number(bound: float) -> str:
 AT_LEAST_ONE = Range(low=1)
 NON_NEGATIVE = Range(low=0)
 POSITIVE = Range(low=0, low_open=True)
-UNIT = Range(low=0, high=1)
-"""[0, 1]"""
 
 
 def setting(default: _T, help: str, allowed: Range | None = None) -> _T:
@@ -113,7 +111,10 @@ class _Section:
         hints = _hints(type(self))
         for spec in dataclasses.fields(typing.cast(Any, self)):
             key, raw = self.key(spec.name), getattr(self, spec.name)
-            value = _coerce(key, raw, hints[spec.name])
+            try:
+                value = _coerce(key, raw, hints[spec.name])
+            except ConfigError as exc:
+                raise ConfigError(f"{exc}: e.g. {key} = {toml_value(spec.default)} (the default)") from None
             if value is not raw:
                 object.__setattr__(self, spec.name, value)  # int -> float, list -> tuple; frozen otherwise
             for item in value if isinstance(value, tuple) else (value,):
@@ -392,17 +393,6 @@ class ParallelConfig(_Section):
     )
 
 
-_SECTIONS: tuple[type[_Section], ...] = (
-    ModelConfig,
-    SamplerConfig,
-    SelfPlayConfig,
-    OptimConfig,
-    SandboxSettings,
-    RunConfig,
-    ParallelConfig,
-)
-
-
 def _doc(cls: type[Any]) -> dict[str, str]:
     """A section field's metadata: its help is the section's docstring."""
     return {"help": (cls.__doc__ or "").strip()}
@@ -441,8 +431,9 @@ class TrainConfig:
 
 
 def sections() -> list[tuple[str, type[_Section]]]:
-    """(TOML name, class) of each section, in file order."""
-    return [(cls.section, cls) for cls in _SECTIONS]
+    """(TOML name, class) of each section of :class:`TrainConfig`, in file order."""
+    hints = _hints(TrainConfig)
+    return [(spec.name, hints[spec.name]) for spec in dataclasses.fields(TrainConfig)]
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:
