@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from azr.config import describe, load_config, sections
-from azr.exceptions import ConfigError
+from azr.exceptions import ConfigError, MissingDependencyError
 from azr.progress import logs_above_bars
 
 __all__ = ["register"]
@@ -81,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         from azr.trainer import Trainer
     except ImportError as exc:
-        raise ConfigError(f"azr train needs the training extra: pip install 'azr[train]' ({exc})") from exc
+        raise MissingDependencyError(f"azr train needs the training extra: pip install 'azr[train]' ({exc})") from exc
     with logs_above_bars():
         trainer = Trainer(config, run_dir, resume=args.resume)
         history = trainer.fit()
