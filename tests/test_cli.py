@@ -239,7 +239,7 @@ def test_train_help_lists_the_sections_and_show_config(capsys: pytest.CaptureFix
         main(["train", "--help"])
     assert info.value.code == 0
     text = capsys.readouterr().out
-    for name in ("model", "sampler", "selfplay", "optim", "sandbox", "run"):
+    for name in ("model", "sampler", "selfplay", "optim", "sandbox", "run", "parallel"):
         assert f"[{name}]" in text
     assert "--show-config" in text and "Which model to train" in text
 

@@ -75,7 +75,7 @@ def test_bad_files(tmp_path):
 def test_resolved_config_is_valid_toml():
     data = tomllib.loads(load_config(None, ["run.steps=2"]).to_toml())
     assert data["run"]["steps"] == 2
-    assert set(data) == {"model", "sampler", "selfplay", "optim", "sandbox", "run"}
+    assert set(data) == {"model", "sampler", "selfplay", "optim", "sandbox", "run", "parallel"}
 
 
 def test_azr_train_rejects_bad_config_before_loading_anything(capsys, tmp_path):
@@ -172,6 +172,14 @@ def test_relations_within_a_section():
         ["sampler.temperature=0", "sampler.top_p=1", "sandbox.workers=0", "optim.clip_high=0", "model.device=cuda:1"],
     )
     assert config.sampler.temperature == 0.0 and config.sandbox.workers == 0 and config.model.device == "cuda:1"
+
+
+def test_relations_between_sections():
+    with pytest.raises(ConfigError, match=r'^parallel\.strategy = "fsdp2" needs sampler\.backend = "vllm"'):
+        load_config(None, ["parallel.strategy=fsdp2"])
+    assert load_config(None, ["parallel.strategy=fsdp2", "sampler.backend=vllm"]).parallel.strategy == "fsdp2"
+    with pytest.raises(ConfigError, match=r"parallel\.strategy must be one of"):
+        load_config(None, ["parallel.strategy=zero3"])
 
 
 def test_sections_built_in_python_are_checked_too():

@@ -411,8 +411,8 @@ class TrainConfig:
     parallel: ParallelConfig = field(default_factory=ParallelConfig, metadata=_doc(ParallelConfig))
 
     def __post_init__(self) -> None:
-        """Each section checked itself when it was built; here: that each is one, under its own name.
-        (Relations between sections would be checked here too; so far every relation is within one.)"""
+        """Each section checked itself when it was built; here: that each is one, under its own name, and
+        the relations between sections."""
         hints = _hints(TrainConfig)
         for spec in dataclasses.fields(self):
             section = getattr(self, spec.name)
@@ -420,6 +420,13 @@ class TrainConfig:
                 raise ConfigError(f"{spec.name} must be a {hints[spec.name].__name__}, got {section!r}")
             if section.section != spec.name:  # a programming error in this module, caught by any test
                 raise AssertionError(f"{type(section).__name__}.section is {section.section!r}, not {spec.name!r}")
+        if self.parallel.strategy == "fsdp2" and self.sampler.backend == "transformers":
+            raise ConfigError(
+                'parallel.strategy = "fsdp2" needs sampler.backend = "vllm", got sampler.backend = "transformers": '
+                "FSDP2 shards the weights, and the transformers sampler generates from the trained module itself, "
+                'which would make every rank\'s generate calls collective; set sampler.backend = "vllm" (each '
+                'rank\'s engine gets full weights after each update) or parallel.strategy = "ddp"'
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
