@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
+from azr import _core
 from azr.exceptions import ConfigError
 
 __all__ = [
@@ -349,16 +350,19 @@ class SandboxSettings(_Section):
 
     section: ClassVar[str] = "sandbox"
 
-    # The bounds are azr.Sandbox's own (src/sandbox/mod.rs, SandboxConfig::validate), checked here so a bad
-    # value fails before the model loads; tests/test_config.py checks that the two agree.
+    # The defaults are azr.Sandbox's own (azr._core.DEFAULT_*). The bounds are those of
+    # SandboxConfig::validate (src/sandbox/mod.rs), checked here so a bad value fails before the model
+    # loads; tests/test_config.py checks that the two agree.
     workers: int = setting(
         0, "Threads that run programs; 0: one per core of this rank's share of the machine.", Range(low=0, high=1024)
     )
     timeout_s: float = setting(
-        2.0, "Wall-clock seconds one expression may run.", Range(low=0, high=86_400, low_open=True)
+        _core.DEFAULT_TIMEOUT_S, "Wall-clock seconds one expression may run.", Range(low=0, high=86_400, low_open=True)
     )
     memory_mb: int = setting(
-        256, "Memory cap per interpreter instance in MiB (the interpreter alone needs ~30).", Range(low=32, high=65_536)
+        _core.DEFAULT_MEMORY_MB,
+        "Memory cap per interpreter instance in MiB (the interpreter alone needs ~30).",
+        Range(low=32, high=65_536),
     )
 
 
