@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 /// Problems with the host: a missing or broken guest, a bad configuration, I/O,
-/// or engine setup.
+/// or engine setup; and a caller's argument outside a function's domain.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
     /// No guest component could be found or built.
@@ -16,9 +16,13 @@ pub enum CoreError {
     /// Building the guest with componentize-py failed.
     #[error("building the sandbox guest failed: {0}")]
     GuestBuild(String),
-    /// A configuration value is out of range.
+    /// A sandbox setting (the user's configuration) is out of range.
     #[error("invalid sandbox configuration: {0}")]
     Config(String),
+    /// A function was called with an argument outside its domain (a caller's mistake, not the
+    /// user's configuration): Python's `ValueError`.
+    #[error("{0}")]
+    InvalidArgument(String),
     /// Wasmtime could not create the engine, linker or pre-instance.
     #[error("sandbox engine error: {0}")]
     Engine(String),

@@ -8,7 +8,7 @@ use crate::error::{CoreError, Result};
 /// solved teach nothing).
 pub fn learnability(solve_rate: f64) -> Result<f64> {
     if !(0.0..=1.0).contains(&solve_rate) {
-        return Err(CoreError::Config(format!(
+        return Err(CoreError::InvalidArgument(format!(
             "solve rate must be in [0, 1], got {solve_rate}"
         )));
     }
@@ -22,7 +22,7 @@ pub fn learnability(solve_rate: f64) -> Result<f64> {
 /// [`learnability`] from `correct` successes out of `samples` solver attempts.
 pub fn learnability_from_counts(correct: u32, samples: u32) -> Result<f64> {
     if samples == 0 || correct > samples {
-        return Err(CoreError::Config(format!(
+        return Err(CoreError::InvalidArgument(format!(
             "need 0 <= correct <= samples and samples > 0, got {correct}/{samples}"
         )));
     }
@@ -78,7 +78,7 @@ pub fn task_relative_advantages(
     eps: f64,
 ) -> Result<Vec<f64>> {
     if groups.len() != rewards.len() {
-        return Err(CoreError::Config(format!(
+        return Err(CoreError::InvalidArgument(format!(
             "{} rewards but {} group ids",
             rewards.len(),
             groups.len()
@@ -86,21 +86,27 @@ pub fn task_relative_advantages(
     }
     if let Some(w) = weights {
         if w.len() != rewards.len() {
-            return Err(CoreError::Config(format!(
+            return Err(CoreError::InvalidArgument(format!(
                 "{} rewards but {} weights",
                 rewards.len(),
                 w.len()
             )));
         }
         if w.iter().any(|x| !x.is_finite() || *x < 0.0) {
-            return Err(CoreError::Config("weights must be finite and non-negative".into()));
+            return Err(CoreError::InvalidArgument(
+                "weights must be finite and non-negative".into(),
+            ));
         }
     }
     if rewards.iter().any(|r| !r.is_finite()) {
-        return Err(CoreError::Config("rewards must be finite (no NaN or inf)".into()));
+        return Err(CoreError::InvalidArgument(
+            "rewards must be finite (no NaN or inf)".into(),
+        ));
     }
     if !(eps.is_finite() && eps > 0.0) {
-        return Err(CoreError::Config(format!("eps must be positive and finite, got {eps}")));
+        return Err(CoreError::InvalidArgument(format!(
+            "eps must be positive and finite, got {eps}"
+        )));
     }
     let weight = |i: usize| weights.map_or(1.0, |w| w[i]);
     let mut stats: std::collections::HashMap<u32, (f64, f64, f64)> = std::collections::HashMap::new();
@@ -143,9 +149,16 @@ mod tests {
         assert_eq!(learnability(0.0).ok(), Some(0.0));
         assert_eq!(learnability(1.0).ok(), Some(0.0));
         assert_eq!(learnability_from_counts(2, 8).ok(), Some(0.75));
-        assert!(learnability(1.5).is_err());
-        assert!(learnability_from_counts(9, 8).is_err());
-        assert!(learnability_from_counts(0, 0).is_err());
+        // A caller's argument out of range, not a configuration problem.
+        assert!(matches!(learnability(1.5), Err(CoreError::InvalidArgument(_))));
+        assert!(matches!(
+            learnability_from_counts(9, 8),
+            Err(CoreError::InvalidArgument(_))
+        ));
+        assert!(matches!(
+            learnability_from_counts(0, 0),
+            Err(CoreError::InvalidArgument(_))
+        ));
     }
 
     #[test]
@@ -170,10 +183,11 @@ mod tests {
 
     #[test]
     fn advantages_reject_bad_input() {
-        assert!(task_relative_advantages(&[1.0], &[0, 1], None, 1e-6).is_err());
-        assert!(task_relative_advantages(&[f64::NAN], &[0], None, 1e-6).is_err());
-        assert!(task_relative_advantages(&[1.0], &[0], Some(&[-1.0]), 1e-6).is_err());
-        assert!(task_relative_advantages(&[1.0], &[0], None, 0.0).is_err());
+        let invalid = |r: Result<Vec<f64>>| matches!(r, Err(CoreError::InvalidArgument(_)));
+        assert!(invalid(task_relative_advantages(&[1.0], &[0, 1], None, 1e-6)));
+        assert!(invalid(task_relative_advantages(&[f64::NAN], &[0], None, 1e-6)));
+        assert!(invalid(task_relative_advantages(&[1.0], &[0], Some(&[-1.0]), 1e-6)));
+        assert!(invalid(task_relative_advantages(&[1.0], &[0], None, 0.0)));
         assert_eq!(
             task_relative_advantages(&[], &[], None, 1e-6).map(|v| v.len()).ok(),
             Some(0)

@@ -74,8 +74,10 @@ def test_read_only_replica_never_writes(tmp_path):
 
 
 def test_wrong_type_is_refused():
-    with pytest.raises(ConfigError, match="cannot go into"):
+    with pytest.raises(ValueError, match="cannot go into"):
         TaskBuffer(TaskType.ABDUCTION, cap=10).add([task(1)])
+    with pytest.raises(ValueError, match="cap must be >= 1"):
+        TaskBuffer(D, cap=0)
 
 
 def test_uniform_sampling_is_distinct_and_recency_prefers_new_tasks():

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -178,3 +180,78 @@ def test_compiling_the_guest_says_so_at_the_default_log_level(tmp_path: Path) ->
     assert done.returncode == 0, done.stderr
     assert "INFO _core.sandbox.engine: compiled the sandbox guest in" in done.stderr
     assert "runs    ok" in done.stdout
+
+
+DEMO = Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.toml"
+
+# Runs `azr train` through main() in a fresh interpreter and reports its exit code, how long main() took
+# and whether torch was imported: a config error must come before anything heavy is even imported.
+_TRAIN_PROBE = """
+import json, sys, time
+from azr.cli import main
+started = time.perf_counter()
+code = main(sys.argv[1:])
+print(json.dumps({"code": code, "seconds": time.perf_counter() - started, "torch": "torch" in sys.modules}))
+"""
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("run.plot_every=0", "run.plot_every"),
+        ("selfplay.recency_half_life=0", "selfplay.recency_half_life"),
+        ("sandbox.timeout_s=-1", "sandbox.timeout_s"),
+        ("sandbox.workers=-3", "sandbox.workers"),
+    ],
+)
+def test_train_config_errors_exit_2_before_anything_loads(override: str, key: str, tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    argv = ["train", str(DEMO), "--set", override, "--run-dir", str(run_dir)]
+    proc = subprocess.run(
+        [sys.executable, "-c", _TRAIN_PROBE, *argv], capture_output=True, text=True, timeout=120, check=False
+    )
+    report = json.loads(proc.stdout)
+    assert report["code"] == 2, proc.stderr
+    assert proc.stderr.startswith(f"azr: {key} must be ") and proc.stderr.count("\n") == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not report["torch"], "the config was checked only after torch was imported"
+    assert report["seconds"] < 1.0
+    assert not run_dir.exists()
+
+
+def test_train_show_config_prints_every_key_and_exits_0(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    argv = ["train", str(DEMO), "--set", "run.steps=7", "--show-config", "--run-dir", str(run_dir)]
+    assert main(argv) == 0
+    shown = tmp_path / "shown.toml"
+    shown.write_text(capsys.readouterr().out, encoding="utf-8")
+    from azr.config import load_config
+
+    assert load_config(shown) == load_config(DEMO, ["run.steps=7"])
+    assert "# Self-play steps to train" in shown.read_text(encoding="utf-8")
+    assert not run_dir.exists()
+    assert main(["train", "--show-config", "--set", "run.plot_every=0"]) == 2  # a bad value is still an error
+    assert "run.plot_every must be >= 1" in capsys.readouterr().err
+
+
+def test_train_help_lists_the_sections_and_show_config(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--help"])
+    assert info.value.code == 0
+    text = capsys.readouterr().out
+    for name in ("model", "sampler", "selfplay", "optim", "sandbox", "run", "parallel"):
+        assert f"[{name}]" in text
+    assert "--show-config" in text and "Which model to train" in text
+
+
+def test_documented_exit_codes(program: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """README: 0 success, 1 run failure, 2 usage or configuration error."""
+    assert main(["verify", str(program), "--input", "[1]"]) == 0
+    assert main(["verify", str(program), "--input", "1"]) == 1  # the program raises: a run failure
+    with pytest.raises(SystemExit) as info:  # argparse's own usage errors
+        main(["train", "--no-such-option"])
+    assert info.value.code == 2
+    assert main(["train", str(tmp_path / "missing.toml")]) == 2
+    assert main(["train", "--set", "run.steps=many"]) == 2
+    assert main(["verify", str(program), "--input", "[1]", "--timeout", "-1"]) == 2  # a Sandbox setting
+    capsys.readouterr()

@@ -1,11 +1,15 @@
 """Training configuration: defaults, TOML, --set overrides, and errors before any model loads."""
 
+import dataclasses
 import tomllib
+from pathlib import Path
 
 import pytest
 
-from azr.config import TrainConfig, load_config
+from azr.config import OptimConfig, RunConfig, SandboxSettings, TrainConfig, describe, load_config, sections
 from azr.exceptions import ConfigError
+
+DEMO = Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.toml"
 
 
 def test_defaults_validate_and_round_trip_through_toml(tmp_path):
@@ -71,7 +75,7 @@ def test_bad_files(tmp_path):
 def test_resolved_config_is_valid_toml():
     data = tomllib.loads(load_config(None, ["run.steps=2"]).to_toml())
     assert data["run"]["steps"] == 2
-    assert set(data) == {"model", "sampler", "selfplay", "optim", "sandbox", "run"}
+    assert set(data) == {"model", "sampler", "selfplay", "optim", "sandbox", "run", "parallel"}
 
 
 def test_azr_train_rejects_bad_config_before_loading_anything(capsys, tmp_path):
@@ -84,3 +88,168 @@ def test_azr_train_rejects_bad_config_before_loading_anything(capsys, tmp_path):
     assert main(["train", "--resume", "--run-dir", str(tmp_path / "none")]) == 2
     assert "config.toml not found" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+# --- each section checks its own values, naming the full key, the value and the fix -------------------
+
+
+@pytest.mark.parametrize(
+    ("override", "key", "shown"),
+    [
+        ("run.plot_every=0", "run.plot_every", "0"),
+        ("run.checkpoint_every=0", "run.checkpoint_every", "0"),
+        ("run.keep_checkpoints=0", "run.keep_checkpoints", "0"),
+        ("run.steps=-2", "run.steps", "-2"),
+        ("run.seed=-1", "run.seed", "-1"),
+        ("selfplay.recency_half_life=0", "selfplay.recency_half_life", "0.0"),
+        ("selfplay.recency_half_life=-3.5", "selfplay.recency_half_life", "-3.5"),
+        ("selfplay.proposals_per_type=0", "selfplay.proposals_per_type", "0"),
+        ("selfplay.solve_rate_samples=1", "selfplay.solve_rate_samples", "1"),
+        ("selfplay.induction_shown=0", "selfplay.induction_shown", "0"),
+        ("selfplay.induction_shown=6", "selfplay.induction_shown", "6"),
+        ("selfplay.seed_buffer_size=-1", "selfplay.seed_buffer_size", "-1"),
+        ("selfplay.max_seeding_rounds=0", "selfplay.max_seeding_rounds", "0"),
+        ("selfplay.wrong_reward=nan", "selfplay.wrong_reward", "nan"),
+        ("sandbox.timeout_s=-1", "sandbox.timeout_s", "-1.0"),
+        ("sandbox.timeout_s=0", "sandbox.timeout_s", "0.0"),
+        ("sandbox.workers=-3", "sandbox.workers", "-3"),
+        ("sandbox.workers=5000", "sandbox.workers", "5000"),
+        ("sandbox.memory_mb=0", "sandbox.memory_mb", "0"),
+        ("sandbox.memory_mb=16", "sandbox.memory_mb", "16"),
+        ("sampler.top_p=0", "sampler.top_p", "0.0"),
+        ("sampler.top_p=1.5", "sampler.top_p", "1.5"),
+        ("sampler.temperature=-0.1", "sampler.temperature", "-0.1"),
+        ("sampler.temperature=inf", "sampler.temperature", "inf"),
+        ("sampler.batch_size=0", "sampler.batch_size", "0"),
+        ("sampler.max_new_tokens_solve=0", "sampler.max_new_tokens_solve", "0"),
+        ("sampler.gpu_memory_utilization=0", "sampler.gpu_memory_utilization", "0.0"),
+        ("sampler.gpu_memory_utilization=1.2", "sampler.gpu_memory_utilization", "1.2"),
+        ("sampler.kv_cache_memory_bytes=-1", "sampler.kv_cache_memory_bytes", "-1"),
+        ("model.lora_rank=-1", "model.lora_rank", "-1"),
+        ("model.lora_alpha=0", "model.lora_alpha", "0"),
+        ("model.lora_dropout=1", "model.lora_dropout", "1.0"),
+        ("model.lora_dropout=-0.1", "model.lora_dropout", "-0.1"),
+        ("model.device=gpu", "model.device", '"gpu"'),
+        ('model.name=""', "model.name", '""'),
+        ("optim.lr=0", "optim.lr", "0.0"),
+        ("optim.lr=nan", "optim.lr", "nan"),
+        ("optim.grad_clip=0", "optim.grad_clip", "0.0"),
+        ("optim.clip_low=-0.1", "optim.clip_low", "-0.1"),
+        ("optim.clip_low=1", "optim.clip_low", "1.0"),
+        ("optim.clip_high=-0.1", "optim.clip_high", "-0.1"),
+        ("optim.kl_coef=-1", "optim.kl_coef", "-1.0"),
+        ("optim.entropy_coef=-0.01", "optim.entropy_coef", "-0.01"),
+        ("optim.weight_decay=-1", "optim.weight_decay", "-1.0"),
+        ("optim.betas=[0.9, 1.0]", "optim.betas", "[0.9, 1.0]"),
+        ("optim.betas=[-0.1, 0.99]", "optim.betas", "[-0.1, 0.99]"),
+        ("optim.betas=[0.9, nan]", "optim.betas", "[0.9, nan]"),
+    ],
+)
+def test_bad_values_name_the_key_the_value_and_the_fix(override, key, shown):
+    with pytest.raises(ConfigError) as info:
+        load_config(None, [override])
+    message = str(info.value)
+    assert message.startswith(f"{key} must be "), message
+    assert f"got {shown}:" in message, message
+    fix = message.split(f"got {shown}:", 1)[1]
+    assert key.split(".")[1] in fix or "lower it" in fix, message  # the fix says what to set
+
+
+def test_relations_within_a_section():
+    # induction_shown must stay below induction_inputs, whichever of the two is set.
+    with pytest.raises(ConfigError, match=r"selfplay\.induction_shown must be < selfplay\.induction_inputs \(3\)"):
+        load_config(None, ["selfplay.induction_inputs=3"])
+    assert (
+        load_config(None, ["selfplay.induction_inputs=3", "selfplay.induction_shown=2"]).selfplay.induction_shown == 2
+    )
+    with pytest.raises(ConfigError, match=r"seed_buffer_size must be <= selfplay\.buffer_cap \(10\)"):
+        load_config(None, ["selfplay.buffer_cap=10", "selfplay.seed_buffer_size=11"])
+    # One solve-rate sample makes learnability always 0, but the format-only control does not use it.
+    assert load_config(None, ["selfplay.solve_rate_samples=1", "selfplay.reward_mode=format_only"])
+    # Boundaries that are allowed.
+    config = load_config(
+        None,
+        ["sampler.temperature=0", "sampler.top_p=1", "sandbox.workers=0", "optim.clip_high=0", "model.device=cuda:1"],
+    )
+    assert config.sampler.temperature == 0.0 and config.sandbox.workers == 0 and config.model.device == "cuda:1"
+
+
+def test_relations_between_sections():
+    with pytest.raises(ConfigError, match=r'^parallel\.strategy = "fsdp2" needs sampler\.backend = "vllm"'):
+        load_config(None, ["parallel.strategy=fsdp2"])
+    assert load_config(None, ["parallel.strategy=fsdp2", "sampler.backend=vllm"]).parallel.strategy == "fsdp2"
+    with pytest.raises(ConfigError, match=r"parallel\.strategy must be one of"):
+        load_config(None, ["parallel.strategy=zero3"])
+
+
+def test_sections_built_in_python_are_checked_too():
+    with pytest.raises(ConfigError, match=r"^run\.plot_every must be >= 1, got 0"):
+        RunConfig(plot_every=0)
+    with pytest.raises(ConfigError, match=r"^sandbox\.timeout_s must be"):
+        SandboxSettings(timeout_s=-1)
+    with pytest.raises(ConfigError, match=r"^optim\.lr must be float, got str"):
+        OptimConfig(lr="fast")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^run must be a RunConfig"):
+        TrainConfig(run=3)  # type: ignore[arg-type]
+    optim = OptimConfig(lr=1, betas=[0.5, 0.9])  # type: ignore[arg-type]
+    assert optim.lr == 1.0 and isinstance(optim.lr, float) and optim.betas == (0.5, 0.9)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        optim.lr = 2.0  # type: ignore[misc]
+    assert dataclasses.replace(TrainConfig(), run=RunConfig(steps=3)).run.steps == 3
+
+
+def test_each_section_knows_its_key():
+    assert [name for name, _ in sections()] == [f.name for f in dataclasses.fields(TrainConfig)]
+    for name, cls in sections():
+        assert cls.section == name and cls.key("x") == f"{name}.x"
+
+
+def test_every_field_has_help():
+    for _, cls in sections():
+        assert cls.__doc__
+        for spec in dataclasses.fields(cls):
+            text = spec.metadata.get("help")
+            assert isinstance(text, str) and len(text) > 10, f"{cls.section}.{spec.name} has no help"
+            assert "``" not in text, f"{cls.section}.{spec.name}: help is printed raw, write `x`, not ``x``"
+    for spec in dataclasses.fields(TrainConfig):
+        assert spec.metadata["help"]
+
+
+def test_sandbox_bounds_match_the_sandbox(sandbox):
+    """SandboxSettings rejects, before the model loads, exactly the values azr.Sandbox would reject."""
+    from azr import Sandbox
+
+    for kwargs in ({"timeout_s": 86_400.5}, {"timeout_s": 0.0}, {"memory_mb": 31}, {"memory_mb": 65_537}):
+        with pytest.raises(ConfigError):
+            SandboxSettings(**kwargs)
+        with pytest.raises(ConfigError):
+            Sandbox(workers=1, guest=sandbox.guest_path, **kwargs)
+    with pytest.raises(ConfigError):
+        SandboxSettings(workers=1025)
+    with pytest.raises(ConfigError, match="workers"):
+        Sandbox(workers=1025, guest=sandbox.guest_path)
+    for kwargs in ({"timeout_s": 86_400.0}, {"memory_mb": 32}, {"memory_mb": 65_536}):
+        settings = SandboxSettings(**kwargs)
+        Sandbox(workers=1, timeout_s=settings.timeout_s, memory_mb=settings.memory_mb, guest=sandbox.guest_path)
+
+
+# --- azr train --show-config ------------------------------------------------------------------------
+
+
+def test_describe_lists_every_key_and_loads_back(tmp_path):
+    config = load_config(DEMO, ["run.steps=5", 'model.name="a \\"quoted\\" dir"'])
+    text = describe(config)
+    for name, cls in sections():
+        assert f"[{name}]" in text
+        for spec in dataclasses.fields(cls):
+            assert f"\n{spec.name} = " in text, spec.name
+            assert spec.metadata["help"].split()[0] in text
+    assert "# (int >= 1; default 100)\nsteps = 5\n" in text
+    assert '# ("auto" | "float32" | "bfloat16" | "float16"; default "auto")\ndtype = "auto"' in text
+    assert "# (float in (0, 1]; default 1.0)\ntop_p = 1.0" in text
+    path = tmp_path / "shown.toml"
+    path.write_text(text, encoding="utf-8")
+    assert load_config(path) == config
+    assert load_config(path).model.name == 'a "quoted" dir'
+    (tmp_path / "defaults.toml").write_text(describe(), encoding="utf-8")
+    assert load_config(tmp_path / "defaults.toml") == TrainConfig()

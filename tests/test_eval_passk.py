@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 
 from azr.evaluation.passk import pass_at_k, pass_at_k_mean
-from azr.exceptions import ConfigError
 
 
 @pytest.mark.parametrize(
@@ -43,9 +42,11 @@ def test_mean_and_undefined_cases() -> None:
     assert pass_at_k_mean([2, 2], [1, 0], 2) == pytest.approx(0.5)
     assert pass_at_k_mean([2, 1], [1, 0], 2) is None  # one problem has fewer than k samples
     assert pass_at_k_mean([], [], 1) is None
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="0 <= c <= n"):
         pass_at_k(3, 4, 1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="positive"):
         pass_at_k(3, 1, 0)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="at least 3 samples"):
         pass_at_k(2, 1, 3)
+    with pytest.raises(TypeError, match="k must be an int"):
+        pass_at_k(2, 1, 1.0)  # type: ignore[arg-type]

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 from pathlib import Path
 
 import pytest
 
 import azr
+import azr.exceptions
 from azr import AzrError, ConfigError, GuestModuleError, Sandbox, SandboxError, _core
+
+PACKAGE = Path(azr.__file__).resolve().parent
 
 
 def test_exception_tree() -> None:
@@ -15,6 +20,39 @@ def test_exception_tree() -> None:
         assert issubclass(cls, AzrError)
     assert issubclass(AzrError, Exception)
     assert azr.exceptions.ConfigError is _core.ConfigError
+    for name in ("ModelNotFoundError", "ModelIntegrityError", "MissingDependencyError", "InsufficientMemoryError"):
+        assert issubclass(getattr(azr.exceptions, name), ConfigError)
+    # ConfigError is for the user's configuration; it is no ValueError, so library argument checks
+    # (ValueError/TypeError) and configuration checks cannot be mistaken for each other in tests.
+    assert not issubclass(ConfigError, ValueError | TypeError)
+
+
+def _exception_classes_defined_in_azr() -> list[tuple[str, str]]:
+    """(module, class name) of every public class in azr's sources that derives from an exception."""
+    exported = set(azr.exceptions.__all__)
+    found: list[tuple[str, str]] = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        module = ".".join(("azr", *path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, ast.ClassDef) or node.name.startswith("_"):
+                continue
+            bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "") for b in node.bases}
+            if bases & (exported | {"Exception", "BaseException", "ValueError", "TypeError", "RuntimeError"}):
+                found.append((module, node.name))
+    return found
+
+
+def test_every_exception_class_is_exported_from_azr_exceptions() -> None:
+    found = _exception_classes_defined_in_azr()
+    assert ("azr.exceptions", "InsufficientMemoryError") in found  # the scan sees class definitions
+    for module, name in found:
+        assert name in azr.exceptions.__all__, f"{module}.{name} is not exported from azr.exceptions"
+        assert module == "azr.exceptions", f"{module}.{name}: define exception classes in azr.exceptions"
+    models = importlib.import_module("azr.models")  # re-exports the model errors it raises
+    assert models.InsufficientMemoryError is azr.exceptions.InsufficientMemoryError
+    assert models.ModelNotFoundError is azr.exceptions.ModelNotFoundError
+    for name in azr.exceptions.__all__:
+        assert issubclass(getattr(azr.exceptions, name), AzrError), name
 
 
 def test_missing_guest_is_file_not_found(tmp_path: Path) -> None:
@@ -50,3 +88,19 @@ def test_config_error_messages_name_the_field() -> None:
         Sandbox(memory_mb=1)
     with pytest.raises(ConfigError, match="timeout_s"):
         _core.Sandbox(timeout_s=-1.0)
+
+
+def test_bad_library_arguments_are_value_or_type_errors(sandbox: Sandbox) -> None:
+    """A caller's bad argument is ValueError/TypeError, also where the check is in Rust."""
+    from azr.rewards import learnability, task_relative_advantages
+
+    with pytest.raises(ValueError, match="solve rate"):
+        _core.learnability(2.0)
+    with pytest.raises(ValueError, match="verdict"):
+        _core.composite_reward("maybe")
+    with pytest.raises(ValueError, match="rewards but"):
+        task_relative_advantages([1.0, 2.0], [0])
+    with pytest.raises(ValueError):
+        learnability(-0.5)
+    with pytest.raises(ValueError, match="timeout_s"):  # a job's timeout, straight into the Rust core
+        sandbox._core.run_batch([("x = 1", ["x"], 0, -1.0)])

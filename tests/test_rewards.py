@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from azr import ConfigError
 from azr.rewards import (
     Verdict,
     composite_reward,
@@ -24,9 +23,10 @@ def test_learnability_by_hand() -> None:
     assert learnability(0.0) == 0.0 and learnability(1.0) == 0.0
     assert learnability(0.25) == 0.75
     assert learnability_from_counts(3, 8) == pytest.approx(0.625)
-    with pytest.raises(ConfigError):
+    # Bad arguments to library functions are ValueError (ConfigError is for the user's configuration).
+    with pytest.raises(ValueError, match=r"solve rate must be in \[0, 1\]"):
         learnability(1.01)
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="samples > 0"):
         learnability_from_counts(1, 0)
 
 
@@ -47,14 +47,18 @@ def test_advantages_by_hand() -> None:
 
 
 def test_advantages_bad_input() -> None:
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="2 rewards but 1 group ids"):
         task_relative_advantages([1.0, 2.0], [0])
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="finite"):
         task_relative_advantages([float("nan")], [0])
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="non-negative"):
         task_relative_advantages([1.0], [-1])
-    with pytest.raises(ConfigError):
+    with pytest.raises(TypeError, match="groups must be integers"):
         task_relative_advantages([1.0], [0.5])
+    with pytest.raises(ValueError, match="one-dimensional"):
+        task_relative_advantages([[1.0]], [[0]])
+    with pytest.raises(ValueError, match="eps"):
+        task_relative_advantages([1.0], [0], eps=0.0)
 
 
 finite = st.floats(min_value=-10, max_value=10, allow_nan=False)

@@ -150,11 +150,20 @@ def test_bad_config_raises_config_error(kwargs: dict[str, float]) -> None:
         Sandbox(**kwargs)  # type: ignore[arg-type]
 
 
-def test_bad_job_values() -> None:
-    with pytest.raises(ConfigError):
+def test_bad_job_values(sandbox: Sandbox) -> None:
+    # A job's values are a caller's arguments: ValueError/TypeError (the Sandbox's own settings: ConfigError).
+    with pytest.raises(ValueError, match="seed"):
         Job("", "1", seed=-1)
-    with pytest.raises(ConfigError):
+    with pytest.raises(TypeError, match="seed must be an int"):
+        Job("", "1", seed=1.0)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout_s"):
         Job("", "1", timeout_s=0)
+    with pytest.raises(TypeError, match="timeout_s"):
+        Job("", "1", timeout_s="1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="timeout_s"):
+        sandbox.run_many("", ["1"], timeout_s=-1.0)
+    with pytest.raises(ValueError, match="seed"):
+        sandbox.run_many_batch([("", ["1"])], seed=2**64)
     with pytest.raises(TypeError):
         Job(b"x", "1")  # type: ignore[arg-type]
 

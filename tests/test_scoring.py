@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from azr import Sandbox
-from azr.exceptions import ConfigError
 from azr.scoring import (
     ProgramTests,
     assemble_program,
@@ -92,10 +91,14 @@ def test_assemble_and_extract() -> None:
     assert extract_code("    return 1\n") == "    return 1\n"
     assert extract_code("   ") is None
     assert extract_code([{"role": "assistant", "content": "```py\nx = 1\n```"}]) == "x = 1\n"
-    with pytest.raises(ConfigError):
+    with pytest.raises(ValueError, match="empty"):
         ProgramTests(())
-    with pytest.raises(ConfigError):
+    with pytest.raises(TypeError, match="tuple of strings"):
+        ProgramTests(("assert True", 3))  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="identifier"):
         ProgramTests("assert True", entry_point="not an identifier")
+    with pytest.raises(ValueError, match="2 programs but 1 test cases"):
+        score_tests(["x = 1", "x = 2"], ["assert x"])
 
 
 def test_core_modules_import_without_ml_dependencies() -> None:

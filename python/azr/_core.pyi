@@ -154,10 +154,10 @@ def verify_guest(path: str | PathLike[str]) -> str:
     """Check a guest against its recorded checksum; return its SHA-256."""
 
 def learnability(solve_rate: float) -> float:
-    """Proposer reward: ``1 - solve_rate`` when ``0 < solve_rate < 1``, else 0."""
+    """Proposer reward: ``1 - solve_rate`` when ``0 < solve_rate < 1``, else 0. ``ValueError`` outside [0, 1]."""
 
 def learnability_from_counts(correct: int, samples: int) -> float:
-    """:func:`learnability` of ``correct / samples``."""
+    """:func:`learnability` of ``correct / samples``; ``ValueError`` unless ``0 <= correct <= samples > 0``."""
 
 def composite_reward(verdict: str, reward: float = 0.0, format_error: float = -1.0, wrong: float = -0.5) -> float:
     """Format-aware reward: ``format_error``, ``wrong``, or ``reward`` when the verdict is "accepted"."""
@@ -168,7 +168,8 @@ def task_relative_advantages(
     weights: npt.NDArray[np.float64] | None = None,
     eps: float = 1e-6,
 ) -> npt.NDArray[np.float64]:
-    """Task-Relative REINFORCE++: ``(r - mean_g) / (std_g + eps)`` within each group."""
+    """Task-Relative REINFORCE++: ``(r - mean_g) / (std_g + eps)`` within each group. ``ValueError`` for
+    mismatched lengths, non-finite rewards, negative weights or a non-positive ``eps``."""
 
 @final
 class CheckPolicy:

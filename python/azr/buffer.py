@@ -62,7 +62,7 @@ class TaskBuffer:
         self, task_type: TaskType, *, cap: int, path: Path | None = None, n_inputs: int = 6, persist: bool = True
     ) -> None:
         if cap < 1:
-            raise ConfigError("buffer cap must be >= 1")
+            raise ValueError(f"buffer cap must be >= 1, got {cap}")
         self.task_type = TaskType(task_type)
         self.cap = cap
         self.path = path
@@ -112,7 +112,7 @@ class TaskBuffer:
     def _admit(self, tasks: list[Task], *, persist: bool) -> list[bool]:
         for task in tasks:
             if task.task_type is not self.task_type:
-                raise ConfigError(f"a {task.task_type} task cannot go into the {self.task_type} buffer")
+                raise ValueError(f"a {task.task_type} task cannot go into the {self.task_type} buffer")
         fresh = self._dedup.admit_pairs([_dedup_key(t) for t in tasks]) if tasks else []
         admitted = [t for t, ok in zip(tasks, fresh, strict=True) if ok]
         if persist and self.persist and admitted and self.path is not None:

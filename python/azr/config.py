@@ -1,206 +1,436 @@
 """Training configuration: typed dataclasses, loaded from TOML plus ``--set section.key=value`` overrides.
 
-Every key and type is checked before any model loads, so a typo fails in milliseconds with the key's
-name, not after minutes of loading. ``TrainConfig.to_toml()`` writes the resolved configuration into
-the run directory; ``--resume`` reads it back.
+Every key, type and value is checked before any model loads, so a typo or an impossible value fails in
+milliseconds with the key's name, not after minutes of loading. Each section checks its own fields in
+``__post_init__`` (types, finiteness, the allowed range stored in each field's metadata, and relations
+between its fields), so a section built in Python is checked the same way as one read from TOML. Each
+field's ``metadata["help"]`` is its documentation; ``azr train --show-config`` prints it with the key's
+type, allowed values and default (:func:`describe`). ``TrainConfig.to_toml()`` writes the resolved
+configuration into the run directory; ``--resume`` reads it back.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
+import re
+import textwrap
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal, TypeVar
 
+from azr import _core
 from azr.exceptions import ConfigError
 
 __all__ = [
     "ModelConfig",
     "OptimConfig",
     "ParallelConfig",
+    "Range",
     "RunConfig",
     "SamplerConfig",
     "SandboxSettings",
     "SelfPlayConfig",
     "TrainConfig",
+    "describe",
     "load_config",
+    "sections",
 ]
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
+_T = TypeVar("_T")
 
-@dataclass
-class ModelConfig:
+
+@dataclass(frozen=True, slots=True)
+class Range:
+    """The interval a numeric setting must lie in, kept in its field's metadata so that the check in
+    ``__post_init__`` and the text ``azr train --show-config`` prints come from one place."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    """True: ``low`` itself is excluded (``> low``)."""
+    high_open: bool = False
+    """True: ``high`` itself is excluded (``< high``)."""
+
+    def contains(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return self.high is None or (value < self.high if self.high_open else value <= self.high)
+
+    def __str__(self) -> str:
+        if self.low is not None and self.high is not None:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {_number(self.low)}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {_number(self.high)}"
+        return "any number"
+
+
+def _number(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 2**53 else repr(bound)
+
+
+AT_LEAST_ONE = Range(low=1)
+NON_NEGATIVE = Range(low=0)
+POSITIVE = Range(low=0, low_open=True)
+
+
+def setting(default: _T, help: str, allowed: Range | None = None) -> _T:
+    """A config field: its default, its help text (shown by ``azr train --show-config``) and the range its
+    value must lie in (checked by ``__post_init__``, shown with the help)."""
+    metadata: dict[str, Any] = {"help": help}
+    if allowed is not None:
+        metadata["range"] = allowed
+    return field(default=default, metadata=metadata)
+
+
+class _Section:
+    """What every config section shares: the checks of ``__post_init__`` and the section's TOML name.
+
+    ``__post_init__`` cannot know under which name its section sits, so each section declares it
+    (``section``); :class:`TrainConfig` checks that its field names agree.
+    """
+
+    __slots__ = ()
+    section: ClassVar[str]
+    """The TOML table (and ``--set`` prefix) of this section, e.g. ``run``."""
+
+    @classmethod
+    def key(cls, name: str) -> str:
+        """The full key of field ``name``, as written after ``--set``."""
+        return f"{cls.section}.{name}"
+
+    def __post_init__(self) -> None:
+        hints = _hints(type(self))
+        for spec in dataclasses.fields(typing.cast(Any, self)):
+            key, raw = self.key(spec.name), getattr(self, spec.name)
+            try:
+                value = _coerce(key, raw, hints[spec.name])
+            except ConfigError as exc:
+                raise ConfigError(f"{exc}: e.g. {key} = {toml_value(spec.default)} (the default)") from None
+            if value is not raw:
+                object.__setattr__(self, spec.name, value)  # int -> float, list -> tuple; frozen otherwise
+            for item in value if isinstance(value, tuple) else (value,):
+                if isinstance(item, float) and not math.isfinite(item):
+                    raise self.invalid(spec.name, "a finite number")
+            allowed = spec.metadata.get("range")
+            if allowed is not None and not allowed.contains(value):
+                raise self.invalid(spec.name, str(allowed), in_range=True)
+        self._check_relations()
+
+    def _check_relations(self) -> None:
+        """Checks that involve several fields of this section (none by default)."""
+
+    def invalid(self, name: str, rule: str, fix: str | None = None, *, in_range: bool = False) -> ConfigError:
+        """The error for field ``name``: its full key, its value, the rule it breaks and the fix (by default:
+        its default value, or any value in its range)."""
+        if fix is None:
+            spec = next(f for f in dataclasses.fields(typing.cast(Any, self)) if f.name == name)
+            fix = f"set {self.key(name)} = {toml_value(spec.default)} (the default)"
+            if in_range:
+                fix += f" or another value {rule}"
+        return ConfigError(f"{self.key(name)} must be {rule}, got {toml_value(getattr(self, name))}: {fix}")
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _hints(cls: type) -> dict[str, Any]:
+    """The resolved field types of ``cls`` (annotations are strings here), computed once per class."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+_DEVICE = re.compile(
+    r"auto|(cpu|cuda|mps|xpu|hip|hpu|npu|mtia|maia|meta|xla|lazy|ipu|ve|fpga|vulkan|opengl|opencl|mkldnn|ideep"
+    r"|privateuseone)(:\d+)?",
+    flags=re.ASCII,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig(_Section):
     """Which model to train and how to hold it."""
 
-    name: str = DEFAULT_MODEL
-    """A local HF directory, a ``.gguf`` file, or an embedded name (see ``azr.models``)."""
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "auto"
-    """``auto``: bfloat16 on GPU, float32 on CPU."""
-    device: str = "auto"
-    """``auto``: this rank's GPU when CUDA is available, else CPU."""
-    gradient_checkpointing: bool = False
-    lora_rank: int = 0
-    """0 trains every weight; > 0 trains LoRA adapters of this rank through ``peft``."""
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
+    section: ClassVar[str] = "model"
+
+    name: str = setting(DEFAULT_MODEL, "A local HF directory, a `.gguf` file, or an embedded name (see `azr.models`).")
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = setting(
+        "auto", "`auto`: float32 weights (with bfloat16 autocast on GPU); the others load and train in that dtype."
+    )
+    device: str = setting(
+        "auto", "`auto`: this rank's GPU when CUDA is available, else CPU; or a torch device (`cpu`, `cuda:1`)."
+    )
+    gradient_checkpointing: bool = setting(
+        False, "Recompute each layer's activations in the backward pass instead of keeping them: less memory."
+    )
+    lora_rank: int = setting(
+        0, "0 trains every weight; > 0 trains LoRA adapters of this rank through `peft`.", NON_NEGATIVE
+    )
+    lora_alpha: int = setting(32, "LoRA scale: adapter outputs are multiplied by `lora_alpha / lora_rank`.", POSITIVE)
+    lora_dropout: float = setting(
+        0.0, "Dropout on the LoRA adapters' inputs during the update.", Range(low=0, high=1, high_open=True)
+    )
+
+    def _check_relations(self) -> None:
+        if not self.name.strip():
+            raise self.invalid("name", "a model name or path")
+        if not _DEVICE.fullmatch(self.device):
+            raise self.invalid("device", '"auto" or a torch device such as "cpu", "cuda" or "cuda:1"')
 
 
-@dataclass
-class SamplerConfig:
+@dataclass(frozen=True, slots=True)
+class SamplerConfig(_Section):
     """Generation backend and sampling settings."""
 
-    backend: Literal["transformers", "vllm"] = "transformers"
-    batch_size: int = 16
-    """Sequences generated together (transformers backend)."""
-    temperature: float = 1.0
-    top_p: float = 1.0
-    """Below 1, the update still scores tokens under the full temperature-scaled distribution, so
-    importance ratios drift from 1 by the truncated mass; keep 1.0 unless you know you want it."""
-    max_new_tokens_propose: int = 384
-    max_new_tokens_solve: int = 256
-    gpu_memory_utilization: float = 0.4
-    """vLLM on GPU only: the share of GPU memory its engine may take (the trainer needs the rest)."""
-    kv_cache_memory_bytes: int = 0
-    """vLLM only: a fixed KV cache size in bytes; 0: 1 GiB on CPU, ``gpu_memory_utilization`` on GPU."""
-    enforce_eager: bool = False
-    """vLLM only: no torch.compile / CUDA graphs: the engine starts in seconds, decodes slower."""
+    section: ClassVar[str] = "sampler"
 
-
-@dataclass
-class SelfPlayConfig:
-    """The Absolute Zero game."""
-
-    proposals_per_type: int = 4
-    """New tasks proposed per task type per step."""
-    solves_per_type: int = 4
-    """Buffer tasks solved (and trained on) per task type per step."""
-    solve_rate_samples: int = 8
-    """Solver samples per proposal for the learnability reward, always at temperature 1.0."""
-    references: int = 6
-    """Past tasks shown to the deduction/abduction proposer."""
-    reference_sampling: Literal["uniform", "recency"] = "uniform"
-    recency_half_life: float = 64.0
-    """``recency`` sampling: a task this many insertions old is half as likely as the newest."""
-    induction_inputs: int = 6
-    """Inputs the induction proposer writes; at least ``induction_shown + 1`` must be valid."""
-    induction_shown: int = 3
-    """Input/output pairs the induction solver sees; the rest are held out for grading."""
-    buffer_cap: int = 4096
-    """Most tasks kept per type: the oldest proposed task is evicted (seeds stay)."""
-    seed_buffer_size: int = 0
-    """Before training, propose (without updates) until each buffer holds this many tasks."""
-    max_seeding_rounds: int = 20
-    require_answer_tags: bool = False
-    """True: a reply without ``<answer>…</answer>`` is a format error even when its blocks are right.
-    Off by default: the small CPU models write the right fenced blocks but often drop the tags."""
-    format_error_reward: float = -1.0
-    """Reward of a reply that is not in the required format (either role)."""
-    wrong_reward: float = -0.5
-    """Reward of a solver's well-formed but wrong answer."""
-    rejected_proposal_reward: float = -0.5
-    """Reward of a well-formed proposal that fails validation (does not run, not deterministic, ...)."""
-    reward_mode: Literal["azr", "format_only"] = "azr"
-    """``azr``: the paper's rewards. ``format_only``: a control run that pays for the format alone: any
-    well-formed reply earns 1 (solver answers right or wrong, proposals valid or not), a format error
-    ``format_error_reward``. Compare a run with its control to see what correctness adds
-    (docs/learning.md)."""
-
-
-@dataclass
-class OptimConfig:
-    """The policy update: clipped policy gradient on Task-Relative REINFORCE++ advantages."""
-
-    lr: float = 1e-6
-    weight_decay: float = 0.0
-    betas: tuple[float, float] = (0.9, 0.999)
-    grad_clip: float = 1.0
-    micro_batch_size: int = 8
-    """Sequences per forward/backward; gradients accumulate over the whole step (one optimizer step)."""
-    clip_low: float = 0.2
-    clip_high: float = 0.28
-    kl_coef: float = 0.0
-    """> 0 keeps a frozen copy of the initial model and penalises KL to it."""
-    entropy_coef: float = 0.0
-
-
-@dataclass
-class SandboxSettings:
-    """The verifier's limits (see ``azr.Sandbox``)."""
-
-    workers: int = 0
-    """0: one thread per core of this rank's share of the machine."""
-    timeout_s: float = 2.0
-    memory_mb: int = 256
-
-
-@dataclass
-class RunConfig:
-    """Length, seeds and bookkeeping of a run."""
-
-    steps: int = 100
-    seed: int = 0
-    checkpoint_every: int = 10
-    plot_every: int = 1
-    keep_checkpoints: int = 2
-    progress: bool = True
-
-
-@dataclass
-class ParallelConfig:
-    """How the trained model is spread over ``torchrun`` ranks (see docs/train.md, "Several GPUs")."""
-
-    strategy: Literal["auto", "none", "ddp", "fsdp2"] = field(
-        default="auto",
-        metadata={
-            "help": "auto: one process unwrapped, DDP under torchrun. ddp: full replicas. fsdp2: weights, "
-            "gradients and AdamW states sharded over ranks (torch >= 2.9; needs sampler.backend = 'vllm')."
-        },
+    backend: Literal["transformers", "vllm"] = setting(
+        "transformers",
+        "`transformers`: generate with the trained model itself; `vllm`: a vLLM engine in the same process, "
+        "given the trained weights after every update.",
+    )
+    batch_size: int = setting(16, "Sequences generated together (transformers backend).", AT_LEAST_ONE)
+    temperature: float = setting(
+        1.0,
+        "Sampling temperature of proposals and solutions (0: greedy); solve-rate samples always use 1.0.",
+        NON_NEGATIVE,
+    )
+    top_p: float = setting(
+        1.0,
+        "Below 1, the update still scores tokens under the full temperature-scaled distribution, so "
+        "importance ratios drift from 1 by the truncated mass; keep 1.0 unless you know you want it.",
+        Range(low=0, high=1, low_open=True),
+    )
+    max_new_tokens_propose: int = setting(384, "Most tokens generated for one proposer reply.", AT_LEAST_ONE)
+    max_new_tokens_solve: int = setting(
+        256, "Most tokens generated for one solver reply (solve-rate samples too).", AT_LEAST_ONE
+    )
+    gpu_memory_utilization: float = setting(
+        0.4,
+        "vLLM on GPU only: the share of GPU memory its engine may take (the trainer needs the rest).",
+        Range(low=0, high=1, low_open=True),
+    )
+    kv_cache_memory_bytes: int = setting(
+        0,
+        "vLLM only: a fixed KV cache size in bytes; 0: 1 GiB on CPU, `gpu_memory_utilization` on GPU.",
+        NON_NEGATIVE,
+    )
+    enforce_eager: bool = setting(
+        False, "vLLM only: no torch.compile / CUDA graphs: the engine starts in seconds, decodes slower."
     )
 
 
-@dataclass
+@dataclass(frozen=True, slots=True)
+class SelfPlayConfig(_Section):
+    """The Absolute Zero game."""
+
+    section: ClassVar[str] = "selfplay"
+
+    proposals_per_type: int = setting(4, "New tasks proposed per task type per step.", AT_LEAST_ONE)
+    solves_per_type: int = setting(4, "Buffer tasks solved (and trained on) per task type per step.", AT_LEAST_ONE)
+    solve_rate_samples: int = setting(
+        8, "Solver samples per proposal for the learnability reward, always at temperature 1.0.", AT_LEAST_ONE
+    )
+    references: int = setting(6, "Past tasks shown to the deduction/abduction proposer.", AT_LEAST_ONE)
+    reference_sampling: Literal["uniform", "recency"] = setting(
+        "uniform",
+        "How the references are drawn from the buffer: `uniform`, or `recency` (newer tasks more likely, "
+        "see `recency_half_life`).",
+    )
+    recency_half_life: float = setting(
+        64.0, "`recency` sampling: a task this many insertions old is half as likely as the newest.", POSITIVE
+    )
+    induction_inputs: int = setting(
+        6, "Inputs the induction proposer writes; at least `induction_shown + 1` must be valid.", Range(low=2)
+    )
+    induction_shown: int = setting(
+        3, "Input/output pairs the induction solver sees; the rest are held out for grading.", AT_LEAST_ONE
+    )
+    buffer_cap: int = setting(
+        4096, "Most tasks kept per type: the oldest proposed task is evicted (seeds stay).", AT_LEAST_ONE
+    )
+    seed_buffer_size: int = setting(
+        0, "Before training, propose (without updates) until each buffer holds this many tasks.", NON_NEGATIVE
+    )
+    max_seeding_rounds: int = setting(
+        20,
+        "Most proposal rounds of that seeding phase; it stops early once every buffer is full enough.",
+        AT_LEAST_ONE,
+    )
+    require_answer_tags: bool = setting(
+        False,
+        "True: a reply without `<answer>...</answer>` is a format error even when its blocks are right. "
+        "Off by default: the small CPU models write the right fenced blocks but often drop the tags.",
+    )
+    format_error_reward: float = setting(-1.0, "Reward of a reply that is not in the required format (either role).")
+    wrong_reward: float = setting(-0.5, "Reward of a solver's well-formed but wrong answer.")
+    rejected_proposal_reward: float = setting(
+        -0.5, "Reward of a well-formed proposal that fails validation (does not run, not deterministic, ...)."
+    )
+    reward_mode: Literal["azr", "format_only"] = setting(
+        "azr",
+        "`azr`: the paper's rewards. `format_only`: a control run that pays for the format alone: any "
+        "well-formed reply earns 1 (solver answers right or wrong, proposals valid or not), a format error "
+        "`format_error_reward`. Compare a run with its control to see what correctness adds (docs/learning.md).",
+    )
+
+    def _check_relations(self) -> None:
+        if self.induction_shown >= self.induction_inputs:
+            raise self.invalid(
+                "induction_shown",
+                f"< selfplay.induction_inputs ({self.induction_inputs})",
+                f"lower it to at most {self.induction_inputs - 1}, or raise selfplay.induction_inputs to at least "
+                f"{self.induction_shown + 1}: the solver must not see every input, the rest grade its program",
+            )
+        if self.seed_buffer_size > self.buffer_cap:
+            raise self.invalid(
+                "seed_buffer_size",
+                f"<= selfplay.buffer_cap ({self.buffer_cap})",
+                "a buffer never holds more than buffer_cap tasks, so seeding could never finish; lower it or "
+                "raise selfplay.buffer_cap",
+            )
+        if self.reward_mode == "azr" and self.solve_rate_samples < 2:
+            raise self.invalid(
+                "solve_rate_samples",
+                '>= 2 with selfplay.reward_mode = "azr"',
+                "with one sample the solve rate is 0 or 1, so the learnability reward is always 0; set "
+                "selfplay.solve_rate_samples = 8 (the default)",
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class OptimConfig(_Section):
+    """The policy update: clipped policy gradient on Task-Relative REINFORCE++ advantages."""
+
+    section: ClassVar[str] = "optim"
+
+    lr: float = setting(1e-6, "AdamW learning rate.", POSITIVE)
+    weight_decay: float = setting(0.0, "AdamW weight decay.", NON_NEGATIVE)
+    betas: tuple[float, float] = setting((0.9, 0.999), "AdamW's (beta1, beta2), each in [0, 1).")
+    grad_clip: float = setting(1.0, "Gradients are clipped to this global L2 norm before the optimizer step.", POSITIVE)
+    micro_batch_size: int = setting(
+        8,
+        "Sequences per forward/backward; gradients accumulate over the whole step (one optimizer step).",
+        AT_LEAST_ONE,
+    )
+    clip_low: float = setting(
+        0.2,
+        "The importance ratio is clipped to [1 - clip_low, 1 + clip_high] (PPO-style).",
+        Range(low=0, high=1, high_open=True),
+    )
+    clip_high: float = setting(
+        0.28,
+        "Upper clip of the importance ratio (see `clip_low`); above `clip_low` it lets rare tokens grow faster.",
+        NON_NEGATIVE,
+    )
+    kl_coef: float = setting(0.0, "> 0 keeps a frozen copy of the initial model and penalises KL to it.", NON_NEGATIVE)
+    entropy_coef: float = setting(
+        0.0, "> 0 adds an entropy bonus: the loss subtracts `entropy_coef` times the token entropy.", NON_NEGATIVE
+    )
+
+    def _check_relations(self) -> None:
+        for beta in self.betas:
+            if not 0 <= beta < 1:
+                raise self.invalid("betas", "two numbers in [0, 1)")
+
+
+@dataclass(frozen=True, slots=True)
+class SandboxSettings(_Section):
+    """The verifier's limits (see `azr.Sandbox`)."""
+
+    section: ClassVar[str] = "sandbox"
+
+    # The defaults are azr.Sandbox's own (azr._core.DEFAULT_*). The bounds are those of
+    # SandboxConfig::validate (src/sandbox/mod.rs), checked here so a bad value fails before the model
+    # loads; tests/test_config.py checks that the two agree.
+    workers: int = setting(
+        0, "Threads that run programs; 0: one per core of this rank's share of the machine.", Range(low=0, high=1024)
+    )
+    timeout_s: float = setting(
+        _core.DEFAULT_TIMEOUT_S, "Wall-clock seconds one expression may run.", Range(low=0, high=86_400, low_open=True)
+    )
+    memory_mb: int = setting(
+        _core.DEFAULT_MEMORY_MB,
+        "Memory cap per interpreter instance in MiB (the interpreter alone needs ~30).",
+        Range(low=32, high=65_536),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class RunConfig(_Section):
+    """Length, seeds and bookkeeping of a run."""
+
+    section: ClassVar[str] = "run"
+
+    steps: int = setting(100, "Self-play steps to train (a resumed run continues up to this count).", AT_LEAST_ONE)
+    seed: int = setting(
+        0,
+        "Seeds torch, generation and task sampling: the same seed draws the same samples.",
+        Range(low=0, high=2**32 - 1),
+    )
+    checkpoint_every: int = setting(10, "Save a checkpoint every this many steps (and after the last).", AT_LEAST_ONE)
+    plot_every: int = setting(1, "Redraw `RUN/plots` every this many steps (and after the last).", AT_LEAST_ONE)
+    keep_checkpoints: int = setting(2, "Newest checkpoints kept; older ones are deleted.", AT_LEAST_ONE)
+    progress: bool = setting(True, "Show progress bars on the terminal (rank 0 only).")
+
+
+@dataclass(frozen=True, slots=True)
+class ParallelConfig(_Section):
+    """How the trained model is spread over `torchrun` ranks (see docs/train.md, "Several GPUs")."""
+
+    section: ClassVar[str] = "parallel"
+
+    strategy: Literal["auto", "none", "ddp", "fsdp2"] = setting(
+        "auto",
+        "auto: one process unwrapped, DDP under torchrun. ddp: full replicas. fsdp2: weights, "
+        "gradients and AdamW states sharded over ranks (torch >= 2.9; needs sampler.backend = 'vllm').",
+    )
+
+
+def _doc(cls: type[Any]) -> dict[str, str]:
+    """A section field's metadata: its help is the section's docstring."""
+    return {"help": (cls.__doc__ or "").strip()}
+
+
+@dataclass(frozen=True, slots=True)
 class TrainConfig:
     """Everything ``azr train`` needs. Sections map to TOML tables of the same names."""
 
-    model: ModelConfig = field(default_factory=ModelConfig)
-    sampler: SamplerConfig = field(default_factory=SamplerConfig)
-    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
-    sandbox: SandboxSettings = field(default_factory=SandboxSettings)
-    run: RunConfig = field(default_factory=RunConfig)
-    parallel: ParallelConfig = field(default_factory=ParallelConfig)
+    model: ModelConfig = field(default_factory=ModelConfig, metadata=_doc(ModelConfig))
+    sampler: SamplerConfig = field(default_factory=SamplerConfig, metadata=_doc(SamplerConfig))
+    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig, metadata=_doc(SelfPlayConfig))
+    optim: OptimConfig = field(default_factory=OptimConfig, metadata=_doc(OptimConfig))
+    sandbox: SandboxSettings = field(default_factory=SandboxSettings, metadata=_doc(SandboxSettings))
+    run: RunConfig = field(default_factory=RunConfig, metadata=_doc(RunConfig))
+    parallel: ParallelConfig = field(default_factory=ParallelConfig, metadata=_doc(ParallelConfig))
 
-    def validate(self) -> TrainConfig:
-        """Check value ranges that types alone cannot express."""
-        sp, op = self.selfplay, self.optim
-        positive = {
-            "selfplay.proposals_per_type": sp.proposals_per_type,
-            "selfplay.solves_per_type": sp.solves_per_type,
-            "selfplay.solve_rate_samples": sp.solve_rate_samples,
-            "selfplay.references": sp.references,
-            "selfplay.buffer_cap": sp.buffer_cap,
-            "sampler.batch_size": self.sampler.batch_size,
-            "sampler.max_new_tokens_propose": self.sampler.max_new_tokens_propose,
-            "sampler.max_new_tokens_solve": self.sampler.max_new_tokens_solve,
-            "optim.micro_batch_size": op.micro_batch_size,
-            "run.steps": self.run.steps,
-            "run.checkpoint_every": self.run.checkpoint_every,
-            "run.keep_checkpoints": self.run.keep_checkpoints,
-        }
-        for key, value in positive.items():
-            if value < 1:
-                raise ConfigError(f"{key} must be >= 1, got {value}")
-        if not 1 <= sp.induction_shown < sp.induction_inputs:
-            raise ConfigError("need 1 <= selfplay.induction_shown < selfplay.induction_inputs")
-        if op.lr <= 0 or op.clip_low < 0 or op.clip_high < 0 or op.kl_coef < 0 or op.grad_clip <= 0:
-            raise ConfigError("optim.lr and optim.grad_clip must be > 0; clip ratios and kl_coef >= 0")
-        if self.sampler.temperature < 0 or not 0 < self.sampler.top_p <= 1:
-            raise ConfigError("sampler.temperature must be >= 0 and 0 < sampler.top_p <= 1")
-        return self
+    def __post_init__(self) -> None:
+        """Each section checked itself when it was built; here: that each is one, under its own name, and
+        the relations between sections."""
+        hints = _hints(TrainConfig)
+        for spec in dataclasses.fields(self):
+            section = getattr(self, spec.name)
+            if not isinstance(section, hints[spec.name]):
+                raise ConfigError(f"{spec.name} must be a {hints[spec.name].__name__}, got {section!r}")
+            if section.section != spec.name:  # a programming error in this module, caught by any test
+                raise AssertionError(f"{type(section).__name__}.section is {section.section!r}, not {spec.name!r}")
+        if self.parallel.strategy == "fsdp2" and self.sampler.backend == "transformers":
+            raise ConfigError(
+                'parallel.strategy = "fsdp2" needs sampler.backend = "vllm", got sampler.backend = "transformers": '
+                "FSDP2 shards the weights, and the transformers sampler generates from the trained module itself, "
+                'which would make every rank\'s generate calls collective; set sampler.backend = "vllm" (each '
+                'rank\'s engine gets full weights after each update) or parallel.strategy = "ddp"'
+            )
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -209,6 +439,12 @@ class TrainConfig:
         import tomli_w
 
         return str(tomli_w.dumps(self.to_dict()))
+
+
+def sections() -> list[tuple[str, type[_Section]]]:
+    """(TOML name, class) of each section of :class:`TrainConfig`, in file order."""
+    hints = _hints(TrainConfig)
+    return [(spec.name, hints[spec.name]) for spec in dataclasses.fields(TrainConfig)]
 
 
 def _coerce(key: str, value: Any, hint: Any) -> Any:
@@ -240,7 +476,8 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
 
 
 def _build(cls: type[Any], data: dict[str, Any], prefix: str) -> Any:
-    hints = typing.get_type_hints(cls)
+    """``cls`` from TOML data: unknown keys and tables are refused here, values by ``cls.__post_init__``."""
+    hints = _hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown:
@@ -255,7 +492,7 @@ def _build(cls: type[Any], data: dict[str, Any], prefix: str) -> Any:
                 raise ConfigError(f"{key} must be a table")
             kwargs[name] = _build(hint, value, key)  # type: ignore[arg-type]
         else:
-            kwargs[name] = _coerce(key, value, hint)
+            kwargs[name] = value
     return cls(**kwargs)
 
 
@@ -285,7 +522,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> TrainConfig:
-    """The resolved configuration: defaults, then the TOML file, then ``--set`` overrides."""
+    """The resolved configuration: defaults, then the TOML file, then ``--set`` overrides, every value checked."""
     data: dict[str, Any] = {}
     if path is not None:
         try:
@@ -296,4 +533,58 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     apply_overrides(data, overrides or [])
     config: TrainConfig = _build(TrainConfig, data, "")
-    return config.validate()
+    return config
+
+
+# --- describing the configuration (azr train --show-config) ----------------------------------------
+
+
+def toml_value(value: Any) -> str:
+    """``value`` written as TOML (the config's value types: str, bool, int, float, tuples of these)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)  # Python's int and float reprs (1e-06, inf, nan) are TOML numbers
+    if isinstance(value, str):
+        # A JSON string is a TOML basic string, but for DEL, which TOML wants escaped.
+        return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
+    if isinstance(value, tuple | list):
+        return "[" + ", ".join(toml_value(v) for v in value) + "]"
+    raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def _type_name(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return " | ".join(toml_value(a) for a in typing.get_args(hint))
+    if origin is tuple:
+        return "[" + ", ".join(_type_name(a) for a in typing.get_args(hint)) + "]"
+    return str(getattr(hint, "__name__", hint))
+
+
+def describe(config: TrainConfig | None = None, width: int = 100) -> str:
+    """Every key as commented TOML: its help, type, allowed values and default, then its value in
+    ``config`` (default: the defaults). The text is a valid config file that loads back to ``config``."""
+    config = config if config is not None else TrainConfig()
+    lines = [
+        "# azr train configuration: every key with its help, type, allowed values and default.",
+        "# Save it as a file to edit (azr train FILE.toml), or change one key with --set section.key=value.",
+    ]
+    for name, cls in sections():
+        lines += ["", f"[{name}]", *_comment((cls.__doc__ or "").strip(), width)]
+        hints = _hints(cls)
+        section = getattr(config, name)
+        for spec in dataclasses.fields(typing.cast(Any, cls)):
+            kind = _type_name(hints[spec.name])
+            allowed = spec.metadata.get("range")
+            if allowed is not None:
+                kind += f" {allowed}"
+            value = getattr(section, spec.name)
+            default = toml_value(spec.default)
+            facts = f"{kind}; default {default}"
+            lines += ["", *_comment(spec.metadata["help"], width), f"# ({facts})", f"{spec.name} = {toml_value(value)}"]
+    return "\n".join(lines) + "\n"
+
+
+def _comment(text: str, width: int) -> list[str]:
+    return [f"# {line}" for line in textwrap.wrap(text, width - 2)] if text else []

@@ -33,7 +33,8 @@ file behind.
 Failures raise :class:`ModelNotFoundError` (the spec names nothing loadable; the message says which
 package to install where that is the fix), :class:`ModelIntegrityError` (a joined or shipped file has
 the wrong checksum) or :class:`MissingDependencyError` (torch/transformers/gguf/accelerate is not
-installed), all subclasses of :class:`azr.exceptions.ConfigError`.
+installed), all subclasses of :class:`azr.exceptions.ConfigError` defined in :mod:`azr.exceptions` (and
+re-exported here).
 """
 
 from __future__ import annotations
@@ -54,7 +55,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from azr.exceptions import ConfigError
+from azr.exceptions import (
+    ConfigError,
+    InsufficientMemoryError,
+    MissingDependencyError,
+    ModelIntegrityError,
+    ModelNotFoundError,
+)
 
 if TYPE_CHECKING:
     import torch
@@ -93,18 +100,6 @@ _CONVERTED_FORMAT = 1  # bump when the conversion changes, to redo cached conver
 _TRAIN_EXTRA = "pip install 'azr[train]'"
 ADAPTER_BASE_FILE = "azr-base.json"
 """Written next to a saved LoRA adapter: ``{"base_model": SPEC}``, the model spec it applies to."""
-
-
-class ModelNotFoundError(ConfigError):
-    """The model spec names no local model directory, GGUF file or installed embedded model."""
-
-
-class ModelIntegrityError(ConfigError):
-    """A model file does not have the size or SHA-256 azr pins for it."""
-
-
-class MissingDependencyError(ConfigError):
-    """A Python package needed to load models (torch, transformers, gguf, accelerate) is not installed."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -560,10 +555,6 @@ def load_model(
 # shapes; the update's activations are an upper-bound style estimate (see update_activation_bytes).
 
 _GIB = 1024**3
-
-
-class InsufficientMemoryError(ConfigError):
-    """A run would need more memory than this machine has available; the message names the config fix."""
 
 
 @dataclass(frozen=True, slots=True)

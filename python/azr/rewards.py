@@ -18,7 +18,6 @@ import numpy as np
 import numpy.typing as npt
 
 from azr import _core
-from azr.exceptions import ConfigError
 from azr.grading import Verdict
 
 __all__ = [
@@ -61,8 +60,10 @@ def task_relative_advantages(
     r = np.ascontiguousarray(rewards, dtype=np.float64)
     g = np.asarray(groups)
     if r.ndim != 1 or g.ndim != 1:
-        raise ConfigError("rewards and groups must be one-dimensional")
-    if g.size and (not np.issubdtype(g.dtype, np.integer) or g.min() < 0 or g.max() > np.iinfo(np.uint32).max):
-        raise ConfigError("groups must be non-negative integers")
+        raise ValueError(f"rewards and groups must be one-dimensional, got shapes {r.shape} and {g.shape}")
+    if g.size and not np.issubdtype(g.dtype, np.integer):
+        raise TypeError(f"groups must be integers, got dtype {g.dtype}")
+    if g.size and (g.min() < 0 or g.max() > np.iinfo(np.uint32).max):
+        raise ValueError("groups must be non-negative integers below 2**32")
     w = None if weights is None else np.ascontiguousarray(weights, dtype=np.float64)
     return _core.task_relative_advantages(r, np.ascontiguousarray(g, dtype=np.uint32), w, eps)

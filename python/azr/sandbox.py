@@ -50,9 +50,15 @@ def _check_str(name: str, value: object) -> None:
         raise TypeError(f"{name} must be str, not {type(value).__name__}")
 
 
+# A Sandbox's own settings are the user's configuration (ConfigError); a job's seed and timeout are a
+# caller's arguments (TypeError for the wrong type, ValueError for a value out of range).
+
+
 def _check_seed(seed: object) -> None:
-    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= _U64_MAX:
-        raise ConfigError(f"seed must be an int in [0, 2**64), got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise TypeError(f"seed must be an int, not {type(seed).__name__}")
+    if not 0 <= seed <= _U64_MAX:
+        raise ValueError(f"seed must be an int in [0, 2**64), got {seed!r}")
 
 
 def _check_hash_seed(seed: object) -> None:
@@ -60,11 +66,21 @@ def _check_hash_seed(seed: object) -> None:
         raise ConfigError(f"hash_seed must be an int in [0, 2**32) (a guest build number), got {seed!r}")
 
 
-def _check_timeout(timeout_s: object) -> None:
+def _timeout_problem(timeout_s: object) -> str | None:
+    """Why ``timeout_s`` is not a timeout, or None when it is one (None is: the sandbox's own)."""
     if timeout_s is None:
-        return
+        return None
     if not isinstance(timeout_s, int | float) or isinstance(timeout_s, bool) or not 0 < timeout_s <= 86_400:
-        raise ConfigError(f"timeout_s must be a number of seconds in (0, 86400], got {timeout_s!r}")
+        return f"timeout_s must be a number of seconds in (0, 86400], got {timeout_s!r}"
+    return None
+
+
+def _check_timeout(timeout_s: object) -> None:
+    """A job's (or one call's) timeout: TypeError when it is no number, ValueError when out of range."""
+    problem = _timeout_problem(timeout_s)
+    if problem is not None:
+        number = isinstance(timeout_s, int | float) and not isinstance(timeout_s, bool)
+        raise ValueError(problem) if number else TypeError(problem)
 
 
 @dataclass(slots=True)
@@ -147,7 +163,8 @@ class Sandbox:
     ) -> None:
         if workers is not None and (not isinstance(workers, int) or workers < 1):
             raise ConfigError(f"workers must be a positive int or None, got {workers!r}")
-        _check_timeout(timeout_s)
+        if (problem := _timeout_problem(timeout_s)) is not None:
+            raise ConfigError(problem)
         for name, value in (("memory_mb", memory_mb), ("max_output_bytes", max_output_bytes)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ConfigError(f"{name} must be a positive int, got {value!r}")

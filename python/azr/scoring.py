@@ -29,7 +29,6 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from azr.exceptions import ConfigError
 from azr.grading import Verifier
 from azr.parsing import Parsed, fenced_blocks, parse_generation, strip_think, tagged_spans
 from azr.sandbox import Job, Sandbox
@@ -96,10 +95,12 @@ class ProgramTests:
 
     def __post_init__(self) -> None:
         cases = (self.test,) if isinstance(self.test, str) else self.test
-        if not isinstance(cases, tuple) or not cases or not all(isinstance(c, str) for c in cases):
-            raise ConfigError("ProgramTests.test must be a string or a non-empty tuple of strings")
+        if not isinstance(cases, tuple) or not all(isinstance(c, str) for c in cases):
+            raise TypeError(f"ProgramTests.test must be a string or a tuple of strings, got {self.test!r}")
+        if not cases:
+            raise ValueError("ProgramTests.test must not be an empty tuple: give at least one test case")
         if self.entry_point is not None and not self.entry_point.isidentifier():
-            raise ConfigError(f"entry_point must be an identifier, got {self.entry_point!r}")
+            raise ValueError(f"entry_point must be an identifier, got {self.entry_point!r}")
 
     @property
     def cases(self) -> tuple[str, ...]:
@@ -222,7 +223,7 @@ def score_tests(
     """1.0 if each program passes all its tests, else 0.0 (with ``fraction=True``: the fraction of
     its test cases passed). A None program scores 0. A plain string is a ``ProgramTests`` of asserts."""
     if len(programs) != len(tests):
-        raise ConfigError(f"{len(programs)} programs but {len(tests)} test cases")
+        raise ValueError(f"{len(programs)} programs but {len(tests)} test cases")
     checks = [ProgramTests(case) if isinstance(case, str) else case for case in tests]
     full = [
         None if program is None else assemble_program(program, check.code_prompt, check.entry_point)

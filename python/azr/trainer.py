@@ -101,6 +101,8 @@ class Trainer:
 
         self.config = config
         self.world = world or init_world()
+        # Before the run directory and the model: a strategy this world or torch cannot run fails in seconds.
+        strategy = parallel.resolve_strategy(config.parallel.strategy, self.world)
         self.run = RunDirectory(run_dir)
         checkpoint = self.run.latest_checkpoint() if resume else None
         if resume and checkpoint is None and not self.run.buffers_dir.exists():
@@ -133,14 +135,6 @@ class Trainer:
             ref_model, _ = load_model(config.model.name, dtype=dtype, device=str(self.device))
             ref_module: torch.nn.Module = ref_model  # load_model already returns it in eval mode
             ref_module.requires_grad_(False)
-        strategy = parallel.resolve_strategy(config.parallel.strategy, self.world)
-        if strategy == "fsdp2" and config.sampler.backend == "transformers":
-            raise ConfigError(
-                "parallel.strategy = 'fsdp2' shards the weights, and the transformers sampler generates from "
-                "the trained module itself, which would make every rank's generate calls collective; use "
-                "sampler.backend = 'vllm' (each rank's engine gets full weights after each update) or "
-                "parallel.strategy = 'ddp'"
-            )
         bf16 = self.device.type == "cuda" and config.model.dtype == "auto"
         # FSDP2 keeps float32 master shards and computes in bf16 itself; DDP and one process autocast.
         trained = parallel.wrap(model, strategy, self.world, self.device, bf16_params=bf16 and strategy == "fsdp2")

@@ -25,7 +25,7 @@ pub fn composite_reward(verdict: &str, reward: f64, format_error: f64, wrong: f6
         "wrong" => Verdict::Wrong,
         "accepted" => Verdict::Accepted(reward),
         other => {
-            return Err(crate::error::CoreError::Config(format!(
+            return Err(crate::error::CoreError::InvalidArgument(format!(
                 "verdict must be 'format_error', 'wrong' or 'accepted', got {other:?}"
             ))
             .into())

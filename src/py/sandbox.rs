@@ -35,18 +35,23 @@ fn wrap(results: Vec<ExecResult>) -> Vec<PyExecResult> {
     results.into_iter().map(PyExecResult).collect()
 }
 
-fn duration(seconds: f64, name: &str) -> Result<Duration, CoreError> {
+/// `seconds` as a positive duration, or the message saying it is not one.
+fn duration(seconds: f64, name: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(seconds)
         .ok()
         .filter(|d| !d.is_zero())
-        .ok_or_else(|| CoreError::Config(format!("{name} must be a positive number of seconds, got {seconds}")))
+        .ok_or_else(|| format!("{name} must be a positive number of seconds, got {seconds}"))
 }
 
 /// The job, or `Ok(None)` when its text cannot cross into the guest (it then gets
-/// [`unencodable`] results, never an exception). A bad timeout is a config error.
+/// [`unencodable`] results, never an exception). A bad timeout is the caller's argument
+/// (`ValueError`), unlike the sandbox's own timeout setting (`ConfigError`).
 fn job(raw: &PyJob<'_>) -> Result<Option<Job>, CoreError> {
     let (program, exprs, seed, timeout_s) = raw;
-    let timeout = timeout_s.map(|t| duration(t, "timeout_s")).transpose()?;
+    let timeout = timeout_s
+        .map(|t| duration(t, "timeout_s"))
+        .transpose()
+        .map_err(CoreError::InvalidArgument)?;
     let Some(program) = utf8(program) else { return Ok(None) };
     let Some(exprs) = exprs.iter().map(utf8).collect::<Option<Vec<_>>>() else {
         return Ok(None);
@@ -92,7 +97,7 @@ impl PySandbox {
         let defaults = SandboxConfig::default();
         let config = SandboxConfig {
             workers: workers.unwrap_or(defaults.workers),
-            timeout: duration(timeout_s, "timeout_s")?,
+            timeout: duration(timeout_s, "timeout_s").map_err(CoreError::Config)?,
             memory_mb,
             max_output_bytes,
             fuel,

@@ -17,7 +17,7 @@ from typing import Any
 
 from azr.evaluation.report import EvalReport, format_comparison, format_table
 from azr.evaluation.run import BENCHMARKS, EvalSettings, evaluate_answers, load_answers
-from azr.exceptions import ConfigError
+from azr.exceptions import ConfigError, MissingDependencyError
 from azr.progress import PhaseDisplay, logs_above_bars
 from azr.sandbox import Sandbox
 
@@ -201,7 +201,9 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
     try:
         from azr.sampling import load_sampler
     except ImportError as exc:
-        raise ConfigError(f"evaluating a model needs the training extra: pip install 'azr[train]' ({exc})") from exc
+        raise MissingDependencyError(
+            f"evaluating a model needs the training extra: pip install 'azr[train]' ({exc})"
+        ) from exc
     resolved, checkpoint = resolve_checkpoint(spec)
     if checkpoint is not None:
         log.info("loading checkpoint %s (step %s, %s)", checkpoint["path"], checkpoint["step"], checkpoint["weights"])

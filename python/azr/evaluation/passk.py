@@ -13,8 +13,6 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-from azr.exceptions import ConfigError
-
 __all__ = ["pass_at_k", "pass_at_k_mean"]
 
 
@@ -26,16 +24,18 @@ def pass_at_k(
     Exactly 1 when ``n - c < k`` (every draw of ``k`` contains a correct sample). Every ``n`` must be
     >= ``k``: fewer samples than ``k`` cannot estimate pass@k without bias.
     """
-    if not isinstance(k, int) or isinstance(k, bool) or k < 1:
-        raise ConfigError(f"k must be a positive int, got {k!r}")
+    if not isinstance(k, int) or isinstance(k, bool):
+        raise TypeError(f"k must be an int, got {type(k).__name__}")
+    if k < 1:
+        raise ValueError(f"k must be a positive int, got {k!r}")
     n_arr = np.atleast_1d(np.asarray(n, dtype=np.int64))
     c_arr = np.atleast_1d(np.asarray(c, dtype=np.int64))
     if n_arr.shape != c_arr.shape or n_arr.ndim != 1:
-        raise ConfigError("n and c must be scalars or one-dimensional arrays of the same length")
+        raise ValueError("n and c must be scalars or one-dimensional arrays of the same length")
     if np.any(c_arr < 0) or np.any(c_arr > n_arr):
-        raise ConfigError("need 0 <= c <= n for every problem")
+        raise ValueError("need 0 <= c <= n for every problem")
     if np.any(n_arr < k):
-        raise ConfigError(f"pass@{k} needs at least {k} samples per problem (got n={int(n_arr.min())})")
+        raise ValueError(f"pass@{k} needs at least {k} samples per problem (got n={int(n_arr.min())})")
     j = np.arange(k, dtype=np.float64)[None, :]
     wrong = (n_arr - c_arr).astype(np.float64)[:, None]
     # One row per problem: the chance that draw j is wrong given draws < j were; a zero factor

