@@ -14,12 +14,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from conftest import CRUXEVAL  # noqa: E402
-from test_trainer import metrics, small  # noqa: E402
+from conftest import CRUXEVAL
+from test_trainer import metrics, small
 
-from azr.cli import main  # noqa: E402
-from azr.config import load_config  # noqa: E402
-from azr.trainer import Trainer  # noqa: E402
+from azr.cli import main
+from azr.config import load_config
+from azr.trainer import Trainer
 
 BENCHES = ("cruxeval-o", "cruxeval-i", "humaneval")
 NAMES = [f"eval/{b}/{m}" for b in BENCHES for m in ("pass@1", "unparsed_rate", "parsed_accuracy")]
@@ -221,3 +221,24 @@ def test_a_missing_benchmark_file_stops_the_trainer_before_the_model_loads(taugh
         Trainer(
             load_config(None, with_eval(taught_model_dir, 1, f"eval.cruxeval={json.dumps(str(bad))}")), tmp_path / "r"
         )
+
+
+def test_shards_merge_into_the_one_process_evaluation(taught_model_dir, cruxeval_file, sandbox):
+    """What each rank evaluates under torchrun, merged, is what one process reports (the same sampler)."""
+    from azr.evaluation.run import EvalSettings, evaluate_model, merge_shards
+    from azr.sampling import load_sampler
+
+    sampler = load_sampler(str(taught_model_dir), batch_size=1, device="cpu")  # batches of 1: no padding effects
+    settings = EvalSettings(
+        benchmarks=("cruxeval-o", "humaneval"), cruxeval_path=cruxeval_file, limit=5, max_new_tokens=24, batch_size=1
+    )
+    whole = evaluate_model(sampler, settings, sandbox, label="m")
+    for count in (2, 3):
+        parts = [evaluate_model(sampler, settings, sandbox, label="m", shard=(i, count)) for i in range(count)]
+        assert [len(p[0].benchmarks[0].ids) for p in parts] == [len(range(i, 5, count)) for i in range(count)]
+        report, generations = merge_shards(parts)
+        assert report.to_json() == whole[0].to_json()
+        assert generations == whole[1]
+        assert list(generations["cruxeval-o"]) == list(whole[1]["cruxeval-o"])  # benchmark order, not shard order
+    with pytest.raises(ValueError, match="shard"):
+        evaluate_model(sampler, settings, sandbox, label="m", shard=(2, 2))

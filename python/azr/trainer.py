@@ -595,10 +595,8 @@ class Trainer:
             )
 
     def _report(self, record: dict[str, Any]) -> None:
-        if self.reporter is None:  # train_step driven by hand, outside fit()
-            self.run.log_metrics(record)
-        else:
-            self.reporter.log(record)
+        assert self.reporter is not None, "records are reported by the main rank, inside fit()"
+        self.reporter.log(record)
 
     def _evaluate_if_due(self) -> None:
         """Run the ``[eval]`` evaluation of this step if it is due, on every rank (each takes its share

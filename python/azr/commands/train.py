@@ -24,7 +24,7 @@ def register(sub: Any) -> None:
         "the embedded default model (Qwen2.5-Coder-0.5B-Instruct from the azr[qwen] extra) on CPU or GPU.",
     )
     parser.add_argument(
-        "config", nargs="?", help="a TOML file (sections: model, sampler, selfplay, optim, sandbox, run)"
+        "config", nargs="?", help="a TOML file (sections: model, sampler, selfplay, optim, sandbox, run, eval)"
     )
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help="e.g. --set run.steps=3"
