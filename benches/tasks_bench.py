@@ -35,15 +35,16 @@ def bench_dedup(rows: list[dict[str, str]], n: int) -> dict[str, float]:
 
 def bench_step(rows: list[dict[str, str]], sandbox: Sandbox) -> dict[str, float]:
     validator, verifier = TaskValidator(sandbox), Verifier(sandbox)
-    replay = validator.replay_sandbox  # the second hash secret's sandbox: set up once, outside the timing
-    replay.run_batch([Job("", "0")] * replay.workers)
-    before = sandbox.stats.expressions + replay.stats.expressions
+    replays = validator.replay_sandboxes  # the other hash secrets' sandboxes: set up once, outside the timing
+    for replay in replays:
+        replay.run_batch([Job("", "0")] * replay.workers)
+    before = sandbox.stats.expressions + sum(replay.stats.expressions for replay in replays)
     executions = 0
     started = time.perf_counter()
     for offset in (0, BATCH):  # deduction, then abduction
         chosen = rows[offset : offset + BATCH]
         triples = [t for t in validator.validate([(r["code"], r["input"]) for r in chosen]) if isinstance(t, Triple)]
-        executions += 2 * len(chosen)
+        executions += validator.hash_secrets * len(chosen)
         answers = [t.output if s % 2 else "None" for t in triples for s in range(SAMPLES)]
         repeated = [t for t in triples for _ in range(SAMPLES)]
         if offset == 0:
@@ -54,7 +55,7 @@ def bench_step(rows: list[dict[str, str]], sandbox: Sandbox) -> dict[str, float]
     chosen = rows[2 * BATCH : 3 * BATCH]
     proposals = [(r["code"], r["input"]) for r in chosen for _ in range(INDUCTION_INPUTS)]
     induced = [t for t in validator.validate(proposals) if isinstance(t, Triple)]
-    executions += 2 * len(proposals)
+    executions += validator.hash_secrets * len(proposals)
     cases, programs = [], []
     for k, r in enumerate(chosen):
         pairs = [(t.input, t.output) for t in induced[k * INDUCTION_INPUTS : k * INDUCTION_INPUTS + HIDDEN]]
@@ -64,7 +65,7 @@ def bench_step(rows: list[dict[str, str]], sandbox: Sandbox) -> dict[str, float]
     verifier.induction(cases, programs)
     executions += sum(len(c) for c in cases)
     wall = time.perf_counter() - started
-    expressions = sandbox.stats.expressions + replay.stats.expressions - before
+    expressions = sandbox.stats.expressions + sum(replay.stats.expressions for replay in replays) - before
     return {
         "executions": executions,
         "seconds": wall,

@@ -124,3 +124,57 @@ def test_every_option_has_help(capsys: pytest.CaptureFixture[str]) -> None:
         assert "(default: None)" not in command.format_help()
     assert "``" not in parser.format_help()
     assert "SmolLM2" not in sub.choices["train"].format_help()  # type: ignore[attr-defined]
+
+
+def test_log_levels_show_azr_and_rust_messages_from_info_and_other_libraries_from_warning() -> None:
+    import logging
+
+    from azr.cli import configure_logging
+
+    names = ("", "azr", "_core")
+    saved = {name: logging.getLogger(name).level for name in names}
+    try:
+        configure_logging("INFO")  # the default
+        assert logging.getLogger("azr.models").isEnabledFor(logging.INFO)  # model join / convert
+        assert logging.getLogger("_core.sandbox.guest").isEnabledFor(logging.INFO)  # guest build (Rust, pyo3-log)
+        assert not logging.getLogger("another_library.module").isEnabledFor(logging.INFO)
+        configure_logging("warning")
+        assert not logging.getLogger("azr.progress").isEnabledFor(logging.INFO)
+        assert logging.getLogger("azr.progress").isEnabledFor(logging.WARNING)
+        configure_logging("DEBUG")
+        assert logging.getLogger("another_library.module").isEnabledFor(logging.DEBUG)
+        configure_logging("ERROR")
+        assert not logging.getLogger("another_library.module").isEnabledFor(logging.WARNING)
+    finally:
+        for name, level in saved.items():
+            logging.getLogger(name).setLevel(level)
+
+
+def test_a_bad_azr_log_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("AZR_LOG", "LOUD")
+    with pytest.raises(SystemExit) as exit_info:
+        main(["sandbox", "check"])
+    assert exit_info.value.code == 2 and "'LOUD' is not one of DEBUG, INFO, WARNING, ERROR" in capsys.readouterr().err
+
+
+def test_compiling_the_guest_says_so_at_the_default_log_level(tmp_path: Path) -> None:
+    """A one-time set-up seen by a new user: a fresh cache compiles the guest for this machine (~15 s).
+    The Rust core's INFO record reaches the terminal through pyo3-log with no --log-level given."""
+    import os
+    import subprocess
+    import sys
+
+    from azr import _core
+
+    guest = Path(_core.locate_guest())
+    for path in (guest, guest.with_name(guest.name + ".sha256")):
+        if path.exists():
+            (tmp_path / path.name).symlink_to(path)
+    env = {k: v for k, v in os.environ.items() if k != "AZR_LOG"}
+    env["AZR_CACHE_DIR"] = str(tmp_path)
+    done = subprocess.run(
+        [sys.executable, "-m", "azr.cli", "sandbox", "check"], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert "INFO _core.sandbox.engine: compiled the sandbox guest in" in done.stderr
+    assert "runs    ok" in done.stdout

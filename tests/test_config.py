@@ -71,7 +71,7 @@ def test_bad_files(tmp_path):
 def test_resolved_config_is_valid_toml():
     data = tomllib.loads(load_config(None, ["run.steps=2"]).to_toml())
     assert data["run"]["steps"] == 2
-    assert set(data) == {"model", "sampler", "selfplay", "optim", "sandbox", "run", "eval"}
+    assert set(data) == {"model", "sampler", "selfplay", "optim", "sandbox", "run", "parallel", "eval"}
 
 
 def test_azr_train_rejects_bad_config_before_loading_anything(capsys, tmp_path):

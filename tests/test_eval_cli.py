@@ -4,18 +4,24 @@ on the tiny local model over 20-problem slices."""
 from __future__ import annotations
 
 import json
+import logging
+import re
 from pathlib import Path
 
 import pytest
 from conftest import CRUXEVAL
 
 from azr.cli import main
-from azr.commands.evaluate import resolve_model_spec
+from azr.commands.evaluate import resolve_checkpoint, resolve_model_spec
 
 
 def write_json(path: Path, data: object) -> Path:
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
+
+
+def row(table: str, name: str) -> list[str]:
+    return next(line.split() for line in table.splitlines() if line.split()[:1] == [name])
 
 
 def test_eval_scores_answers_writes_json_and_compares(
@@ -29,19 +35,34 @@ def test_eval_scores_answers_writes_json_and_compares(
     common = ["--benchmarks", "cruxeval-o", "--cruxeval", str(CRUXEVAL), "--limit", "30"]
     assert main(["eval", "--answers", str(gold), *common, "--out", str(tmp_path / "a.json")]) == 0
     table = capsys.readouterr().out
-    assert "cruxeval-o" in table and "100.0" in table
+    # One unit, fractions of problems, in the table (which says so above its columns) and the JSON.
+    assert "pass@k: fraction of problems solved (0 to 1)" in table
+    assert row(table, "cruxeval-o") == ["cruxeval-o", "30", "30", "1.000"]
     assert main(["eval", "--answers", f"cruxeval-o={half}", *common, "--out", str(tmp_path / "b.json")]) == 0
-    capsys.readouterr()
+    table = capsys.readouterr().out
+    assert row(table, "cruxeval-o")[-1] == "0.500"
+    assert "checkpoint:" not in table  # answers, not a checkpoint
     result = json.loads((tmp_path / "b.json").read_text())
-    assert result["format"] == "azr-eval/1"
+    assert result["format"] == "azr-eval/1" and result["unit"] == "fraction" and result["checkpoint"] is None
     assert result["benchmarks"]["cruxeval-o"]["pass@1"] == 0.5
     assert result["overall"]["pass@1"] == 0.5
     assert [p["correct"] for p in result["benchmarks"]["cruxeval-o"]["per_problem"]] == [k % 2 for k in range(30)]
 
     assert main(["eval", "--compare", str(tmp_path / "a.json"), str(tmp_path / "b.json")]) == 0
     comparison = capsys.readouterr().out
-    line = next(line for line in comparison.splitlines() if line.startswith("cruxeval-o"))
-    assert line.split() == ["cruxeval-o", "100.0", "50.0", "-50.0"]
+    assert "pass@k: fraction of problems solved (0 to 1)" in comparison
+    assert row(comparison, "cruxeval-o") == ["cruxeval-o", "1.000", "0.500", "-0.500"]
+
+
+def test_results_in_another_unit_are_refused(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from azr.evaluation.report import BenchmarkResult, EvalReport
+
+    report = EvalReport("x", [BenchmarkResult("cruxeval-o", ["a"], [1], [1])]).to_json()
+    old = write_json(tmp_path / "old.json", {k: v for k, v in report.items() if k != "unit"})  # before the field
+    percent = write_json(tmp_path / "percent.json", {**report, "unit": "percent"})
+    assert EvalReport.read(old).benchmarks[0].pass_at() == {1: 1.0}
+    assert main(["eval", "--compare", str(old), str(percent)]) == 2
+    assert "unit 'percent'" in capsys.readouterr().err
 
 
 def test_eval_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -61,24 +82,40 @@ def test_eval_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[
 
 
 def test_eval_end_to_end_on_the_tiny_model(
-    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tiny_model_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
 ) -> None:
     """A real model, given as an azr run directory (its latest checkpoint's model/), all three benchmarks on
-    20-problem slices; the saved generations re-score identically through --answers."""
+    20-problem slices; the table and JSON name the checkpoint; generation and grading report progress per
+    benchmark; the saved generations re-score identically through --answers."""
     run_dir = tmp_path / "run"
-    (run_dir / "checkpoints" / "step-000003").mkdir(parents=True)
-    (run_dir / "checkpoints" / "step-000003" / "model").symlink_to(tiny_model_dir, target_is_directory=True)
+    for step in (3, 12):  # the latest is step 12, whose state.json says so
+        (run_dir / "checkpoints" / f"step-{step:06d}").mkdir(parents=True)
+        (run_dir / "checkpoints" / f"step-{step:06d}" / "model").symlink_to(tiny_model_dir, target_is_directory=True)
+    checkpoint = run_dir / "checkpoints" / "step-000012"
+    (checkpoint / "state.json").write_text(json.dumps({"step": 12}), encoding="utf-8")
     out, generations = tmp_path / "results.json", tmp_path / "generations.json"
     common = ["--cruxeval", str(CRUXEVAL), "--limit", "20"]
     argv = ["eval", str(run_dir), *common, "--max-new-tokens", "8", "--batch-size", "20"]
-    assert main([*argv, "--out", str(out), "--save-generations", str(generations)]) == 0
-    assert "overall" in capsys.readouterr().out
+    with caplog.at_level(logging.INFO, logger="azr"):
+        assert main([*argv, "--out", str(out), "--save-generations", str(generations)]) == 0
+    table = capsys.readouterr().out
+    assert "overall" in table
+    assert f"checkpoint: {checkpoint} (step 12, full model)" in table.splitlines()[:3]
     result = json.loads(out.read_text())
+    assert result["checkpoint"] == {"path": str(checkpoint), "step": 12, "weights": "model"}
     assert set(result["benchmarks"]) == {"cruxeval-o", "cruxeval-i", "humaneval"}
     for bench in result["benchmarks"].values():
         assert (bench["problems"], bench["samples"]) == (20, 20)
         assert 0.0 <= bench["pass@1"] <= 1.0
     assert result["settings"]["n"] == 1 and result["label"] == str(run_dir)
+    # No terminal under pytest: one line per phase, naming the benchmark, counting samples and tokens.
+    lines = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
+    for name in ("cruxeval-o", "cruxeval-i", "humaneval"):
+        (generate,) = [line for line in lines if line.startswith(f"{name} generate: ")]
+        assert re.match(rf"{name} generate: 20/20 samples, [\d,]+ tokens", generate), generate
+        assert any(line.startswith(f"{name} grade: 20/20 answers") for line in lines), lines
+    messages = [r.getMessage() for r in caplog.records if r.name == "azr.commands.evaluate"]
+    assert f"loading checkpoint {checkpoint} (step 12, model)" in messages
 
     saved = json.loads(generations.read_text())
     for name, per_problem in saved.items():
@@ -94,11 +131,43 @@ def test_checkpoints_and_run_directories_resolve_to_their_model(tmp_path: Path) 
     for step in ("step-000002", "step-000010", "step-000009"):
         (run / "checkpoints" / step / "model").mkdir(parents=True)
         (run / "checkpoints" / step / "model" / "config.json").write_text("{}")
+    (run / "checkpoints" / ".tmp-step-000011" / "model").mkdir(parents=True)  # a save cut short
+    (run / "checkpoints" / ".tmp-step-000011" / "model" / "config.json").write_text("{}")
     latest = run / "checkpoints" / "step-000010"
     assert resolve_model_spec(str(run)) == str(latest / "model")  # numeric order, not file order
     assert resolve_model_spec(str(latest)) == str(latest / "model")
     assert resolve_model_spec(str(latest / "model")) == str(latest / "model")
     assert resolve_model_spec("smollm2-135m") == "smollm2-135m"  # embedded names pass through
+    info = {"path": str(latest), "step": 10, "weights": "model"}  # no state.json: the name says the step
+    assert resolve_checkpoint(str(run)) == (str(latest / "model"), info)
+    assert resolve_checkpoint(str(latest)) == (str(latest / "model"), info)
+    assert resolve_checkpoint(str(latest / "model")) == (str(latest / "model"), info)
+    assert resolve_checkpoint("smollm2-135m") == ("smollm2-135m", None)
+    lora = run / "checkpoints" / "step-000020"
+    (lora / "adapter").mkdir(parents=True)
+    (lora / "adapter" / "adapter_config.json").write_text("{}")
+    (lora / "state.json").write_text(json.dumps({"step": 20, "buffers": {}}))
+    assert resolve_checkpoint(str(run)) == (
+        str(lora / "adapter"),
+        {"path": str(lora), "step": 20, "weights": "adapter"},
+    )
+
+
+def test_the_table_names_a_lora_checkpoint() -> None:
+    from azr.evaluation.report import BenchmarkResult, EvalReport, format_comparison, format_table
+
+    loaded = {"path": "runs/demo/checkpoints/step-000002", "step": 2, "weights": "adapter"}
+    report = EvalReport("runs/demo", [BenchmarkResult("humaneval", ["a", "b"], [1, 1], [1, 0])], checkpoint=loaded)
+    table = format_table(report).splitlines()
+    assert table[:3] == [
+        "runs/demo",
+        "checkpoint: runs/demo/checkpoints/step-000002 (step 2, LoRA adapter on its base model)",
+        "pass@k: fraction of problems solved (0 to 1)",
+    ]
+    assert table[-1].split() == ["humaneval", "2", "2", "0.500"]
+    again = EvalReport.from_json(json.loads(json.dumps(report.to_json())))
+    assert again.checkpoint == loaded
+    assert "B checkpoint: runs/demo/checkpoints/step-000002 (step 2" in format_comparison(report, again)
 
 
 def test_answers_of_the_other_cruxeval_half_are_refused(tmp_path: Path, cruxeval: list[dict[str, str]]) -> None:
@@ -125,3 +194,12 @@ def test_malformed_answer_files_name_the_problem(
     path.write_text(content, encoding="utf-8")
     with pytest.raises(ConfigError, match=r"sample_0|not valid JSON"):
         load_answers(path)
+
+
+def test_eval_help_says_what_the_timeout_applies_to_and_no_default_twice(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "every benchmark: one CRUXEval answer check (the program on an input) or one HumanEval completion's" in text
+    assert not re.search(r"\(default: [^)]*\) \(default:", text)
+    assert "(default: None)" not in text

@@ -156,4 +156,5 @@ def test_documented_python_example(
     (tmp_path / "cruxeval.jsonl").symlink_to(CRUXEVAL)
     monkeypatch.chdir(tmp_path)
     exec(compile(code, "eval.md", "exec"), {})  # our own documentation, not model output
-    assert capsys.readouterr().out.split("\n")[3].split() == ["cruxeval-o", "1", "1", "100.0"]
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["cruxeval-o", "1", "1", "1.000"] in rows  # pass@k as a fraction of problems

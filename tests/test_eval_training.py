@@ -242,3 +242,23 @@ def test_shards_merge_into_the_one_process_evaluation(taught_model_dir, cruxeval
         assert list(generations["cruxeval-o"]) == list(whole[1]["cruxeval-o"])  # benchmark order, not shard order
     with pytest.raises(ValueError, match="shard"):
         evaluate_model(sampler, settings, sandbox, label="m", shard=(2, 2))
+
+
+def test_evaluations_show_in_the_trainers_progress_display(taught_model_dir, cruxeval_file, tmp_path, caplog):
+    """run.progress on, no terminal: each evaluation logs one line per benchmark for generation and one
+    for grading, named after the step it evaluates, between the step phases it follows."""
+    import logging
+
+    extra = ("run.progress=true", 'eval.benchmarks=["cruxeval-o"]', 'run.report_to=["jsonl"]')
+    trainer = Trainer(load_config(None, with_eval(taught_model_dir, 1, *extra)), tmp_path / "run")
+    with caplog.at_level(logging.INFO, logger="azr.progress"):
+        trainer.fit()
+    lines = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
+    names = [line.split(":")[0] for line in lines]
+    evals = [n for n in names if n.startswith("eval ")]
+    assert evals == [f"eval step {s} cruxeval-o {p}" for s in (0, 1) for p in ("generate", "grade")]
+    assert names[:2] == evals[:2] and names[-3:] == [*evals[2:], "self-play"]  # step 0 first; step 1 after its update
+    assert names[-4] == "step 1/1 update"
+    generate, grade = (lines[names.index(f"eval step 0 cruxeval-o {p}")] for p in ("generate", "grade"))
+    assert ": 3/3 samples, " in generate and " tokens " in generate
+    assert ": 3/3 answers in " in grade

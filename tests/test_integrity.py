@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from azr import scoring, values
+from azr import Job, scoring, values
 from azr.cli import main
 from azr.grading import Grade, TaskValidator, Verdict, Verifier, check_policy
 from azr.integrations import trl as azr_trl
@@ -343,18 +343,52 @@ def test_the_repr_of_a_value_answers_it_and_another_type_does_not(sandbox: Sandb
 # --- determinism across string-hash secrets -----------------------------------------------------------
 
 
+# Each guest build draws its own secret, so which small sets change order between builds differs from
+# machine to machine. These orders depend on 9 or more strings: the chance that three random secrets agree on
+# one of them is far below 1e-6.
 @pytest.mark.parametrize(
     "program",
     [
-        "def f(x):\n    return ' '.join({'3', '4'})",
-        "def f(x):\n    return list({'a', 'b', 'c'})",
-        "def f(x):\n    return [k for k in {'x': 1, 'y': 2}.keys() | {'z'}]",
-        "def f(x):\n    return next(iter({'apple', 'pear', 'fig'}))",
+        "def f(x):\n    return ' '.join({str(i) for i in range(12)})",
+        "def f(x):\n    return list(set('abcdefghijklmnop'))",
+        "def f(x):\n    return [k for k in {w: 1 for w in 'one two three four five six'.split()}.keys() | set('wxyz')]",
+        "def f(x):\n    return tuple(frozenset('the quick brown fox jumps over a lazy dog'.split()))",
+        "def f(x):\n    return list({'a': 1, 'b': 2, 'c': 3, 'd': 4, 'e': 5, 'f': 6, 'g': 7, 'h': 8}.keys() ^ set('ijkl'))",
     ],
 )
 def test_hash_order_dependent_programs_are_rejected(sandbox: Sandbox, program: str) -> None:
     (result,) = TaskValidator(sandbox).validate([(program, "0")])
     assert not isinstance(result, Triple) and result.kind == "nondeterministic", result
+
+
+SMALL_SETS = [
+    f"def f(x):\n    return ' '.join({{{a!r}, {b!r}}})" for a, b in zip("0123456789", "abcdefghij", strict=True)
+]
+
+
+def test_a_small_set_is_rejected_exactly_when_some_secret_orders_it_differently(sandbox: Sandbox) -> None:
+    """The probabilistic case, tested exactly: what each build's secret does to each program is measured
+    here, and the validator must reject precisely the programs whose output differs under some secret."""
+    validator = TaskValidator(sandbox)
+    builds = (sandbox, *validator.replay_sandboxes)
+    outputs = [[r.value_repr for r in build.run_batch([Job(p, "f(0)") for p in SMALL_SETS])] for build in builds]
+    results = validator.validate([(p, "0") for p in SMALL_SETS])
+    expected = [len({run[k] for run in outputs}) > 1 for k in range(len(SMALL_SETS))]
+    assert [not isinstance(r, Triple) for r in results] == expected, (outputs, results)
+    assert all(isinstance(r, Triple) or r.kind == "nondeterministic" for r in results)
+    print(f"\n{sum(expected)} of {len(SMALL_SETS)} two-string joins rejected with {len(builds)} secrets")
+
+
+def test_more_secrets_cost_a_build_each_and_are_checked(sandbox: Sandbox) -> None:
+    assert len(TaskValidator(sandbox).replay_sandboxes) == 2
+    assert [s.hash_seed for s in TaskValidator(sandbox, hash_secrets=2).replay_sandboxes] == [1]
+    for bad in (1, 0, True, 2.5):
+        with pytest.raises(ValueError, match="hash_secrets"):
+            TaskValidator(sandbox, hash_secrets=bad)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="another guest build"):
+        TaskValidator(sandbox, hash_secrets=2, replay_sandboxes=[sandbox])
+    with pytest.raises(ValueError, match="need 2"):
+        TaskValidator(sandbox, replay_sandboxes=[sandbox.with_hash_seed(1)])
 
 
 @pytest.mark.parametrize(
@@ -396,8 +430,6 @@ def test_an_integer_too_long_for_repr_is_not_data_and_fails_nothing_else(sandbox
 
 
 def hash_of_a_in_the_guest(sandbox: Sandbox) -> str:
-    from azr import Job
-
     reported = sandbox.run(Job("", "hash('a')")).value_repr
     assert reported is not None
     return reported

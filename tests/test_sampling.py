@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import logging
 import math
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -254,11 +256,44 @@ def test_train_mode_is_restored(sampler: TransformersSampler, loaded: tuple[Any,
     assert not model.training
 
 
-def test_progress_bar(loaded: tuple[Any, Any], capsys: pytest.CaptureFixture[str]) -> None:
+def test_progress_counts_every_decoded_token_as_it_is_chosen(loaded: tuple[Any, Any]) -> None:
+    """Tokens are reported step by step during decoding (rows that chose EOS stop counting), samples when
+    their batch ends; the totals are the call's samples and their kept tokens, with nothing to correct."""
+    model, tokenizer = loaded
+    sampler = TransformersSampler(model, tokenizer, batch_size=4)
+    config = GenerationConfig(n=3, temperature=1.0, max_new_tokens=16, seed=0)
+    first = sampler.generate(PROMPTS, config)
+    # The random tiny model never picks its EOS; also stopping at its favourite token ends rows early.
+    favourite = Counter(t for group in first for s in group for t in s.token_ids).most_common(1)[0][0]
+    sampler.eos_token_ids = sorted({*sampler.eos_token_ids, favourite})
+    calls: list[tuple[int, int]] = []
+    out = sampler.generate(PROMPTS, config, lambda items, tokens=0: calls.append((items, tokens)))
+    lengths = [len(s.token_ids) for group in out for s in group]
+    assert any(s.finished for group in out for s in group) and len(set(lengths)) > 1, "no row stopped early"
+    assert sum(items for items, _ in calls) == len(PROMPTS) * 3
+    assert sum(tokens for _, tokens in calls) == sum(lengths)
+    assert calls[0][0] == 0 and calls[0][1] > 0  # tokens arrive before the batch's samples
+    assert all(tokens == 0 for items, tokens in calls if items)  # counted while decoding: no correction
+    assert len([c for c in calls if not c[0]]) >= 16  # one report per decoding step, not one per call
+
+
+def test_progress_of_a_greedy_call_counts_copies_as_samples_without_tokens(sampler: TransformersSampler) -> None:
+    calls: list[tuple[int, int]] = []
+    out = sampler.generate(
+        PROMPTS, GenerationConfig(n=3, temperature=0.0, max_new_tokens=5), lambda i, t=0: calls.append((i, t))
+    )
+    assert sum(items for items, _ in calls) == 9
+    assert sum(tokens for _, tokens in calls) == sum(len(group[0].token_ids) for group in out)
+
+
+def test_progress_true_shows_a_display_of_its_own(loaded: tuple[Any, Any], caplog: pytest.LogCaptureFixture) -> None:
+    """Without a terminal (as under pytest) the display is one INFO line when the call ends."""
     model, tokenizer = loaded
     sampler = TransformersSampler(model, tokenizer, batch_size=1, progress=True)
-    sampler.generate(PROMPTS, GenerationConfig(n=1, temperature=0.0, max_new_tokens=2))
-    assert "3/3" in capsys.readouterr().err
+    with caplog.at_level(logging.INFO, logger="azr.progress"):
+        sampler.generate(PROMPTS, GenerationConfig(n=1, temperature=0.0, max_new_tokens=2))
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
+    assert line.startswith("generate: 3/3 samples, 6 tokens")
 
 
 @pytest.mark.parametrize(

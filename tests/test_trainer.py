@@ -282,8 +282,8 @@ class RecordingSampler:
         self.inner = TransformersSampler(model, tokenizer, batch_size=16)
         self.calls = []
 
-    def generate(self, prompts, config):
-        out = self.inner.generate(prompts, config)
+    def generate(self, prompts, config, progress=None):
+        out = self.inner.generate(prompts, config, progress)
         self.calls.append((config, out))
         return out
 
@@ -323,3 +323,40 @@ def test_format_only_control_pays_for_the_format_and_ignores_correctness(taught_
     for accuracy, reward, format_errors in zip(solved, paid, fmt, strict=True):
         if accuracy is not None and reward is not None:
             assert reward == pytest.approx(1.0 - 2.0 * format_errors)  # 1 per well-formed, -1 per format error
+
+
+def test_each_phase_reports_step_task_type_samples_and_tokens(taught_model_dir, tmp_path, caplog):
+    """run.progress on, no terminal (as under pytest): one INFO line per phase, named, counted; their token
+    counts add up to what the step's metrics say was generated and trained on."""
+    import logging
+    import re
+
+    trainer = Trainer(load_config(None, small(taught_model_dir, 1, "run.progress=true")), tmp_path / "run")
+    with caplog.at_level(logging.INFO, logger="azr.progress"):
+        trainer.fit()
+    lines = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
+    phases = ("propose", "validate", "solve-rate", "solve")
+    names = [f"step 1/1 {t} {p}" for t in ("deduction", "abduction", "induction") for p in phases]
+    assert [line.split(":")[0] for line in lines] == [*names, "step 1/1 update", "self-play"]
+
+    def parse(line):
+        match = re.search(r": (\d+)/(\d+) (\w+)s\b(?:, ([\d,]+) tokens)?", line)
+        assert match, line
+        done, total, unit, tokens = match.groups()
+        return int(done), int(total), unit, int((tokens or "0").replace(",", ""))
+
+    counts = dict(zip([line.split(":")[0] for line in lines], map(parse, lines), strict=True))
+    for name, (done, total, _, _) in counts.items():
+        assert done == total, name
+    for t in ("deduction", "abduction", "induction"):
+        assert counts[f"step 1/1 {t} propose"][:3] == (3, 3, "sample")
+        assert counts[f"step 1/1 {t} validate"][:3] == (3, 3, "proposal")
+        assert counts[f"step 1/1 {t} solve"][:3] == (2, 2, "sample")
+        assert counts[f"step 1/1 {t} solve-rate"][1] % 4 == 0  # 4 samples per valid proposal
+    assert counts["self-play"][:3] == (1, 1, "step")
+    row = metrics(tmp_path / "run")[-1]
+    generated = sum(
+        tokens for name, (_, _, _, tokens) in counts.items() if name.endswith(("propose", "solve", "-rate"))
+    )
+    assert generated == row["generation/tokens"] > 0
+    assert counts["step 1/1 update"][3] == row["update/tokens"]

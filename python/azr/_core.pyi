@@ -62,7 +62,7 @@ class Sandbox:
     def fuel(self) -> int | None: ...
     @property
     def hash_seed(self) -> int:
-        """The `PYTHONHASHSEED` the guest was built with (its string-hash secret)."""
+        """The number of the guest build (each build has its own string-hash secret)."""
     @property
     def guest_path(self) -> Path: ...
     @property

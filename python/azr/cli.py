@@ -3,6 +3,12 @@
 Results go to stdout (--json for machines), logs to stderr. Exit codes: 0 success, 1 run failure,
 2 usage or configuration error (including a missing file or a malformed input line). Errors print one
 line; --log-level DEBUG adds the traceback.
+
+Logging: azr's own messages (loggers ``azr.*``, and ``_core.*``, where the Rust core's ``log`` records
+arrive through pyo3-log) are shown from INFO by default, so the one-time set-ups that take minutes
+(joining and converting an embedded model, building and compiling the sandbox guest) and the
+progress lines of runs without a terminal say what is happening. Other libraries (transformers,
+torch, ...) are shown from WARNING unless ``--log-level DEBUG`` asks for everything.
 """
 
 from __future__ import annotations
@@ -20,9 +26,24 @@ from azr.commands import train as train_command
 from azr.commands import verify as verify_command
 from azr.exceptions import AzrError, ConfigError
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "configure_logging", "main"]
 
 log = logging.getLogger(__name__)
+
+_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+_OWN_LOGGERS = ("azr", "_core")
+"""azr's Python modules, and the Rust core (pyo3-log names its loggers after the Rust modules: ``_core.sandbox``)."""
+
+
+def configure_logging(level: str) -> None:
+    """One stderr handler; azr's loggers at ``level``, every other library at WARNING (or ``level`` when
+    it is DEBUG, or stricter than WARNING)."""
+    own = logging.getLevelNamesMapping()[level.upper()]
+    others = own if own == logging.DEBUG else max(own, logging.WARNING)
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(others)
+    for name in _OWN_LOGGERS:
+        logging.getLogger(name).setLevel(own)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,8 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--log-level",
-        default=os.environ.get("AZR_LOG", "WARNING"),
-        help="logging level: DEBUG, INFO, WARNING, ERROR (default: $AZR_LOG or WARNING)",
+        default=os.environ.get("AZR_LOG", "INFO"),
+        type=str.upper,
+        choices=_LEVELS,
+        help="level of azr's own messages (set-up steps, progress lines without a terminal): DEBUG, INFO, "
+        "WARNING or ERROR; other libraries log from WARNING, or everything under DEBUG (default: $AZR_LOG or INFO)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for command in (verify_command, bench_command, sandbox_command, train_command, evaluate_command):
@@ -45,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), format="%(levelname)s %(name)s: %(message)s")
+    if args.log_level not in _LEVELS:  # a bad $AZR_LOG (argparse checks only what is typed)
+        parser.error(f"--log-level (or $AZR_LOG): {args.log_level!r} is not one of {', '.join(_LEVELS)}")
+    configure_logging(args.log_level)
     try:
         code: int = args.func(args)
         return code

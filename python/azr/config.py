@@ -21,6 +21,7 @@ __all__ = [
     "EvalConfig",
     "ModelConfig",
     "OptimConfig",
+    "ParallelConfig",
     "RunConfig",
     "SamplerConfig",
     "SandboxSettings",
@@ -158,6 +159,19 @@ class RunConfig:
 
 
 @dataclass
+class ParallelConfig:
+    """How the trained model is spread over ``torchrun`` ranks (see docs/train.md, "Several GPUs")."""
+
+    strategy: Literal["auto", "none", "ddp", "fsdp2"] = field(
+        default="auto",
+        metadata={
+            "help": "auto: one process unwrapped, DDP under torchrun. ddp: full replicas. fsdp2: weights, "
+            "gradients and AdamW states sharded over ranks (torch >= 2.9; needs sampler.backend = 'vllm')."
+        },
+    )
+
+
+@dataclass
 class TrainConfig:
     """Everything ``azr train`` needs. Sections map to TOML tables of the same names."""
 
@@ -167,6 +181,7 @@ class TrainConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     sandbox: SandboxSettings = field(default_factory=SandboxSettings)
     run: RunConfig = field(default_factory=RunConfig)
+    parallel: ParallelConfig = field(default_factory=ParallelConfig)
     eval: EvalConfig = field(default_factory=lambda: EvalConfig())  # defined at the end of this file
 
     def validate(self) -> TrainConfig:

@@ -96,20 +96,30 @@ _HEAP_SHIFTED = (
 )
 
 
-def _replay_sandbox(sandbox: Sandbox) -> Sandbox:
-    """The sandbox for the second validation run: same settings, another string-hash secret."""
-    return sandbox.with_hash_seed(sandbox.hash_seed + 1)
-
-
 class TaskValidator:
     """Accepts a proposed (program, input) only if it passes static checks, runs, reports plain data
     written exactly as ``repr`` writes it, within ``max_output_chars`` (over-long outputs are rejected,
-    never truncated), and reports the same value (typed equality) in a second run, alone, under
-    another seed and another string-hash secret (so set/dict order of strings cannot decide it), with
-    the heap shifted (so memory addresses cannot decide it either).
+    never truncated), and reports the same value (typed equality) in every replay: alone, under
+    another seed, with the heap shifted (so memory addresses cannot decide it) and in another guest
+    build, whose string-hash secret differs (so the iteration order of a set of strings cannot decide
+    it either; see ``hash_secrets``).
 
-    Every (program, input) runs in its own fresh instance in both runs, so no proposal can change
+    Every (program, input) runs in its own fresh instance in every run, so no proposal can change
     another proposal's verdict.
+
+    Args:
+        sandbox: runs the first run; replay ``r`` runs in ``sandbox.with_hash_seed(sandbox.hash_seed + r)``.
+        hash_secrets: string-hash secrets the output must agree under (the first run's plus
+            ``hash_secrets - 1`` replays; each extra one is a guest build, ~20 s once, and ~60 MiB).
+            The check is probabilistic: a two-string set keeps its order under two random secrets
+            about half the time, so a program that joins one passes with probability ~0.50 at
+            ``hash_secrets=2``, ~0.25 at 3 (the default), ~0.12 at 4; a three-string set ~0.16,
+            ~0.03, ~0.006 (CPython's set order under 120 secrets; docs/grading.md). At 3 such a
+            proposal is a losing bet for the proposer: rejected 3 times in 4.
+        seeds: the random seed of the first run and of the first replay (replay ``r`` uses
+            ``seeds[1] + r - 1``).
+        replay_sandboxes: the replays' sandboxes, if you built them yourself (``hash_secrets - 1``
+            of them, each with its own hash seed).
     """
 
     def __init__(
@@ -118,21 +128,33 @@ class TaskValidator:
         policy: _core.CheckPolicy | None = None,
         *,
         max_output_chars: int = 2000,
+        hash_secrets: int = 3,
         seeds: tuple[int, int] = (0, 1),
-        replay_sandbox: Sandbox | None = None,
+        replay_sandboxes: Sequence[Sandbox] | None = None,
     ) -> None:
+        if not isinstance(hash_secrets, int) or isinstance(hash_secrets, bool) or hash_secrets < 2:
+            raise ValueError(f"hash_secrets must be an int >= 2 (one run plus replays), got {hash_secrets!r}")
+        if replay_sandboxes is not None:
+            replay_sandboxes = tuple(replay_sandboxes)
+            if len(replay_sandboxes) != hash_secrets - 1:
+                raise ValueError(f"replay_sandboxes: need {hash_secrets - 1} sandboxes, got {len(replay_sandboxes)}")
+            builds = [sandbox.hash_seed, *(replay.hash_seed for replay in replay_sandboxes)]
+            if len(set(builds)) != len(builds):
+                raise ValueError(f"replay_sandboxes must each use another guest build, got hash seeds {builds}")
         self.sandbox = sandbox
         self.policy = policy or _core.CheckPolicy()
         self.max_output_chars = max_output_chars
+        self.hash_secrets = hash_secrets
         self.seeds = seeds
-        self._replay = replay_sandbox
+        self._replays = replay_sandboxes
 
     @property
-    def replay_sandbox(self) -> Sandbox:
-        """The second run's sandbox (created on first use: building its guest takes a while once)."""
-        if self._replay is None:
-            self._replay = _replay_sandbox(self.sandbox)
-        return self._replay
+    def replay_sandboxes(self) -> tuple[Sandbox, ...]:
+        """The replays' sandboxes (created on first use: building a guest takes a while once)."""
+        if self._replays is None:
+            base = self.sandbox.hash_seed
+            self._replays = tuple(self.sandbox.with_hash_seed(base + r) for r in range(1, self.hash_secrets))
+        return self._replays
 
     def validate(self, items: Sequence[tuple[str, str]]) -> list[Triple | Rejected]:
         """Validate (program, input) proposals; one result per item, in order."""
@@ -159,22 +181,25 @@ class TaskValidator:
             else:
                 first[k] = parsed
                 out[k] = Triple(items[k][0], items[k][1], output)
-        # The replay runs each input alone, under another seed and string-hash secret: a program whose
-        # output depends on earlier inputs, time, randomness or the iteration order of a set or dict of
-        # strings disagrees here (the values must be equal; their repr may order a set differently).
-        again = list(first)
-        replays = self.replay_sandbox.run_batch(
-            [
-                Job(items[k][0], _HEAP_SHIFTED.format(call=f"{entry}({items[k][1]}\n)"), seed=self.seeds[1])
-                for k in again
-            ]
-        )
-        for k, replay in zip(again, replays, strict=True):
-            ok = replay.status is Status.OK and len(replay.value_repr or "") <= self.max_output_chars
-            value = values.parse_value(replay.value_repr) if ok else None
-            if not isinstance(value, values.Data) or not values.typed_equal(value.value, first[k].value):
-                why = replay.error_message if replay.status is not Status.OK else f"got {replay.value_repr!r:.80}"
-                out[k] = Rejected("nondeterministic", f"second run, alone, another seed and hash secret: {why}")
+        # Each replay runs each input alone, under another seed and string-hash secret: a program whose
+        # output depends on earlier inputs, time, randomness or the iteration order of a set of strings
+        # disagrees there (the values must be equal; their repr may order a set differently).
+        for r, replay_sandbox in enumerate(self.replay_sandboxes, start=1):
+            again = [k for k in first if isinstance(out[k], Triple)]
+            replays = replay_sandbox.run_batch(
+                [
+                    Job(items[k][0], _HEAP_SHIFTED.format(call=f"{entry}({items[k][1]}\n)"), seed=self.seeds[1] + r - 1)
+                    for k in again
+                ]
+            )
+            for k, replay in zip(again, replays, strict=True):
+                ok = replay.status is Status.OK and len(replay.value_repr or "") <= self.max_output_chars
+                value = values.parse_value(replay.value_repr) if ok else None
+                if not isinstance(value, values.Data) or not values.typed_equal(value.value, first[k].value):
+                    why = replay.error_message if replay.status is not Status.OK else f"got {replay.value_repr!r:.80}"
+                    out[k] = Rejected(
+                        "nondeterministic", f"replay {r}, alone, another seed and string-hash secret: {why}"
+                    )
         return [r if r is not None else Rejected("internal", "not validated") for r in out]
 
 

@@ -81,8 +81,9 @@ def policy_loss(
         entropy_sum = float((entropy * mask).sum().detach())
         if entropy_coef > 0:
             per_token = per_token - entropy_coef * entropy
-    denom = float(num_tokens) if num_tokens is not None else float(mask.sum().clamp(min=1.0))
-    loss = (per_token * mask).sum() / max(denom, 1.0)
+    # ``num_tokens`` (the global token count over the world size under DDP/FSDP2) may be below 1.
+    denom = float(num_tokens) if num_tokens is not None and num_tokens > 0 else float(mask.sum().clamp(min=1.0))
+    loss = (per_token * mask).sum() / denom
     was_clipped = (unclipped != clipped) & live
     return LossTerms(
         loss=loss,

@@ -2,8 +2,12 @@
 
 The trainer hands over ``Rollout`` records (prompt ids, completion ids, the sampler's log-probs and
 the sequence's advantage); this module knows nothing about tasks. Under ``torch.distributed`` the
-model is a ``DistributedDataParallel`` and every rank holds the same number of rollouts (the loop
-guarantees it), so gradient all-reduces line up; the token-mean denominator is summed over ranks.
+model is a DDP replica or FSDP2 shards (:mod:`azr.parallel`) and every rank holds the same number of
+rollouts (the loop guarantees it), so gradient reductions line up. The loss is the token mean over the
+*global* batch: each rank divides its token sum by the global token count over the world size, because
+DDP and FSDP2 average gradients over ranks. So an N-rank step's gradient, ``grad_norm`` (what
+``grad_clip`` clips) and update equal one process's on the same global batch, and the metrics are
+global too (``tests/test_parallel.py``).
 """
 
 from __future__ import annotations
@@ -15,8 +19,10 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
+from azr import parallel
 from azr.config import OptimConfig
 from azr.losses import policy_loss, token_logprobs
+from azr.sampling.base import Progress
 
 __all__ = ["PolicyUpdater", "Rollout", "build_optimizer"]
 
@@ -125,36 +131,37 @@ class PolicyUpdater:
         index = batch.target_index.unsqueeze(-1).expand(-1, -1, logits.size(-1))
         return logits.gather(1, index)
 
-    def update(self, rollouts: Sequence[Rollout]) -> dict[str, float]:
-        """One optimizer step over all rollouts (gradients accumulated over micro-batches)."""
+    def update(self, rollouts: Sequence[Rollout], progress: Progress | None = None) -> dict[str, float]:
+        """One optimizer step over all rollouts (gradients accumulated over micro-batches); ``progress``
+        hears of each micro-batch's rollouts and completion tokens once its backward pass is done."""
         if not rollouts:
             return {}
         self.optimizer.zero_grad(set_to_none=True)
-        stats = self.accumulate(rollouts)
+        stats = self.accumulate(rollouts, progress)
         params = [p for p in self.model.parameters() if p.requires_grad]
-        stats["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip))
+        stats["grad_norm"] = parallel.clip_grad_norm(params, self.config.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         return stats
 
-    def accumulate(self, rollouts: Sequence[Rollout]) -> dict[str, float]:
+    def accumulate(self, rollouts: Sequence[Rollout], progress: Progress | None = None) -> dict[str, float]:
         """Add the step's policy-gradient to ``.grad`` (micro-batch by micro-batch); no optimizer step."""
         cfg = self.config
         local_tokens = float(sum(len(r.token_ids) for r in rollouts))
+        # Ranks whose gradients backward averages (1 unless DDP/FSDP2): the token count is summed over
+        # them, and divided by their number so that the average is the global token mean's gradient.
+        world = parallel.grad_average_world(self.model)
         total = torch.tensor([local_tokens], dtype=torch.float64)
-        distributed = dist.is_available() and dist.is_initialized()
-        if distributed:
+        if world > 1:
             dist.all_reduce(total)
-        num_tokens = max(float(total.item()), 1.0)
+        num_tokens = max(float(total.item()), 1.0) / world
         self.model.train()
         chunks = list(_chunks(rollouts, cfg.micro_batch_size))
         sums = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "ratio": 0.0}
         for n, chunk in enumerate(chunks):
             batch = _collate(chunk, self.pad_id, self.device)
             sync = n == len(chunks) - 1
-            no_sync = getattr(self.model, "no_sync", None)
-            context = no_sync() if (no_sync is not None and not sync) else contextlib.nullcontext()
-            with context:
+            with contextlib.nullcontext() if sync else parallel.no_grad_sync(self.model):
                 logp, entropy = token_logprobs(self._logits(self.model, batch), batch.targets, batch.temperature)
                 ref_logp = None
                 if self.ref_model is not None and cfg.kl_coef > 0:
@@ -181,12 +188,22 @@ class PolicyUpdater:
             sums["kl"] += terms.kl_sum
             sums["entropy"] += terms.entropy_sum
             sums["ratio"] += terms.ratio_sum
-        denom = max(local_tokens, 1.0)
+            if progress is not None:
+                progress(len(chunk), sum(len(r.token_ids) for r in chunk))
+        keys = ("loss", "clipped", "kl", "entropy", "ratio")
+        totals: list[float] = [sums[k] for k in keys] + [local_tokens]
+        if world > 1:
+            reduced = torch.tensor(totals, dtype=torch.float64)
+            dist.all_reduce(reduced)
+            totals = [float(v) for v in reduced.tolist()]
+            totals[0] /= world  # each rank's loss is its share of the mean times the world size
+        loss_sum, clipped_sum, kl_sum, entropy_sum, ratio_sum, tokens = totals
+        denom = max(tokens, 1.0)
         return {
-            "loss": sums["loss"],
-            "clip_fraction": sums["clipped"] / denom,
-            "kl": sums["kl"] / denom,
-            "entropy": sums["entropy"] / denom,
-            "ratio_mean": sums["ratio"] / denom,
-            "tokens": local_tokens,
+            "loss": loss_sum,
+            "clip_fraction": clipped_sum / denom,
+            "kl": kl_sum / denom,
+            "entropy": entropy_sum / denom,
+            "ratio_mean": ratio_sum / denom,
+            "tokens": tokens,
         }

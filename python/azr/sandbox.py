@@ -120,7 +120,7 @@ def _check_seed(seed: object) -> None:
 
 def _check_hash_seed(seed: object) -> None:
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= 2**32 - 1:
-        raise ConfigError(f"hash_seed must be an int in [0, 2**32) (a PYTHONHASHSEED), got {seed!r}")
+        raise ConfigError(f"hash_seed must be an int in [0, 2**32) (a guest build number), got {seed!r}")
 
 
 def _check_timeout(timeout_s: object) -> None:
@@ -183,12 +183,15 @@ class Sandbox:
         instance_mode: ``"reset"`` (default; falls back to ``"fresh"`` where the kernel lacks
             ``PAGEMAP_SCAN``) or ``"fresh"``.
         pooling: in ``"fresh"`` mode, use wasmtime's pooling allocator (faster; reserves address space).
-        hash_seed: the ``PYTHONHASHSEED`` the guest is built with. The string-hash secret is part of
-            the guest's memory snapshot, so without a second seed a program whose output depends on
-            the iteration order of a set or dict of strings looks deterministic. Each seed is its own
-            guest (built once, ~20 s, and cached). ``guest`` (and ``$AZR_GUEST``) name a prebuilt
-            guest of unknown seed: they apply to ``hash_seed=0`` only (``guest`` with another seed is
-            a ``ConfigError``). See :meth:`with_hash_seed`.
+        hash_seed: which build of the guest to use; each number is its own guest (built once, ~20 s,
+            and cached) with its own string-hash secret. The secret is drawn at random when that
+            guest is built and is then fixed in its memory snapshot (componentize-py pre-initialises
+            CPython without ``PYTHONHASHSEED``, so the secret cannot be chosen): with one build, a
+            program whose output depends on the iteration order of a set of strings looks
+            deterministic. The same number gives the same secret while its cached guest lives; on
+            another machine or after emptying the cache it gives another. ``guest`` (and
+            ``$AZR_GUEST``) name a prebuilt guest: they apply to ``hash_seed=0`` only (``guest`` with
+            another number is a ``ConfigError``). See :meth:`with_hash_seed`.
     """
 
     def __init__(
@@ -253,16 +256,17 @@ class Sandbox:
 
     @property
     def hash_seed(self) -> int:
-        """The ``PYTHONHASHSEED`` this sandbox's guest was built with (its string-hash secret)."""
+        """The number of this sandbox's guest build (each build has its own string-hash secret)."""
         return self._core.hash_seed
 
     def with_hash_seed(self, seed: int) -> Sandbox:
-        """A sandbox with this one's settings but the string-hash secret of ``seed``.
+        """A sandbox with this one's settings but guest build ``seed``: another string-hash secret.
 
         Created on first use (building that seed's guest once if it is not cached) and kept on this
         sandbox, so later calls return the same object; ``seed`` equal to :attr:`hash_seed` returns
-        ``self``. Run a job under two hash seeds to catch programs whose result depends on the
-        iteration order of sets or dicts of strings. The variant's own instances and compiled guest
+        ``self``. Run a job under several builds to catch programs whose result depends on the
+        iteration order of sets of strings (each extra build halves, roughly, the chance that a
+        two-string set keeps its order in all of them). The variant's own instances and compiled guest
         cost as much memory as this sandbox's. An explicit ``guest`` path is reused for seed 0 only;
         other seeds use the cached (or built) guest for that seed.
         """

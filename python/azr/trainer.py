@@ -11,6 +11,10 @@ Each step, for each task type (deduction, abduction, induction):
 
 then rewards become Task-Relative REINFORCE++ advantages (normalised within each of the six
 (type, role) groups) and one policy update runs over all proposer and solver completions.
+
+Each of these phases (propose, validate, solve-rate, solve per task type, then update) has its own
+progress display naming the step, the task type and the phase, counting samples and tokens
+(:mod:`azr.progress`; ``run.progress = false`` turns them off).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from azr import parallel
 from azr.buffer import BufferSet
 from azr.config import TrainConfig
 from azr.distributed import World, barrier, gather, init_world
@@ -33,11 +38,12 @@ from azr.exceptions import ConfigError
 from azr.grading import Rejected, TaskValidator, Verdict, Verifier
 from azr.parsing import FormatError, Parsed, parse_generation
 from azr.policy import PolicyUpdater, Rollout
+from azr.progress import PhaseDisplay
 from azr.prompts import proposer_messages
 from azr.reporting import Reporter, check_report_to
 from azr.rewards import composite_reward, learnability_from_counts, task_relative_advantages
 from azr.runs import RunDirectory
-from azr.sampling.base import GenerationConfig, Prompt, Sample, Sampler
+from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample, Sampler
 from azr.sandbox import Sandbox
 from azr.tasks import Role, Task, TaskType
 from azr.tasktypes import spec
@@ -105,6 +111,9 @@ class Trainer:
         if self.world.is_main:
             self.run.create(config.to_toml(), resume=resume)
         barrier(self.world)
+        self.display = PhaseDisplay(enabled=config.run.progress and self.world.is_main)
+        self._label = "step"
+        """Names the current step in progress displays: ``step 3/100`` or ``seeding round 1``."""
         self.evaluator = TrainingEvaluator(config, self.run, self.world) if config.eval.every > 0 else None
         self._resumed = resume
         self.reporter: Reporter | None = None
@@ -121,6 +130,7 @@ class Trainer:
         self._weights = str(checkpoint / ("adapter" if lora else "model")) if checkpoint is not None else weights
         if self.device.type == "cpu":
             self._check_load_memory(weights, dtype)
+        log.info("loading %s (%s on %s)", weights, dtype, self.device)
         model, self.tokenizer = load_model(weights, dtype=dtype, device=str(self.device))
         model = self._adapt(model, checkpoint)
         self.model = model
@@ -129,12 +139,20 @@ class Trainer:
             ref_model, _ = load_model(config.model.name, dtype=dtype, device=str(self.device))
             ref_module: torch.nn.Module = ref_model  # load_model already returns it in eval mode
             ref_module.requires_grad_(False)
-        trained: torch.nn.Module = model
-        if self.world.size > 1:
-            trained = torch.nn.parallel.DistributedDataParallel(
-                model, device_ids=[self.world.local_rank] if self.device.type == "cuda" else None
+        strategy = parallel.resolve_strategy(config.parallel.strategy, self.world)
+        if strategy == "fsdp2" and config.sampler.backend == "transformers":
+            raise ConfigError(
+                "parallel.strategy = 'fsdp2' shards the weights, and the transformers sampler generates from "
+                "the trained module itself, which would make every rank's generate calls collective; use "
+                "sampler.backend = 'vllm' (each rank's engine gets full weights after each update) or "
+                "parallel.strategy = 'ddp'"
             )
-        autocast = torch.bfloat16 if self.device.type == "cuda" and config.model.dtype == "auto" else None
+        bf16 = self.device.type == "cuda" and config.model.dtype == "auto"
+        # FSDP2 keeps float32 master shards and computes in bf16 itself; DDP and one process autocast.
+        trained = parallel.wrap(model, strategy, self.world, self.device, bf16_params=bf16 and strategy == "fsdp2")
+        if ref_model is not None and strategy == "fsdp2":
+            parallel.wrap(ref_model, strategy, self.world, self.device, bf16_params=bf16)  # shards it in place
+        autocast = torch.bfloat16 if bf16 and strategy != "fsdp2" else None
         self.updater = PolicyUpdater(
             trained,
             config.optim,
@@ -158,7 +176,9 @@ class Trainer:
         self.last_samples: list[dict[str, Any]] = []
         """The last step's trained completions (group, reward, text), as written to ``RUN/samples/``."""
         if checkpoint is not None:
-            state = RunDirectory.load_checkpoint_state(checkpoint, self.updater.optimizer)
+            state = RunDirectory.load_checkpoint_state(
+                checkpoint, self.updater.optimizer, self.updater.model, world=self.world
+            )
             self.step = int(state["step"])
             log.info("resumed from %s at step %d", checkpoint, self.step)
         if resume and self.world.is_main:
@@ -278,9 +298,8 @@ class Trainer:
             )
         from azr.sampling.hf import TransformersSampler
 
-        return TransformersSampler(
-            model, self.tokenizer, batch_size=cfg.batch_size, device=str(self.device), progress=self.config.run.progress
-        )
+        # No display of its own: each phase passes the sampler its display's Progress.
+        return TransformersSampler(model, self.tokenizer, batch_size=cfg.batch_size, device=str(self.device))
 
     # --- generation helpers ------------------------------------------------------------------
 
@@ -289,7 +308,14 @@ class Trainer:
         return (self.config.run.seed * 1_000_003 + self.step * 1_009 + phase * 31 + self.world.rank) % (2**31)
 
     def _generate(
-        self, prompts: Sequence[Prompt], *, n: int, temperature: float, max_new: int, phase: int
+        self,
+        prompts: Sequence[Prompt],
+        *,
+        n: int,
+        temperature: float,
+        max_new: int,
+        phase: int,
+        progress: Progress | None = None,
     ) -> list[list[Sample]]:
         if not prompts:
             return []
@@ -301,7 +327,7 @@ class Trainer:
             seed=self._seed(phase),
         )
         started = time.perf_counter()
-        out = self.sampler.generate(list(prompts), config)
+        out = self.sampler.generate(list(prompts), config, progress)
         self._gen_seconds += time.perf_counter() - started
         self._gen_tokens += sum(len(s.token_ids) for group in out for s in group)
         return out
@@ -374,6 +400,7 @@ class Trainer:
         phase = _TYPES.index(task_type) * 10
         rng = self._rng(phase)
         temperature = cfg.sampler.temperature
+        where = f"{self._label} {task_type}"
 
         # 1. propose
         programs: list[str | None]
@@ -394,40 +421,51 @@ class Trainer:
                 )
                 for _ in programs
             ]
-        proposals = [
-            g[0]
-            for g in self._generate(
-                prompts, n=1, temperature=temperature, max_new=cfg.sampler.max_new_tokens_propose, phase=phase + 1
-            )
-        ]
+        with self.display.phase(f"{where} propose", len(prompts)) as progress:
+            proposals = [
+                g[0]
+                for g in self._generate(
+                    prompts,
+                    n=1,
+                    temperature=temperature,
+                    max_new=cfg.sampler.max_new_tokens_propose,
+                    phase=phase + 1,
+                    progress=progress,
+                )
+            ]
 
         # 2. validate
-        parsed = [
-            parse_generation(sample.text, task_type, Role.PROPOSE, require_answer_tags=sp.require_answer_tags)
-            for sample in proposals
-        ]
-        well_formed = [(k, p) for k, p in enumerate(parsed) if isinstance(p, Parsed)]
-        checked = dict(
-            zip(
-                [k for k, _ in well_formed],
-                self._validate(task_type, [(p, programs[k]) for k, p in well_formed]),
-                strict=True,
+        with self.display.phase(f"{where} validate", len(proposals), "proposal") as progress:
+            parsed = [
+                parse_generation(sample.text, task_type, Role.PROPOSE, require_answer_tags=sp.require_answer_tags)
+                for sample in proposals
+            ]
+            well_formed = [(k, p) for k, p in enumerate(parsed) if isinstance(p, Parsed)]
+            checked = dict(
+                zip(
+                    [k for k, _ in well_formed],
+                    self._validate(task_type, [(p, programs[k]) for k, p in well_formed]),
+                    strict=True,
+                )
             )
-        )
-        outcomes = [p if isinstance(p, FormatError) else checked[k] for k, p in enumerate(parsed)]
-        valid = [o for o in outcomes if isinstance(o, Task)]
+            outcomes = [p if isinstance(p, FormatError) else checked[k] for k, p in enumerate(parsed)]
+            valid = [o for o in outcomes if isinstance(o, Task)]
+            if progress is not None:
+                progress(len(proposals))
 
         # 3. solve-rate estimation: n samples at temperature 1.0 per valid proposal
         n = sp.solve_rate_samples
-        groups = self._generate(
-            [self._solver_prompt(t) for t in valid],
-            n=n,
-            temperature=1.0,
-            max_new=cfg.sampler.max_new_tokens_solve,
-            phase=phase + 2,
-        )
-        flat_tasks = [t for t in valid for _ in range(n)]
-        verdicts = self._grade(task_type, flat_tasks, [s.text for g in groups for s in g])
+        with self.display.phase(f"{where} solve-rate", len(valid) * n) as progress:
+            groups = self._generate(
+                [self._solver_prompt(t) for t in valid],
+                n=n,
+                temperature=1.0,
+                max_new=cfg.sampler.max_new_tokens_solve,
+                phase=phase + 2,
+                progress=progress,
+            )
+            flat_tasks = [t for t in valid for _ in range(n)]
+            verdicts = self._grade(task_type, flat_tasks, [s.text for g in groups for s in g])
         solved = [sum(v is Verdict.ACCEPTED for v in verdicts[k * n : (k + 1) * n]) for k in range(len(valid))]
         acc_of = {id(t): c for t, c in zip(valid, solved, strict=True)}
         format_only = sp.reward_mode == "format_only"
@@ -449,17 +487,19 @@ class Trainer:
 
         # 5. solve buffer tasks and verify
         tasks = buffer.sample(sp.solves_per_type, rng)
-        answers = [
-            g[0]
-            for g in self._generate(
-                [self._solver_prompt(t) for t in tasks],
-                n=1,
-                temperature=temperature,
-                max_new=cfg.sampler.max_new_tokens_solve,
-                phase=phase + 3,
-            )
-        ]
-        solve_verdicts = self._grade(task_type, tasks, [a.text for a in answers])
+        with self.display.phase(f"{where} solve", len(tasks)) as progress:
+            answers = [
+                g[0]
+                for g in self._generate(
+                    [self._solver_prompt(t) for t in tasks],
+                    n=1,
+                    temperature=temperature,
+                    max_new=cfg.sampler.max_new_tokens_solve,
+                    phase=phase + 3,
+                    progress=progress,
+                )
+            ]
+            solve_verdicts = self._grade(task_type, tasks, [a.text for a in answers])
         for sample, verdict in zip(answers, solve_verdicts, strict=True):
             if format_only and verdict is not Verdict.FORMAT_ERROR:
                 verdict = Verdict.ACCEPTED  # the control ignores correctness
@@ -490,6 +530,7 @@ class Trainer:
         """One self-play step over all three task types, then one policy update. Returns its metrics."""
         started = time.perf_counter()
         self._gen_seconds, self._gen_tokens = 0.0, 0
+        self._label = f"step {self.step + 1}/{self.config.run.steps}"
         before = self.sandbox.stats.snapshot()
         metrics = _StepLog()
         scored: list[_Scored] = []
@@ -510,10 +551,11 @@ class Trainer:
             for s, a in zip(scored, advantages, strict=True)
         ]
         self._check_update_memory(rollouts)
-        update = self.updater.update(rollouts)
-        sync = getattr(self.sampler, "sync_weights", None)
-        if sync is not None:
-            sync(self.model)
+        with self.display.phase(f"{self._label} update", len(rollouts)) as progress:
+            update = self.updater.update(rollouts, progress)
+            sync = getattr(self.sampler, "sync_weights", None)
+            if sync is not None:
+                sync(self.model)
         self.step += 1
 
         work = self.sandbox.stats.since(before)
@@ -535,9 +577,10 @@ class Trainer:
     def seed_buffers(self) -> None:
         """Optional seeding phase: propose without updating until each buffer reaches the target size."""
         sp = self.config.selfplay
-        for _ in range(sp.max_seeding_rounds):
+        for round_ in range(sp.max_seeding_rounds):
             if all(len(self.buffers[t]) >= sp.seed_buffer_size for t in _TYPES):
                 return
+            self._label = f"seeding round {round_ + 1}/{sp.max_seeding_rounds}"
             scratch: list[_Scored] = []
             for t in _TYPES:
                 if len(self.buffers[t]) < sp.seed_buffer_size:
@@ -547,37 +590,28 @@ class Trainer:
 
     def fit(self) -> list[dict[str, float]]:
         """Train until ``run.steps``; checkpoint, log and plot along the way. Returns this call's metrics."""
-        from tqdm import tqdm
-
         cfg = self.config.run
         if self.step == 0 and self.config.selfplay.seed_buffer_size > 0:
             self.seed_buffers()
         self._open_reporter()
         self._evaluate_if_due()
         history: list[dict[str, float]] = []
-        bar = tqdm(
-            total=cfg.steps,
-            initial=self.step,
-            desc="self-play",
-            unit="step",
-            disable=not (cfg.progress and self.world.is_main),
-        )
-        while self.step < cfg.steps:
-            values = self.train_step()
-            record: dict[str, Any] = {"step": self.step, "time": time.time(), **values}
-            history.append(values)
-            if self.world.is_main:
-                self._report(record)
-                self.run.log_samples(self.step, self.last_samples)
-                if self.step % cfg.plot_every == 0 or self.step == cfg.steps:
-                    self.run.plot()
+        with self.display.phase("self-play", cfg.steps, "step", initial=self.step, leave=True) as progress:
+            while self.step < cfg.steps:
+                values = self.train_step()
+                record: dict[str, Any] = {"step": self.step, "time": time.time(), **values}
+                history.append(values)
+                if self.world.is_main:
+                    self._report(record)
+                    self.run.log_samples(self.step, self.last_samples)
+                    if self.step % cfg.plot_every == 0 or self.step == cfg.steps:
+                        self.run.plot()
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
-                    self.save()
-            barrier(self.world)
-            self._evaluate_if_due()
-            bar.update(1)
-            bar.set_postfix(step_s=f"{values['step_time_s']:.1f}")
-        bar.close()
+                    self.save()  # collective: every rank gives up its weights, optimizer and RNG states
+                barrier(self.world)
+                self._evaluate_if_due()  # after the checkpoint: an evaluation that fails leaves this step saved
+                if progress is not None:
+                    progress(1)
         if self.reporter is not None:
             self.reporter.close()
             self.reporter = None
@@ -604,14 +638,14 @@ class Trainer:
         Evaluation changes neither weights nor RNG streams, so a run with it trains as one without."""
         if self.evaluator is None:
             return
-        values = self.evaluator.run_if_due(self.sampler, self.step)
+        values = self.evaluator.run_if_due(self.sampler, self.step, self.display)
         if values is not None and self.world.is_main:
             self._report({"step": self.step, "time": time.time(), **values})
             self.run.plot()
         barrier(self.world)
 
-    def save(self) -> Path:
-        """Checkpoint now (rank 0 only writes)."""
+    def save(self) -> Path | None:
+        """Checkpoint now. Collective: every rank calls it; rank 0 writes and gets the path."""
         return self.run.save_checkpoint(
             self.step,
             self.model,
@@ -620,4 +654,6 @@ class Trainer:
             {"buffers": self.buffers.sizes(), "world_size": self.world.size},
             keep=self.config.run.keep_checkpoints,
             base_model=self.config.model.name,
+            trained=self.updater.model,
+            world=self.world,
         )

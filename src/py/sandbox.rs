@@ -192,7 +192,7 @@ impl PySandbox {
         self.inner.config().fuel
     }
 
-    /// The `PYTHONHASHSEED` the guest was built with (its string-hash secret).
+    /// The number of the guest build (each build has its own string-hash secret).
     #[getter]
     fn hash_seed(&self) -> u32 {
         self.inner.config().hash_seed

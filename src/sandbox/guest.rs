@@ -6,11 +6,15 @@
 //! guest is built once with the `componentize-py` executable from the package
 //! registry (`$AZR_COMPONENTIZE_PY`, else found on `$PATH`) and cached.
 //!
-//! The guest's string-hash secret is fixed when it is built (`PYTHONHASHSEED`, in
-//! the memory snapshot), so each hash seed is its own guest, cached under its own
-//! key. An explicit path or `$AZR_GUEST` names a prebuilt guest of unknown seed: it
-//! is used for hash seed 0 only (explicit with another seed is a config error;
-//! `$AZR_GUEST` is then skipped).
+//! The guest's string-hash secret is drawn when it is built and then fixed in its
+//! memory snapshot: componentize-py pre-initialises CPython with an environment of
+//! its own (no `PYTHONHASHSEED`), so CPython takes the secret from WASI randomness.
+//! The secret cannot be chosen, only redrawn by another build: a hash seed numbers
+//! independently built guests, each cached under its own key, so two seeds have two
+//! secrets and one seed keeps its secret as long as its cached guest lives (another
+//! machine or an emptied cache draws a new one). An explicit path or `$AZR_GUEST`
+//! names a prebuilt guest: it is used for hash seed 0 only (explicit with another
+//! seed is a config error; `$AZR_GUEST` is then skipped).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -46,13 +50,13 @@ pub fn cache_dir() -> PathBuf {
     std::env::temp_dir().join("azr-cache")
 }
 
-/// The key of the guest built from this crate's harness and WIT with `tool_version`
-/// and `PYTHONHASHSEED=hash_seed`.
+/// The key of the guest built from this crate's harness and WIT with `tool_version`,
+/// as build number `hash_seed` (each number is its own build, so its own secret).
 pub fn guest_key(tool_version: &str, hash_seed: u32) -> String {
     let mut text = String::new();
     text.push_str(tool_version);
     text.push('\0');
-    text.push_str(&format!("PYTHONHASHSEED={hash_seed}"));
+    text.push_str(&format!("hash-secret-build={hash_seed}"));
     text.push('\0');
     text.push_str(GUEST_WIT);
     text.push('\0');
@@ -65,7 +69,7 @@ pub fn cached_guest_path(hash_seed: u32) -> PathBuf {
     cache_dir().join(format!("guest-{}.wasm", guest_key(COMPONENTIZE_PY_VERSION, hash_seed)))
 }
 
-/// Finds the guest with string-hash secret `hash_seed`, building it when nothing is found.
+/// Finds guest build `hash_seed` (its own string-hash secret), building it when nothing is found.
 pub fn locate(explicit: Option<&Path>, hash_seed: u32) -> Result<PathBuf> {
     if let Some(path) = explicit {
         if hash_seed != 0 {
@@ -126,7 +130,7 @@ pub fn componentize_py() -> Result<PathBuf> {
     )))
 }
 
-/// Builds the guest with `PYTHONHASHSEED=hash_seed` into `dest` (atomically: a temp
+/// Builds guest number `hash_seed` (a fresh string-hash secret) into `dest` (atomically: a temp
 /// file, then a rename) and writes `dest.sha256` beside it.
 pub fn build(dest: &Path, hash_seed: u32) -> Result<PathBuf> {
     let tool = componentize_py()?;
@@ -137,24 +141,24 @@ pub fn build(dest: &Path, hash_seed: u32) -> Result<PathBuf> {
     let parent = dest.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(parent).map_err(|e| CoreError::io(parent, e))?;
     let work = tempdir_in(parent)?;
-    let result = build_in(&tool, &work, dest, hash_seed);
+    log::info!(
+        "building sandbox guest {hash_seed} (its own string-hash secret) with {} (one time, ~20 s)",
+        tool.display()
+    );
+    let result = build_in(&tool, &work, dest);
     let _ = std::fs::remove_dir_all(&work);
     result
 }
 
-fn build_in(tool: &Path, work: &Path, dest: &Path, hash_seed: u32) -> Result<PathBuf> {
+fn build_in(tool: &Path, work: &Path, dest: &Path) -> Result<PathBuf> {
     let wit = work.join("guest.wit");
     std::fs::write(&wit, GUEST_WIT).map_err(|e| CoreError::io(&wit, e))?;
     let harness = work.join("azr_guest.py");
     std::fs::write(&harness, GUEST_HARNESS).map_err(|e| CoreError::io(&harness, e))?;
     let out = work.join("guest.wasm");
-    log::info!("building the sandbox guest with {} (one time, ~15 s)", tool.display());
     let output = Command::new(tool)
         .current_dir(work)
         .env_remove("VIRTUAL_ENV")
-        // The interpreter initialised here is the snapshot every instance starts from:
-        // its string-hash secret is fixed by this seed.
-        .env("PYTHONHASHSEED", hash_seed.to_string())
         .args([
             "-q",
             "-d",

@@ -85,7 +85,7 @@ impl InstanceMode {
 /// - `instance_mode`: [`InstanceMode::Reset`] (reuse and restore; `Fresh` = a new instance per job)
 /// - `pooling`: true (`Fresh` mode: pooling allocator; false = allocate on demand)
 /// - `keep_resident_bytes`: 16 MiB of each pooled memory slot kept mapped between instances
-/// - `hash_seed`: 0 (`PYTHONHASHSEED` the guest is built with: its string-hash secret)
+/// - `hash_seed`: 0 (which guest build: each has its own string-hash secret, drawn when built)
 /// - `guest`: `None` (locate or build, see [`guest::locate`]; a path is for hash seed 0 only)
 /// - `cache_dir`: `None` (see [`guest::cache_dir`])
 #[derive(Debug, Clone)]

@@ -10,24 +10,18 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from pathlib import Path
 from typing import Any
 
 from azr.evaluation.report import EvalReport, format_comparison, format_table
-from azr.evaluation.run import (
-    BENCHMARKS,
-    EvalSettings,
-    Progress,
-    ProgressBar,
-    evaluate_answers,
-    load_answers,
-    no_progress,
-)
+from azr.evaluation.run import BENCHMARKS, EvalSettings, evaluate_answers, load_answers
 from azr.exceptions import ConfigError
+from azr.progress import PhaseDisplay, logs_above_bars
 from azr.sandbox import Sandbox
 
-__all__ = ["register", "resolve_model_spec", "run"]
+__all__ = ["register", "resolve_checkpoint", "resolve_model_spec", "run"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +43,8 @@ def register(sub: Any) -> None:
         description=(
             "Evaluate MODEL (a Hugging Face directory, a .gguf file, an embedded model name, an azr "
             "checkpoint directory, or an azr run directory: its latest checkpoint), or score pre-generated "
-            "answers with --answers. Prints a table; --out writes JSON."
+            "answers with --answers. Prints a table of pass@k as fractions of problems solved (0 to 1), naming "
+            "the checkpoint loaded; --out writes the same as JSON."
         ),
         formatter_class=_DefaultsHelp,
     )
@@ -76,7 +71,7 @@ def register(sub: Any) -> None:
     parser.add_argument("--limit", type=int, help="only the first N problems of each benchmark")
     parser.add_argument("--n", type=int, default=1, help="samples per problem")
     parser.add_argument("--k", default="1", help="comma-separated k for pass@k (each needs n >= k)")
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 is greedy")
+    parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 is greedy")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 keeps every token)")
     parser.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per answer")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (per-sample seeds derive from it)")
@@ -87,7 +82,11 @@ def register(sub: Any) -> None:
     parser.add_argument("--device", help="transformers backend: cpu, cuda, cuda:1, ...; unset: cuda if available")
     parser.add_argument("--dtype", help="transformers backend: float32, bfloat16, ...; unset: by device")
     parser.add_argument(
-        "--timeout", type=float, default=3.0, help="wall-clock seconds per graded program (CRUXEval and HumanEval)"
+        "--timeout",
+        type=float,
+        default=3.0,
+        help="wall-clock seconds each graded execution may run, for every benchmark: one CRUXEval answer "
+        "check (the program on an input) or one HumanEval completion's tests; longer counts as wrong",
     )
     parser.add_argument("--workers", type=int, help="sandbox threads (default: all cores)")
     parser.add_argument("--out", help="write results JSON here (with --compare: both results)")
@@ -124,38 +123,51 @@ def settings_from_args(args: argparse.Namespace, benchmarks: tuple[str, ...] | N
     )
 
 
-def _progress() -> Progress:
-    """tqdm bars on an interactive stderr; none otherwise (or when tqdm is not installed)."""
-    try:
-        from tqdm import tqdm
-    except ImportError:
-        return no_progress
-
-    def make(total: int, desc: str) -> ProgressBar:
-        return tqdm(total=total, desc=desc, disable=not sys.stderr.isatty(), leave=False)
-
-    return make
-
-
 def resolve_model_spec(spec: str) -> str:
     """An azr run directory becomes its latest checkpoint, a checkpoint directory its ``model/`` (full
     fine-tune) or ``adapter/`` (LoRA: loaded as base + adapter merged in memory); anything else (model
     directory, adapter directory, .gguf, embedded name) is passed on unchanged."""
+    return resolve_checkpoint(spec)[0]
+
+
+_STEP_DIR = re.compile(r"step-(\d+)")
+
+
+def resolve_checkpoint(spec: str) -> tuple[str, dict[str, Any] | None]:
+    """:func:`resolve_model_spec`, and which azr checkpoint that is: ``{"path", "step", "weights"}`` (the
+    checkpoint directory, its training step, ``"model"`` or ``"adapter"``), or None for a plain model.
+
+    The step is the one the checkpoint's ``state.json`` records, else the one in its ``step-N`` name.
+    """
     path = Path(spec).expanduser()
     if path.is_dir() and not (path / "config.json").is_file():
         checkpoints = path / "checkpoints"
         if checkpoints.is_dir():
             steps = sorted(
-                (p for p in checkpoints.iterdir() if p.name.startswith("step-") and _checkpoint_weights(p)),
-                key=lambda p: int(p.name.removeprefix("step-")) if p.name[5:].isdigit() else -1,
+                (p for p in checkpoints.iterdir() if _STEP_DIR.fullmatch(p.name) and _checkpoint_weights(p)),
+                key=lambda p: int(p.name.removeprefix("step-")),
             )
             if not steps:
                 raise ConfigError(f"{path} is an azr run directory without checkpoints")
             path = steps[-1]
         weights = _checkpoint_weights(path)
         if weights is not None:
-            return str(weights)
-    return spec
+            return str(weights), _checkpoint_info(path, weights.name)
+    elif path.name in ("model", "adapter") and _STEP_DIR.fullmatch(path.parent.name):
+        return spec, _checkpoint_info(path.parent, path.name)  # a checkpoint's weights, named directly
+    return spec, None
+
+
+def _checkpoint_info(checkpoint: Path, weights: str) -> dict[str, Any]:
+    step: int | None = None
+    try:
+        recorded = json.loads((checkpoint / "state.json").read_text(encoding="utf-8")).get("step")
+        step = int(recorded) if recorded is not None else None
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass  # no (readable) state.json: the directory name says the step
+    if step is None and (named := _STEP_DIR.fullmatch(checkpoint.name)):
+        step = int(named.group(1))
+    return {"path": str(checkpoint), "step": step, "weights": weights}
 
 
 def _checkpoint_weights(checkpoint: Path) -> Path | None:
@@ -190,8 +202,10 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
         from azr.sampling import load_sampler
     except ImportError as exc:
         raise ConfigError(f"evaluating a model needs the training extra: pip install 'azr[train]' ({exc})") from exc
-    resolved = resolve_model_spec(spec)
-    log.info("loading %s (%s)", resolved, args.backend)
+    resolved, checkpoint = resolve_checkpoint(spec)
+    if checkpoint is not None:
+        log.info("loading checkpoint %s (step %s, %s)", checkpoint["path"], checkpoint["step"], checkpoint["weights"])
+    log.info("loading %s (%s backend)", resolved, args.backend)
     options: dict[str, Any] = {}
     if args.backend == "transformers":
         import torch
@@ -199,7 +213,9 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
         options = {"batch_size": settings.batch_size, "dtype": args.dtype}
         options["device"] = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     sampler = load_sampler(resolved, backend=args.backend, **options)
-    report, generations = evaluate_model(sampler, settings, sandbox, label=spec, progress=_progress())
+    report, generations = evaluate_model(
+        sampler, settings, sandbox, label=spec, progress=PhaseDisplay(), checkpoint=checkpoint
+    )
     if args.save_generations:
         path = Path(args.save_generations)
         if args.compare:
@@ -215,6 +231,11 @@ def _is_results_file(spec: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    with logs_above_bars():
+        return _run(args)
+
+
+def _run(args: argparse.Namespace) -> int:
     modes = sum(bool(x) for x in (args.model, args.answers, args.compare))
     if modes != 1:
         raise ConfigError("give exactly one of: MODEL, --answers FILE, or --compare A B")
@@ -242,7 +263,7 @@ def run(args: argparse.Namespace) -> int:
         answers = _answers_by_benchmark(args.answers, settings)
         settings = settings_from_args(args, tuple(b for b in settings.benchmarks if b in answers))
         label = ", ".join(args.answers)
-        report = evaluate_answers(answers, settings, sandbox, label=label, progress=_progress())
+        report = evaluate_answers(answers, settings, sandbox, label=label, progress=PhaseDisplay())
     else:
         report = _evaluate_model(args.model, settings, sandbox, args)
     if args.out:

@@ -12,6 +12,7 @@ from typing import Any
 
 from azr.config import load_config
 from azr.exceptions import ConfigError
+from azr.progress import logs_above_bars
 
 __all__ = ["register"]
 
@@ -49,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
         from azr.trainer import Trainer
     except ImportError as exc:
         raise ConfigError(f"azr train needs the training extra: pip install 'azr[train]' ({exc})") from exc
-    trainer = Trainer(config, run_dir, resume=args.resume)
-    history = trainer.fit()
+    with logs_above_bars():
+        trainer = Trainer(config, run_dir, resume=args.resume)
+        history = trainer.fit()
     if trainer.world.is_main:
         last = history[-1] if history else {}
         summary = {k: v for k, v in last.items() if isinstance(v, float) and math.isfinite(v)}

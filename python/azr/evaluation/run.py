@@ -12,12 +12,13 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from azr.evaluation import cruxeval, humaneval
 from azr.evaluation.report import BenchmarkResult, EvalReport
 from azr.exceptions import AzrError, ConfigError
 from azr.grading import Verifier
+from azr.progress import PhaseDisplay
 from azr.sampling.base import GenerationConfig, Message, Sampler
 from azr.sandbox import Sandbox
 from azr.scoring import extract_code
@@ -26,13 +27,11 @@ __all__ = [
     "BENCHMARKS",
     "Benchmark",
     "EvalSettings",
-    "Progress",
     "evaluate_answers",
     "evaluate_model",
     "load_answers",
     "load_benchmarks",
     "merge_shards",
-    "no_progress",
 ]
 
 log = logging.getLogger(__name__)
@@ -42,27 +41,8 @@ BENCHMARKS = ("cruxeval-o", "cruxeval-i", "humaneval")
 
 _GRADE_CHUNK = 256
 
-
-class ProgressBar(Protocol):
-    def update(self, n: int) -> object: ...
-    def close(self) -> object: ...
-
-
-Progress = Callable[[int, str], ProgressBar]
-"""Makes a progress bar from (total, description); the CLI passes tqdm."""
-
-
-class _Silent:
-    def update(self, n: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
-def no_progress(total: int, desc: str) -> ProgressBar:
-    """A :data:`Progress` that shows nothing (the library default)."""
-    return _Silent()
+_SILENT = PhaseDisplay(enabled=False)
+"""The library default: no progress display (the CLI passes an enabled one)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,19 +158,18 @@ def _score(
     positions: Sequence[int],
     answers: Sequence[Sequence[object]],
     ks: tuple[int, ...],
-    progress: Progress,
+    display: PhaseDisplay,
     missing: int = 0,
 ) -> BenchmarkResult:
-    """Grade the answers to the problems at ``positions``, in chunks so the progress bar moves."""
-    bar = progress(len(answers), f"{bench.name} grade")
+    """Grade the answers to the problems at ``positions``, in chunks so the progress display moves."""
     verdicts: list[list[bool]] = []
-    try:
+    total = sum(len(group) for group in answers)
+    with display.phase(f"{bench.name} grade", total, "answer") as progress:
         for start in range(0, len(answers), _GRADE_CHUNK):
             chunk = answers[start : start + _GRADE_CHUNK]
             verdicts.extend(bench.grade(positions[start : start + _GRADE_CHUNK], chunk))
-            bar.update(len(chunk))
-    finally:
-        bar.close()
+            if progress is not None:
+                progress(sum(len(group) for group in chunk))
     unparsed = sum(bench.extract(a) is None for group in answers for a in group)
     return BenchmarkResult(
         bench.name,
@@ -209,13 +188,16 @@ def evaluate_model(
     sandbox: Sandbox,
     *,
     label: str,
-    progress: Progress | None = None,
+    progress: PhaseDisplay | None = None,
+    checkpoint: Mapping[str, Any] | None = None,
     shard: tuple[int, int] = (0, 1),
 ) -> tuple[EvalReport, dict[str, dict[str, list[str]]]]:
     """Generate ``settings.n`` samples per problem, grade them, and report pass@k.
 
     Also returns the generations (benchmark -> problem id -> texts, CRUXEval's generations format)
-    so they can be saved and re-scored with :func:`evaluate_answers`.
+    so they can be saved and re-scored with :func:`evaluate_answers`. ``progress`` shows one display
+    per benchmark for generation (samples and tokens) and one for grading; ``checkpoint`` (what was
+    loaded: path, step) is recorded in the report.
 
     ``shard=(index, count)`` evaluates only problems ``index, index + count, ...`` of each benchmark
     (so ``count`` processes split the work); :func:`merge_shards` joins the ``count`` results into
@@ -224,7 +206,7 @@ def evaluate_model(
     index, count = shard
     if not 0 <= index < count:
         raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
-    progress = progress or no_progress
+    display = progress or _SILENT
     if max(settings.ks) > settings.n:
         raise ConfigError(f"pass@{max(settings.ks)} needs --n >= {max(settings.ks)} samples per problem")
     if settings.temperature == 0 and settings.n > 1:
@@ -235,21 +217,18 @@ def evaluate_model(
         positions = range(index, len(bench.prompts), count)
         prompts = [bench.prompts[i] for i in positions]
         texts: list[list[str]] = []
-        bar = progress(len(prompts), f"{bench.name} generate")
-        try:
+        with display.phase(f"{bench.name} generate", len(prompts) * settings.n) as progress_of:
             per_call = max(1, settings.batch_size // settings.n)  # batch_size counts sequences, n per prompt
             for offset in range(0, len(prompts), per_call):
                 chunk = prompts[offset : offset + per_call]
-                samples = sampler.generate(chunk, settings.generation(seed_offset=offset))
+                samples = sampler.generate(chunk, settings.generation(seed_offset=offset), progress_of)
                 if len(samples) != len(chunk):
                     raise AzrError(f"the sampler returned {len(samples)} sample lists for {len(chunk)} prompts")
                 texts.extend([s.text for s in group] for group in samples)
-                bar.update(len(chunk))
-        finally:
-            bar.close()
         generations[bench.name] = dict(zip([bench.ids[i] for i in positions], texts, strict=True))
-        results.append(_score(bench, positions, texts, settings.ks, progress))
-    return EvalReport(label, results, settings.ks, settings.to_json()), generations
+        results.append(_score(bench, positions, texts, settings.ks, display))
+    loaded = dict(checkpoint) if checkpoint is not None else None
+    return EvalReport(label, results, settings.ks, settings.to_json(), checkpoint=loaded), generations
 
 
 def merge_shards(
@@ -283,7 +262,7 @@ def merge_shards(
         )
         texts = [gens[result.name] for _, gens in parts]
         generations[result.name] = {shards[i].ids[k]: texts[i][shards[i].ids[k]] for i, k in order}
-    return EvalReport(first.label, benchmarks, first.ks, first.settings), generations
+    return EvalReport(first.label, benchmarks, first.ks, first.settings, checkpoint=first.checkpoint), generations
 
 
 def evaluate_answers(
@@ -292,7 +271,7 @@ def evaluate_answers(
     sandbox: Sandbox,
     *,
     label: str,
-    progress: Progress | None = None,
+    progress: PhaseDisplay | None = None,
 ) -> EvalReport:
     """Score pre-generated answers: benchmark -> problem id -> answers (raw model text or bare answers).
 
@@ -301,7 +280,7 @@ def evaluate_answers(
     Ids the benchmark does not have are an error: they usually mean the file belongs to another
     benchmark.
     """
-    progress = progress or no_progress
+    display = progress or _SILENT
     results: list[BenchmarkResult] = []
     for bench in load_benchmarks(settings, sandbox):
         given = answers.get(bench.name)
@@ -318,7 +297,7 @@ def evaluate_answers(
         if not keep:
             raise ConfigError(f"{bench.name}: none of the answer ids match the benchmark's problems")
         chosen = [list(given[bench.ids[position]]) for position in keep]
-        result = _score(bench, keep, chosen, settings.ks, progress, missing)
+        result = _score(bench, keep, chosen, settings.ks, display, missing)
         _check_not_the_twin(bench, keep, chosen, result, settings, sandbox)
         results.append(result)
     # Record what was scored, not the generation flags' defaults (nothing was generated here).

@@ -34,6 +34,7 @@ from azr.evaluation import humaneval
 from azr.evaluation.report import EvalReport
 from azr.evaluation.run import EvalSettings, evaluate_model, load_benchmarks, merge_shards
 from azr.exceptions import AzrError, ConfigError
+from azr.progress import PhaseDisplay
 from azr.runs import RunDirectory
 from azr.sampling.base import Sampler
 from azr.sandbox import Sandbox
@@ -128,9 +129,11 @@ class TrainingEvaluator:
             }
         return self._recorded
 
-    def run_if_due(self, sampler: Sampler, step: int) -> dict[str, float] | None:
+    def run_if_due(self, sampler: Sampler, step: int, display: PhaseDisplay | None = None) -> dict[str, float] | None:
         """Evaluate at ``step`` if the schedule says so and this run has not already (a resumed run keeps
-        its evaluations). Every rank calls this at the same steps; the metrics come back on rank 0."""
+        its evaluations). Every rank calls this at the same steps; the metrics come back on rank 0.
+        ``display`` (the trainer's) shows this rank's generation and grading per benchmark, named
+        ``eval step N cruxeval-o generate`` and so on."""
         if not self.due(step):
             return None
         (already,) = gather(step in self.recorded() if self.world.is_main else None, self.world)[:1]
@@ -141,7 +144,12 @@ class TrainingEvaluator:
         shard = (self.world.rank, self.world.size)
         try:
             part = evaluate_model(
-                sampler, self.settings, self.sandbox, label=f"{self.run.path} step {step}", shard=shard
+                sampler,
+                self.settings,
+                self.sandbox,
+                label=f"{self.run.path} step {step}",
+                progress=display.prefixed(f"eval step {step} ") if display is not None else None,
+                shard=shard,
             )
         except Exception as exc:
             gather((None, f"{type(exc).__name__}: {exc}"), self.world)  # the other ranks learn of it and stop too

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-__all__ = ["GenerationConfig", "Message", "Prompt", "Sample", "Sampler"]
+__all__ = ["GenerationConfig", "Message", "Progress", "Prompt", "Sample", "Sampler"]
 
 Message = dict[str, str]
 """A chat message: ``{"role": "system" | "user" | "assistant", "content": ...}``."""
@@ -47,10 +47,25 @@ class Sample:
     finished: bool = True
 
 
+class Progress(Protocol):
+    """Told how much work is done, in increments: ``progress(items, tokens)``.
+
+    A sampler calls it with finished samples and generated tokens as they happen (tokens before the
+    samples they belong to, where the backend sees them), so a display can move during a call that
+    takes minutes; :class:`azr.progress.PhaseDisplay` makes these. The counts add up to the call's
+    totals: ``n`` samples per prompt and every token decoded (a greedy call decodes one completion
+    per prompt and copies it, so the copies count as samples but add no tokens).
+    """
+
+    def __call__(self, items: int, tokens: int = 0, /) -> None: ...
+
+
 @runtime_checkable
 class Sampler(Protocol):
     """A generation backend."""
 
-    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[Sample]]:
-        """``config.n`` samples for each prompt, in prompt order."""
+    def generate(
+        self, prompts: Sequence[Prompt], config: GenerationConfig, progress: Progress | None = None
+    ) -> list[list[Sample]]:
+        """``config.n`` samples for each prompt, in prompt order; ``progress``, if given, is told as they come."""
         ...

@@ -17,13 +17,12 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from azr.sampling.base import GenerationConfig, Prompt, Sample
+from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample
 
 if TYPE_CHECKING:
     import torch
-    from tqdm import tqdm
     from transformers import GenerationMixin, PreTrainedModel, PreTrainedTokenizerBase
 
 __all__ = ["TransformersSampler", "render"]
@@ -57,19 +56,40 @@ class _BehaviourLogProbs:
     Called once per step with the ids so far and that step's (already processed) logits. The token chosen
     at step ``t`` is only known at step ``t + 1`` (it is then the last column of ``input_ids``), so the
     step's log-softmax is kept until then; :meth:`logprobs` gathers the final step after ``generate``.
+
+    With ``progress``, each step also reports the tokens about to be chosen: one per row that has not
+    yet chosen an EOS token (finished rows only get padding). That is exactly the completions' kept
+    lengths (EOS included), counted while ``generate`` runs rather than after it.
     """
 
-    def __init__(self, temperature: float, top_p: float) -> None:
+    def __init__(
+        self, temperature: float, top_p: float, progress: Progress | None = None, eos_token_ids: Sequence[int] = ()
+    ) -> None:
         self.temperature = temperature
         self.top_p = top_p
         self.previous: torch.Tensor | None = None
         self.chosen: list[torch.Tensor] = []
+        self.progress = progress
+        self.eos_token_ids = list(eos_token_ids)
+        self.finished: torch.Tensor | None = None
+        self.eos: torch.Tensor | None = None
+        self.counted = 0
+        """Tokens reported to ``progress`` so far."""
 
     def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
         import torch
 
         if self.previous is not None:
             self.chosen.append(self.previous.gather(1, input_ids[:, -1:]).squeeze(1))
+        if self.progress is not None:
+            if self.finished is None:  # the first step: nothing chosen yet
+                self.finished = torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
+                self.eos = torch.tensor(self.eos_token_ids, dtype=input_ids.dtype, device=input_ids.device)
+            elif self.eos is not None:
+                self.finished |= torch.isin(input_ids[:, -1], self.eos)
+            active = int((~self.finished).sum())
+            self.counted += active
+            self.progress(0, active)
         scores = scores.float()
         if self.temperature > 0:
             scores = scores / self.temperature
@@ -112,6 +132,11 @@ class TransformersSampler:
     (default: the model's). With ``GenerationConfig.seed`` set, the same prompts, config and
     ``batch_size`` give the same samples (the global torch RNG is restored afterwards). The model is
     put in eval mode while generating and back in train mode afterwards if it was training.
+
+    A ``progress`` given to :meth:`generate` hears of every decoded token as it is chosen and of each
+    batch's samples when the batch ends. ``progress=True`` here shows a display of the sampler's own
+    (:class:`azr.progress.PhaseDisplay`, samples and tokens) for calls given none; the trainer and
+    ``azr eval`` pass their own, named after the phase.
     """
 
     def __init__(
@@ -138,8 +163,20 @@ class TransformersSampler:
         self.pad_token_id = int(pad)
         self.eos_token_ids = _eos_ids(model, tokenizer)
 
-    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[Sample]]:
-        """``config.n`` samples for each prompt, in prompt order."""
+    def generate(
+        self, prompts: Sequence[Prompt], config: GenerationConfig, progress: Progress | None = None
+    ) -> list[list[Sample]]:
+        """``config.n`` samples for each prompt, in prompt order; ``progress`` is told of tokens and samples."""
+        if progress is None and self.progress and prompts:
+            from azr.progress import PhaseDisplay
+
+            with PhaseDisplay().phase("generate", len(prompts) * config.n) as own:
+                return self._generate(prompts, config, own)
+        return self._generate(prompts, config, progress)
+
+    def _generate(
+        self, prompts: Sequence[Prompt], config: GenerationConfig, progress: Progress | None
+    ) -> list[list[Sample]]:
         import torch
 
         _validate(config)
@@ -159,20 +196,20 @@ class TransformersSampler:
                 for k in range(0, rows, self.batch_size)
             ]
         groups: list[list[Sample]] = [[] for _ in encoded]
-        with torch.no_grad(), self._eval_mode(), self._seeded(config.seed), self._progress(len(calls)) as bar:
+        with torch.no_grad(), self._eval_mode(), self._seeded(config.seed):
             for indices, count in calls:
                 for i, group in zip(
-                    indices, self._generate_batch([encoded[i] for i in indices], config, count), strict=True
+                    indices, self._generate_batch([encoded[i] for i in indices], config, count, progress), strict=True
                 ):
                     groups[i].extend(group)
-                if bar is not None:
-                    bar.update(1)
         if not sample:
             groups = [[group[0]] + [_copy(group[0]) for _ in range(config.n - 1)] for group in groups]
+            if progress is not None and config.n > 1:
+                progress(len(groups) * (config.n - 1), 0)
         return groups
 
     def _generate_batch(
-        self, batch: list[list[int]], config: GenerationConfig, rows_per_prompt: int
+        self, batch: list[list[int]], config: GenerationConfig, rows_per_prompt: int, progress: Progress | None
     ) -> list[list[Sample]]:
         """``rows_per_prompt`` completions of each prompt in ``batch``, decoded together."""
         import torch
@@ -187,7 +224,7 @@ class TransformersSampler:
             attention_mask[row, width - len(ids) :] = 1
 
         sample = config.temperature > 0
-        recorder = _BehaviourLogProbs(config.temperature if sample else 0.0, config.top_p)
+        recorder = _BehaviourLogProbs(config.temperature if sample else 0.0, config.top_p, progress, self.eos_token_ids)
         options: dict[str, object] = {
             "max_new_tokens": config.max_new_tokens,
             "do_sample": sample,
@@ -231,6 +268,9 @@ class TransformersSampler:
                     )
                 )
             samples.append(group)
+        if progress is not None:  # the samples, and any token the per-step count missed (none, by construction)
+            kept = sum(len(s.token_ids) for group in samples for s in group)
+            progress(len(batch) * rows_per_prompt, kept - recorder.counted)
         return samples
 
     @contextlib.contextmanager
@@ -273,16 +313,6 @@ class TransformersSampler:
             yield
         finally:
             owner.generation_config = saved
-
-    @contextlib.contextmanager
-    def _progress(self, total: int) -> Iterator[tqdm[NoReturn] | None]:
-        if not self.progress:
-            yield None
-            return
-        from tqdm.auto import tqdm
-
-        with tqdm(total=total, desc="generate", unit="batch") as bar:
-            yield bar
 
 
 def _copy(sample: Sample) -> Sample:

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from azr.exceptions import ConfigError
-from azr.sampling.base import GenerationConfig, Prompt, Sample
+from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample
 from azr.sampling.hf import _copy, _encode, _validate
 
 if TYPE_CHECKING:
@@ -139,8 +139,14 @@ class VLLMSampler:
         self.eos_token_ids = _eos_ids(directory, self.tokenizer)
         self._seeds = random.Random(seed)
 
-    def generate(self, prompts: Sequence[Prompt], config: GenerationConfig) -> list[list[Sample]]:
-        """``config.n`` samples for each prompt, in prompt order."""
+    def generate(
+        self, prompts: Sequence[Prompt], config: GenerationConfig, progress: Progress | None = None
+    ) -> list[list[Sample]]:
+        """``config.n`` samples for each prompt, in prompt order.
+
+        ``progress`` hears of all samples and tokens when the call ends: the engine schedules every
+        request of a call together (that is its throughput), so there is no batch boundary to report at.
+        """
         from vllm import SamplingParams
 
         _validate(config)
@@ -175,6 +181,9 @@ class VLLMSampler:
             if greedy:
                 group = [group[0]] + [_copy(group[0]) for _ in range(config.n - 1)]
             results.append(group)
+        if progress is not None:
+            decoded = sum(len(s.token_ids) for group in results for s in group[:per_prompt])
+            progress(len(encoded) * config.n, decoded)
         return results
 
     def _sample(self, prompt_ids: list[int], completion: Any) -> Sample:
