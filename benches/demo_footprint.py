@@ -70,7 +70,7 @@ def measure(config: str, steps: int, run_dir: Path, overrides: list[str]) -> dic
         "largest_checkpoint_gib": max((_du(c) for c in checkpoints), default=0) / _GIB,
         "checkpoints": len(checkpoints),
         "wall_s": wall,
-        "step_time_s": [r.get("step_time_s") for r in rows],
+        "step_time_s": [r["step_time_s"] for r in rows if "step_time_s" in r],  # not [eval] records
     }
 
 

@@ -75,7 +75,7 @@ def test_bad_files(tmp_path):
 def test_resolved_config_is_valid_toml():
     data = tomllib.loads(load_config(None, ["run.steps=2"]).to_toml())
     assert data["run"]["steps"] == 2
-    assert set(data) == {"model", "sampler", "selfplay", "optim", "sandbox", "run", "parallel"}
+    assert set(data) == {"model", "sampler", "selfplay", "optim", "sandbox", "run", "parallel", "eval"}
 
 
 def test_azr_train_rejects_bad_config_before_loading_anything(capsys, tmp_path):
@@ -253,3 +253,70 @@ def test_describe_lists_every_key_and_loads_back(tmp_path):
     assert load_config(path).model.name == 'a "quoted" dir'
     (tmp_path / "defaults.toml").write_text(describe(), encoding="utf-8")
     assert load_config(tmp_path / "defaults.toml") == TrainConfig()
+
+
+def test_eval_section_and_report_to_lists(tmp_path):
+    data = tmp_path / "crux.jsonl"
+    data.write_text("")
+    path = tmp_path / "c.toml"
+    path.write_text(
+        f'[eval]\nevery = 5\ncruxeval = "{data}"\nlimit = 20\nbenchmarks = ["cruxeval-o", "cruxeval-i"]\n'
+        '[run]\nreport_to = ["jsonl", "tensorboard"]\n'
+    )
+    config = load_config(path, ["eval.n=4", "eval.temperature=0.8"])
+    assert (config.eval.every, config.eval.cruxeval, config.eval.limit) == (5, str(data), 20)
+    assert config.eval.benchmarks == ("cruxeval-o", "cruxeval-i")
+    assert (config.eval.n, config.eval.temperature) == (4, 0.8)
+    assert config.run.report_to == ("jsonl", "tensorboard")
+    assert load_config(None, ['run.report_to=["jsonl", "wandb"]']).run.report_to == ("jsonl", "wandb")
+    # Defaults: evaluation off, greedy, all three benchmarks; metrics.jsonl only.
+    default = load_config()
+    assert (default.eval.every, default.eval.n, default.eval.temperature) == (0, 1, 0.0)
+    assert default.eval.benchmarks == ("cruxeval-o", "cruxeval-i", "humaneval")
+    assert default.run.report_to == ("jsonl",)
+    again = tmp_path / "again.toml"
+    again.write_text(config.to_toml())
+    assert load_config(again) == config
+
+
+def test_eval_benchmark_names_are_azr_evals():
+    from azr.config import EVAL_BENCHMARKS
+    from azr.evaluation import BENCHMARKS
+
+    assert EVAL_BENCHMARKS == BENCHMARKS
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["eval.every=-1"], r"eval\.every must be >= 0"),
+        (["eval.limit=-3"], r"eval\.limit must be >= 0"),
+        (["eval.n=0"], r"eval\.n must be >= 1"),
+        (["eval.max_new_tokens=0"], r"eval\.max_new_tokens must be >= 1"),
+        (["eval.temperature=-0.5"], r"eval\.temperature must be >= 0"),
+        (["eval.timeout_s=0"], r"eval\.timeout_s must be in"),
+        (['eval.benchmarks=["mbpp"]'], r"eval\.benchmarks must be one of"),
+        (["eval.benchmarks=[]"], r"eval\.benchmarks must be each of"),
+        (['eval.benchmarks=["humaneval", "humaneval"]'], r"eval\.benchmarks must be each of"),
+        (["eval.benchmarks='humaneval'"], r"eval\.benchmarks must be a list"),
+        (["eval.every=10"], r"eval\.cruxeval must be the CRUXEval JSONL .* set eval\.cruxeval = PATH"),
+        (
+            ["eval.every=10", "eval.cruxeval='/no/such/file.jsonl'"],
+            r"eval\.cruxeval must be a file, got \"/no/such/file\.jsonl\"",
+        ),
+        (
+            ["eval.every=10", 'eval.benchmarks=["humaneval"]', "eval.humaneval='/no/he.jsonl'"],
+            r"eval\.humaneval must be a file .*, got \"/no/he\.jsonl\"",
+        ),
+        (['run.report_to=["jsonl", "csv"]'], r"run\.report_to must be one of"),
+        (["run.report_to='tensorboard'"], r"run\.report_to must be a list"),
+    ],
+)
+def test_bad_eval_and_report_to_values_name_the_key(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(None, overrides)
+
+
+def test_eval_off_needs_no_benchmark_files():
+    config = load_config(None, ["eval.cruxeval='/no/such/file.jsonl'"])
+    assert config.eval.every == 0  # nothing is read until evaluation is switched on

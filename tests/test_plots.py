@@ -106,3 +106,23 @@ def test_plot_writes_the_pngs_and_nothing_before_the_first_step(tmp_path: Path) 
 )
 def test_rate_names(key: str, rate: bool) -> None:
     assert is_rate(key) is rate
+
+
+def test_eval_records_get_their_charts_and_a_chart_without_data_is_skipped(tmp_path: Path) -> None:
+    rows: list[dict[str, float]] = [record(1, proposer=-1.0, accuracy=0.5, valid=0.5)]
+    for step in (0, 1):  # the trainer's own eval records, as TrainingEvaluator names them
+        rows.append(
+            {
+                "step": step,
+                "time": 1.7e9,
+                "eval/cruxeval-o/pass@1": 0.25 * step,
+                "eval/cruxeval-o/unparsed_rate": math.nan,  # undefined in every record: no chart
+                "eval/cruxeval-o/parsed_accuracy": math.nan,
+            }
+        )
+    figures = run_with(tmp_path, rows).figures()
+    assert set(figures) == {"rewards", "solve_rates", "valid_rates", "eval_pass1"}
+    (ax,) = figures["eval_pass1"].axes
+    assert ax.get_ylim() == (0.0, 1.0)
+    assert [line.get_label() for line in ax.get_lines()] == ["eval/cruxeval-o"]
+    assert visible_ticks(ax) == [0.0, 1.0]

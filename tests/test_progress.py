@@ -73,3 +73,18 @@ def test_a_failed_phase_logs_no_summary(caplog: pytest.LogCaptureFixture) -> Non
         with pytest.raises(RuntimeError), PhaseDisplay(interactive=False).phase("solve", 2):
             raise RuntimeError("boom")
     assert not [r for r in caplog.records if r.name == "azr.progress"]
+
+
+def test_a_prefixed_display_says_where_its_phases_run(caplog: pytest.LogCaptureFixture) -> None:
+    display = PhaseDisplay(interactive=False)
+    with caplog.at_level(logging.INFO, logger="azr.progress"):
+        with display.prefixed("eval step 10 ").phase("cruxeval-o generate", 2) as progress:
+            assert progress is not None
+            progress(2)
+        with display.phase("solve", 1) as progress:
+            assert progress is not None
+            progress(1)
+    lines = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
+    assert re.fullmatch(r"eval step 10 cruxeval-o generate: 2/2 samples in \d+\.\d s", lines[0]), lines[0]
+    assert lines[1].startswith("solve: ")  # the display it was made from is unchanged
+    assert not PhaseDisplay(enabled=False).prefixed("eval ").enabled

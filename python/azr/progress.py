@@ -64,13 +64,21 @@ class PhaseDisplay:
 
     ``enabled=False`` shows nothing. ``interactive`` forces bars (True) or log lines (False); by default
     bars are drawn when ``file`` (default: ``sys.stderr`` at the time of the phase) is a terminal and
-    tqdm is installed.
+    tqdm is installed. ``prefix`` is put before every phase name (see :meth:`prefixed`).
     """
 
-    def __init__(self, enabled: bool = True, *, interactive: bool | None = None, file: TextIO | None = None) -> None:
+    def __init__(
+        self, enabled: bool = True, *, interactive: bool | None = None, file: TextIO | None = None, prefix: str = ""
+    ) -> None:
         self.enabled = enabled
         self.interactive = interactive
         self.file = file
+        self.prefix = prefix
+
+    def prefixed(self, prefix: str) -> PhaseDisplay:
+        """The same display with ``prefix`` before every phase name, so code that names its phases on its
+        own (``cruxeval-o generate``) can be told where it runs (``eval step 10 cruxeval-o generate``)."""
+        return PhaseDisplay(self.enabled, interactive=self.interactive, file=self.file, prefix=self.prefix + prefix)
 
     @contextlib.contextmanager
     def phase(
@@ -82,6 +90,7 @@ class PhaseDisplay:
         if not self.enabled:
             yield None
             return
+        name = self.prefix + name
         file = self.file if self.file is not None else sys.stderr
         bar = self._bar(file, name, total, unit, initial, leave)
         phase = _Phase(name, total, unit, initial, bar)

@@ -3,10 +3,13 @@
 Layout::
 
     RUN/config.toml                 the resolved configuration (``--resume`` reads it back)
-    RUN/metrics.jsonl               one JSON object per step
+    RUN/metrics.jsonl               one JSON object per step, and one per evaluation (``eval/...``)
     RUN/plots/*.png                 main curves, redrawn as training goes
     RUN/buffers/<type>.jsonl        every accepted task, appended as it is accepted
     RUN/samples/step-000001.jsonl   every trained completion of a step with its group and reward
+    RUN/eval/step-000010.json       an ``[eval]`` evaluation (``azr eval --out`` format) and, beside it,
+                                    ``step-000010.generations.json``, what the model wrote
+    RUN/events.out.tfevents.*       TensorBoard event files (``run.report_to`` with ``tensorboard``)
     RUN/checkpoints/step-000010/    model/ (safetensors + tokenizer), optimizer.pt, rng.pt, state.json
 
 A LoRA checkpoint keeps ``adapter/`` (the adapter weights, the tokenizer and ``azr-base.json`` naming
@@ -62,6 +65,8 @@ _PLOTS = {
     "rewards": ("reward mean per group", "/reward_mean"),
     "solve_rates": ("solver accuracy per task type", "/solve/accuracy"),
     "valid_rates": ("valid-proposal rate per task type", "/propose/valid_rate"),
+    "eval_pass1": ("benchmark pass@1 (eval)", "/pass@1"),
+    "eval_unparsed": ("benchmark answers with nothing to extract (eval)", "/unparsed_rate"),
 }
 
 # One (marker, line style) per line of a chart, all different, hollow markers of different sizes: lines
@@ -92,6 +97,7 @@ class RunDirectory:
         self.checkpoints_dir = self.path / "checkpoints"
         self.plots_dir = self.path / "plots"
         self.samples_dir = self.path / "samples"
+        self.eval_dir = self.path / "eval"
 
     def create(self, config_toml: str, *, resume: bool) -> None:
         """Make the directory; refuse to mix a new run into an existing one unless resuming."""
@@ -121,14 +127,21 @@ class RunDirectory:
         return [row for _, _, row in iter_jsonl(self.metrics_path) if not isinstance(row, ValueError)]
 
     def truncate_metrics(self, last_step: int) -> None:
-        """Drop records of steps after ``last_step`` (they are redone after a resume)."""
+        """Drop records of steps after ``last_step`` (they are redone after a resume), and the evaluation
+        files of those steps. Records of ``last_step`` itself stay, its evaluation's included."""
         rows = [r for r in self.read_metrics() if int(r.get("step", 0)) <= last_step]
         tmp = self.metrics_path.with_suffix(".tmp")
         tmp.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
         os.replace(tmp, self.metrics_path)
+        if self.eval_dir.is_dir():
+            for path in self.eval_dir.glob("step-*.json"):
+                step = path.name.removeprefix("step-").split(".")[0]
+                if step.isdigit() and int(step) > last_step:
+                    path.unlink()
 
     def plot(self) -> list[Path]:
-        """Redraw the main curves from ``metrics.jsonl``; returns the PNG paths."""
+        """Redraw the main curves from ``metrics.jsonl``; returns the PNG paths (only of charts with data:
+        the eval charts appear once an ``[eval]`` evaluation is logged)."""
         figures = self.figures()
         if figures:
             self.plots_dir.mkdir(parents=True, exist_ok=True)
@@ -155,6 +168,8 @@ class RunDirectory:
         figures: dict[str, Figure] = {}
         for name, (title, suffix) in _PLOTS.items():
             keys = sorted({k for r in rows for k in r if k.endswith(suffix)})
+            if not keys:  # e.g. the eval charts of a run without [eval]
+                continue
             fig = Figure(figsize=(7.5, 3.5))
             ax = fig.subplots()
             values: list[float] = []
@@ -177,6 +192,8 @@ class RunDirectory:
                     clip_on=False,  # a marker at exactly 0 or 1 is drawn whole, not cut by the frame
                     label=key.removesuffix(suffix),
                 )
+            if not values:  # every value undefined (NaN): a chart without data is not drawn
+                continue
             ax.set_title(title)
             ax.set_xlabel("step")
             _step_axis(ax, [int(r["step"]) for r in rows if isinstance(r.get("step"), int)] or steps)

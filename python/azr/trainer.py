@@ -33,12 +33,14 @@ from azr import parallel
 from azr.buffer import BufferSet
 from azr.config import TrainConfig
 from azr.distributed import World, barrier, gather, init_world
+from azr.evaluation.training import TrainingEvaluator
 from azr.exceptions import ConfigError
 from azr.grading import Rejected, TaskValidator, Verdict, Verifier
 from azr.parsing import FormatError, Parsed, parse_generation
 from azr.policy import PolicyUpdater, Rollout
 from azr.progress import PhaseDisplay
 from azr.prompts import proposer_messages
+from azr.reporting import Reporter, check_report_to
 from azr.rewards import composite_reward, learnability_from_counts, task_relative_advantages
 from azr.runs import RunDirectory
 from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample, Sampler
@@ -107,12 +109,16 @@ class Trainer:
         checkpoint = self.run.latest_checkpoint() if resume else None
         if resume and checkpoint is None and not self.run.buffers_dir.exists():
             raise ConfigError(f"--resume: {run_dir} has no checkpoint or buffers to resume from")
+        check_report_to(config.run.report_to)  # a missing tensorboard/wandb fails here, before the model loads
         if self.world.is_main:
             self.run.create(config.to_toml(), resume=resume)
         barrier(self.world)
         self.display = PhaseDisplay(enabled=config.run.progress and self.world.is_main)
         self._label = "step"
         """Names the current step in progress displays: ``step 3/100`` or ``seeding round 1``."""
+        self.evaluator = TrainingEvaluator(config, self.run, self.world) if config.eval.every > 0 else None
+        self._resumed = resume
+        self.reporter: Reporter | None = None
 
         torch.manual_seed(config.run.seed + self.world.rank)
         self.device = self._device()
@@ -168,9 +174,10 @@ class Trainer:
                 checkpoint, self.updater.optimizer, self.updater.model, world=self.world
             )
             self.step = int(state["step"])
-            if self.world.is_main:
-                self.run.truncate_metrics(self.step)
             log.info("resumed from %s at step %d", checkpoint, self.step)
+        if resume and self.world.is_main:
+            # Records after the resumed step are redone (without a checkpoint: every record after step 0).
+            self.run.truncate_metrics(self.step)
 
     # --- setup -----------------------------------------------------------------------------
 
@@ -580,6 +587,8 @@ class Trainer:
         cfg = self.config.run
         if self.step == 0 and self.config.selfplay.seed_buffer_size > 0:
             self.seed_buffers()
+        self._open_reporter()
+        self._evaluate_if_due()
         history: list[dict[str, float]] = []
         with self.display.phase("self-play", cfg.steps, "step", initial=self.step, leave=True) as progress:
             while self.step < cfg.steps:
@@ -587,16 +596,47 @@ class Trainer:
                 record: dict[str, Any] = {"step": self.step, "time": time.time(), **values}
                 history.append(values)
                 if self.world.is_main:
-                    self.run.log_metrics(record)
+                    self._report(record)
                     self.run.log_samples(self.step, self.last_samples)
                     if self.step % cfg.plot_every == 0 or self.step == cfg.steps:
                         self.run.plot()
                 if self.step % cfg.checkpoint_every == 0 or self.step == cfg.steps:
                     self.save()  # collective: every rank gives up its weights, optimizer and RNG states
                 barrier(self.world)
+                self._evaluate_if_due()  # after the checkpoint: an evaluation that fails leaves this step saved
                 if progress is not None:
                     progress(1)
+        if self.reporter is not None:
+            self.reporter.close()
+            self.reporter = None
         return history
+
+    # --- metrics sinks and evaluation -----------------------------------------------------------
+
+    def _open_reporter(self) -> None:
+        """The ``run.report_to`` sinks (main rank). A resumed run's TensorBoard hides what the interrupted
+        process logged after the resumed step, as ``metrics.jsonl`` was truncated there."""
+        if self.world.is_main and self.reporter is None:
+            purge = self.step + 1 if self._resumed else None
+            self.reporter = Reporter(
+                self.config.run.report_to, self.run, config=self.config.to_dict(), purge_step=purge
+            )
+
+    def _report(self, record: dict[str, Any]) -> None:
+        assert self.reporter is not None, "records are reported by the main rank, inside fit()"
+        self.reporter.log(record)
+
+    def _evaluate_if_due(self) -> None:
+        """Run the ``[eval]`` evaluation of this step if it is due, on every rank (each takes its share
+        of the problems); rank 0 logs its own record for the step to every sink and redraws the plots.
+        Evaluation changes neither weights nor RNG streams, so a run with it trains as one without."""
+        if self.evaluator is None:
+            return
+        values = self.evaluator.run_if_due(self.sampler, self.step, self.display)
+        if values is not None and self.world.is_main:
+            self._report({"step": self.step, "time": time.time(), **values})
+            self.run.plot()
+        barrier(self.world)
 
     def save(self) -> Path | None:
         """Checkpoint now. Collective: every rank calls it; rank 0 writes and gets the path."""

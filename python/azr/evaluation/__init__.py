@@ -10,6 +10,7 @@ from azr.evaluation.run import (
     evaluate_model,
     load_answers,
     load_benchmarks,
+    merge_shards,
 )
 
 __all__ = [
@@ -23,6 +24,7 @@ __all__ = [
     "format_table",
     "load_answers",
     "load_benchmarks",
+    "merge_shards",
     "pass_at_k",
     "pass_at_k_mean",
 ]

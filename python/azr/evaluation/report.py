@@ -51,6 +51,18 @@ class BenchmarkResult:
         """pass@k for each k; None where some problem has fewer than k samples."""
         return {k: pass_at_k_mean(self.n, self.correct, k) for k in self.ks}
 
+    def unparsed_rate(self) -> float | None:
+        """The share of answers with nothing to extract (None without answers): a format failure, not a
+        wrong answer, so a model that stops writing the answer block is told apart from one that errs."""
+        samples = sum(self.n)
+        return self.unparsed / samples if samples else None
+
+    def parsed_accuracy(self) -> float | None:
+        """Accuracy over the answers that had something to extract (None when none had). An unparsed
+        answer is always graded wrong, so every correct answer is a parsed one."""
+        parsed = sum(self.n) - self.unparsed
+        return sum(self.correct) / parsed if parsed else None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "problems": len(self.ids),
@@ -58,6 +70,8 @@ class BenchmarkResult:
             "missing": self.missing,
             "unparsed": self.unparsed,
             **{f"pass@{k}": v for k, v in self.pass_at().items()},
+            "unparsed_rate": self.unparsed_rate(),
+            "parsed_accuracy": self.parsed_accuracy(),
             "per_problem": [
                 {"id": i, "n": n, "correct": c} for i, n, c in zip(self.ids, self.n, self.correct, strict=True)
             ],

