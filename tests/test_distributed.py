@@ -21,23 +21,21 @@ def _pythonpath() -> str:
     return os.pathsep.join(p for p in (str(Path(__file__).parent), os.environ.get("PYTHONPATH", "")) if p)
 
 
+def two_ranks(run_dir: Path, out: Path, overrides: list[str]) -> None:
+    """Train with ``overrides`` on two gloo ranks (tests/dist_worker.py), each writing ``out/rank<r>.json``."""
+    worker = str(Path(__file__).with_name("dist_worker.py"))
+    args = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", worker]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": _pythonpath()}
+    proc = subprocess.run(
+        [*args, str(run_dir), str(out), *overrides], capture_output=True, text=True, timeout=600, env=env
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+
+
 def test_two_gloo_ranks_end_a_step_with_identical_weights_and_buffers(taught_model_dir, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    args = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(Path(__file__).with_name("dist_worker.py")),
-        str(tmp_path / "run"),
-        str(out),
-        *small(taught_model_dir, 1, "sandbox.workers=1"),
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": _pythonpath()}
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    two_ranks(tmp_path / "run", out, small(taught_model_dir, 1, "sandbox.workers=1"))
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
     assert ranks[0]["before"] == ranks[1]["before"]
@@ -69,20 +67,7 @@ def test_two_gloo_ranks_split_an_evaluation_and_rank_0_logs_the_merged_result(ta
         "eval.max_new_tokens=32",
         'eval.benchmarks=["cruxeval-o", "humaneval"]',
     )
-    args = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        "--nproc_per_node=2",
-        str(Path(__file__).with_name("dist_worker.py")),
-        str(run_dir),
-        str(out),
-        *overrides,
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": _pythonpath()}
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=600, env=env)
-    assert proc.returncode == 0, proc.stderr[-4000:]
+    two_ranks(run_dir, out, overrides)
     rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     evals = [r for r in rows if "eval/seconds" in r]
     assert [r["step"] for r in evals] == [0, 1]  # once per evaluation, by rank 0 alone
