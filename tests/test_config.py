@@ -1,6 +1,7 @@
 """Training configuration: defaults, TOML, --set overrides, and errors before any model loads."""
 
 import dataclasses
+import json
 import tomllib
 from pathlib import Path
 
@@ -320,3 +321,16 @@ def test_bad_eval_and_report_to_values_name_the_key(overrides, message):
 def test_eval_off_needs_no_benchmark_files():
     config = load_config(None, ["eval.cruxeval='/no/such/file.jsonl'"])
     assert config.eval.every == 0  # nothing is read until evaluation is switched on
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in DEMO.parent.glob("*.toml")))
+def test_every_shipped_config_loads_given_its_local_paths(name, tmp_path):
+    """The GPU recipes name placeholder paths (azr never downloads): with real files they load as they are."""
+    crux = tmp_path / "cruxeval.jsonl"
+    crux.write_text("")
+    config = load_config(DEMO.parent / name, [f"eval.cruxeval={json.dumps(str(crux))}"])
+    assert config.run.steps >= 1
+    if name.startswith("azr-coder-"):
+        sp, op = config.selfplay, config.optim
+        assert (sp.references, sp.solve_rate_samples, op.lr, op.clip_low, op.clip_high) == (6, 8, 1e-6, 0.2, 0.28)
+        assert config.eval.every > 0 and config.sampler.backend == "vllm"
