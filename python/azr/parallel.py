@@ -120,12 +120,13 @@ def wrap(
     return model
 
 
+def _unwrapped(module: torch.nn.Module) -> torch.nn.Module:
+    """The model inside a DDP wrapper (FSDP2 shards in place, so its module is the model)."""
+    return module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+
+
 def is_sharded(module: torch.nn.Module) -> bool:
     """Whether ``module``'s parameters are FSDP2 shards (reading full weights is then collective)."""
-    return _is_fsdp2(module)
-
-
-def _is_fsdp2(module: torch.nn.Module) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
     return isinstance(module, FSDPModule)
@@ -133,7 +134,7 @@ def _is_fsdp2(module: torch.nn.Module) -> bool:
 
 def grad_average_world(module: torch.nn.Module) -> int:
     """How many ranks ``backward`` averages gradients over (1 for a plain module)."""
-    averaged = isinstance(module, torch.nn.parallel.DistributedDataParallel) or _is_fsdp2(module)
+    averaged = isinstance(module, torch.nn.parallel.DistributedDataParallel) or is_sharded(module)
     return dist.get_world_size() if averaged and dist.is_initialized() else 1
 
 
@@ -141,7 +142,7 @@ def no_grad_sync(module: torch.nn.Module) -> contextlib.AbstractContextManager[o
     """Accumulate this backward's gradients locally (the last micro-batch's backward reduces them all)."""
     if isinstance(module, torch.nn.parallel.DistributedDataParallel):
         return module.no_sync()
-    if _is_fsdp2(module):
+    if is_sharded(module):
         return _fsdp2_no_sync(module)
     return contextlib.nullcontext()
 
@@ -177,8 +178,8 @@ def full_model_state_dict(module: torch.nn.Module) -> dict[str, torch.Tensor]:
     """Full (unsharded) weights on CPU, on rank 0 (other ranks: empty). Collective under FSDP2."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
 
-    plain = module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
-    if not _is_fsdp2(plain):
+    plain = _unwrapped(module)
+    if not is_sharded(plain):
         return {k: v.detach().cpu() for k, v in plain.state_dict().items()}
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
     return cast(dict[str, torch.Tensor], dict(get_model_state_dict(plain, options=options)))
@@ -191,7 +192,7 @@ def full_optimizer_state_dict(module: torch.nn.Module, optimizer: torch.optim.Op
     """
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
 
-    plain = module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+    plain = _unwrapped(module)
     options = StateDictOptions(full_state_dict=True, cpu_offload=True)
     state = get_optimizer_state_dict(plain, optimizer, options=options)
     # On CPU the offloaded state can alias the live tensors (AdamW's `step`): copy before it is kept.
@@ -215,7 +216,7 @@ def load_full_optimizer_state_dict(
     rank 0 broadcasts (and each rank keeps its shard). Collective when distributed."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-    plain = module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+    plain = _unwrapped(module)
     distributed = dist.is_initialized() and dist.get_world_size() > 1
     options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=distributed)
     set_optimizer_state_dict(plain, optimizer, optim_state_dict=state or {}, options=options)
@@ -229,9 +230,9 @@ def load_full_model_state_dict(module: torch.nn.Module, state: dict[str, torch.T
     """
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
 
-    plain = module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+    plain = _unwrapped(module)
     distributed = dist.is_initialized() and dist.get_world_size() > 1
-    if _is_fsdp2(plain):
+    if is_sharded(plain):
         options = StateDictOptions(full_state_dict=True, broadcast_from_rank0=distributed)
         set_model_state_dict(plain, cast(dict[str, Any], state or {}), options=options)
         return
@@ -295,7 +296,7 @@ def hf_weight_buckets(
     """
     if bucket_bytes < 1:
         raise ValueError(f"bucket_bytes must be positive, got {bucket_bytes}")
-    plain = module.module if isinstance(module, torch.nn.parallel.DistributedDataParallel) else module
+    plain = _unwrapped(module)
     state = plain.state_dict()
     deltas = _lora_deltas(plain)
     bucket: list[tuple[str, torch.Tensor]] = []
