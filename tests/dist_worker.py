@@ -1,4 +1,7 @@
-"""One rank of the data-parallel test (started by torchrun): train, then record this rank's weights and buffers."""
+"""One rank of a data-parallel test (started by torchrun): train, then record this rank's weights and buffers.
+
+With a sampler that holds its own copy of the weights (the vLLM backend), the record also says how far the
+engine's log-probs are from a teacher-forced pass of this rank's trained model, and what it sampled."""
 
 from __future__ import annotations
 
@@ -20,6 +23,27 @@ def digest(model) -> str:
     return h.hexdigest()
 
 
+def engine_check(trainer: Trainer) -> dict[str, object]:
+    """Sample from the engine after the run's last sync and score the samples with the trained model."""
+    import torch
+
+    from azr.sampling import GenerationConfig
+
+    prompts = ["def f(xs):\n    return", "x = [1, 2, 3]\nprint(len(x))\n# prints"]
+    out = trainer.sampler.generate(prompts, GenerationConfig(n=2, temperature=1.0, max_new_tokens=12, seed=5))
+    worst = 0.0
+    for group in out:
+        for s in group:
+            ids = torch.tensor([s.prompt_ids + s.token_ids])
+            with torch.no_grad():
+                logits = trainer.model(input_ids=ids).logits[0].double()
+            start = len(s.prompt_ids) - 1
+            expected = torch.log_softmax(logits[start : start + len(s.token_ids)], dim=-1)
+            expected = expected.gather(1, torch.tensor(s.token_ids)[:, None]).squeeze(1)
+            worst = max(worst, float((torch.tensor(s.logprobs, dtype=torch.float64) - expected).abs().max()))
+    return {"max_logprob_error": worst, "samples": [[s.token_ids for s in group] for group in out]}
+
+
 def main() -> None:
     run_dir, out, *overrides = sys.argv[1:]
     trainer = Trainer(load_config(None, overrides), Path(run_dir))
@@ -30,6 +54,7 @@ def main() -> None:
         "world": trainer.world.size,
         "before": before,
         "after": digest(trainer.model),
+        "engine": engine_check(trainer) if hasattr(trainer.sampler, "sync_weights") else None,
         "buffers": {
             str(t): [task.program + "|" + "|".join(task.inputs) for task in trainer.buffers[t].tasks] for t in TaskType
         },

@@ -21,7 +21,16 @@ from azr.tasks import TaskType  # noqa: E402
 from azr.trainer import Trainer, group_id  # noqa: E402
 
 GROUPS = [f"{t}/{r}" for t in ("deduction", "abduction", "induction") for r in ("propose", "solve")]
-TIMING = ("time", "step_time_s", "generation/tokens_per_s", "sandbox/expressions_per_s", "sandbox/seconds")
+TIMING = (
+    "time",
+    "step_time_s",
+    "generation/tokens_per_s",
+    "generation/seconds",
+    "update/seconds",
+    "sync/seconds",
+    "sandbox/expressions_per_s",
+    "sandbox/seconds",
+)
 
 
 def small(model_dir: Path, steps: int, *extra: str) -> list[str]:
@@ -71,6 +80,9 @@ def test_steps_write_metrics_plots_checkpoints_and_grow_buffers(taught_model_dir
         "buffer/induction",
     ):
         assert key in rows[-1]
+    last = rows[-1]
+    assert 0 < last["generation/seconds"] + last["update/seconds"] <= last["step_time_s"]
+    assert last["sync/seconds"] == pytest.approx(0.0, abs=0.05)  # the transformers sampler has nothing to sync
     # The taught model writes well-formed tasks, so the sandbox accepted some and the buffers grew.
     assert sum(r["deduction/propose/valid_rate"] + r["abduction/propose/valid_rate"] for r in rows) > 0
     assert (

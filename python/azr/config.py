@@ -229,6 +229,12 @@ class SamplerConfig(_Section):
     enforce_eager: bool = setting(
         False, "vLLM only: no torch.compile / CUDA graphs: the engine starts in seconds, decodes slower."
     )
+    sleep_level: int = setting(
+        0,
+        "vLLM on GPU only: put the engine to sleep during each update so trainer and engine share one GPU "
+        "(1: weights offloaded to host RAM, 2: weights dropped, the sync refills them); 0: stay awake.",
+        Range(low=0, high=2),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -287,6 +287,7 @@ class Trainer:
                 gpu_memory_utilization=cfg.gpu_memory_utilization,
                 kv_cache_memory_bytes=cfg.kv_cache_memory_bytes or None,
                 enforce_eager=cfg.enforce_eager,
+                sleep_level=cfg.sleep_level,
                 dtype=None if self.config.model.dtype == "auto" else self.config.model.dtype,
                 seed=self.config.run.seed + self.world.rank,
             )
@@ -388,21 +389,22 @@ class Trainer:
 
     # --- one task type ---------------------------------------------------------------------------
 
-    def _play(self, task_type: TaskType, scored: list[_Scored], metrics: _StepLog) -> None:
+    def propose(
+        self, task_type: TaskType, count: int, rng: np.random.Generator, where: str = "", phase: int = 0
+    ) -> tuple[list[Sample], list[Task | Rejected | FormatError]]:
+        """``count`` proposals of ``task_type`` from the current buffers, each with what became of it: a
+        valid buffer task, a rejection by the sandbox, or a format error. Used by each step and by
+        ``benches/proposal_bench.py`` (the valid-proposal rate of a model at step 0)."""
         cfg, sp = self.config, self.config.selfplay
         buffer = self.buffers[task_type]
-        phase = _TYPES.index(task_type) * 10
-        rng = self._rng(phase)
         temperature = cfg.sampler.temperature
-        where = f"{self._label} {task_type}"
-
         # 1. propose
         programs: list[str | None]
         if task_type is TaskType.INDUCTION:
-            programs = list(self.buffers.programs(sp.proposals_per_type, rng))
+            programs = list(self.buffers.programs(count, rng))
             prompts = [proposer_messages(task_type, [], program=p, n_inputs=sp.induction_inputs) for p in programs]
         else:
-            programs = [None] * sp.proposals_per_type
+            programs = [None] * count
             prompts = [
                 proposer_messages(
                     task_type,
@@ -443,9 +445,21 @@ class Trainer:
                 )
             )
             outcomes = [p if isinstance(p, FormatError) else checked[k] for k, p in enumerate(parsed)]
-            valid = [o for o in outcomes if isinstance(o, Task)]
             if progress is not None:
                 progress(len(proposals))
+
+        return proposals, outcomes
+
+    def _play(self, task_type: TaskType, scored: list[_Scored], metrics: _StepLog) -> None:
+        cfg, sp = self.config, self.config.selfplay
+        buffer = self.buffers[task_type]
+        phase = _TYPES.index(task_type) * 10
+        rng = self._rng(phase)
+        temperature = cfg.sampler.temperature
+        where = f"{self._label} {task_type}"
+
+        proposals, outcomes = self.propose(task_type, sp.proposals_per_type, rng, where, phase)
+        valid = [o for o in outcomes if isinstance(o, Task)]
 
         # 3. solve-rate estimation: n samples at temperature 1.0 per valid proposal
         n = sp.solve_rate_samples
@@ -546,10 +560,16 @@ class Trainer:
         ]
         self._check_update_memory(rollouts)
         with self.display.phase(f"{self._label} update", len(rollouts)) as progress:
+            sleep = getattr(self.sampler, "sleep", None)
+            if sleep is not None:  # vLLM with sampler.sleep_level: the update gets the engine's GPU memory
+                sleep()
+            update_started = time.perf_counter()
             update = self.updater.update(rollouts, progress)
+            update_seconds = time.perf_counter() - update_started
             sync = getattr(self.sampler, "sync_weights", None)
             if sync is not None:
                 sync(self.model)
+            sync_seconds = time.perf_counter() - update_started - update_seconds
         self.step += 1
 
         work = self.sandbox.stats.since(before)
@@ -561,8 +581,11 @@ class Trainer:
         metrics.put(
             "generation/tokens_per_s", self._gen_tokens / self._gen_seconds if self._gen_seconds else float("nan")
         )
+        metrics.put("generation/seconds", self._gen_seconds)
         for key, value in update.items():
             metrics.put(f"update/{key}", value)
+        metrics.put("update/seconds", update_seconds)
+        metrics.put("sync/seconds", sync_seconds)  # weights into the vLLM engine; 0 for the transformers sampler
         metrics.put("step_time_s", time.perf_counter() - started)
         return metrics.values
 

