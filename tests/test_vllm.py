@@ -216,19 +216,9 @@ def test_synced_engine_equals_a_fresh_engine_on_the_same_weights(
     assert max_logprob_error(perturbed, synced) <= 1e-3
 
 
-def test_one_train_step_with_the_vllm_backend(model_dir: Path, tmp_path: Path) -> None:
-    """``sampler.backend=vllm``: importance ratios of the update are 1 (behaviour log-probs = trainer's), and
-    after the step the engine samples from the updated weights.
-
-    The model is taught the answer format first (tests/teaching.py), so rewards differ, advantages are not
-    all zero and the update really changes the weights."""
-    from teaching import teach
-
-    from azr.config import load_config
-    from azr.trainer import Trainer
-
-    taught = teach(model_dir, tmp_path / "taught")
-    overrides = [
+def one_vllm_step(taught: Path, *extra: str) -> list[str]:
+    """Overrides for one small self-play step of the taught tiny model on an eager vLLM engine."""
+    return [
         f"model.name={json.dumps(str(taught))}",
         "run.steps=1",
         "run.progress=false",
@@ -243,9 +233,24 @@ def test_one_train_step_with_the_vllm_backend(model_dir: Path, tmp_path: Path) -
         "selfplay.references=2",
         "selfplay.induction_inputs=4",
         "selfplay.induction_shown=2",
-        "sandbox.workers=2",
         "optim.lr=1e-3",
+        *extra,
     ]
+
+
+def test_one_train_step_with_the_vllm_backend(model_dir: Path, tmp_path: Path) -> None:
+    """``sampler.backend=vllm``: importance ratios of the update are 1 (behaviour log-probs = trainer's), and
+    after the step the engine samples from the updated weights.
+
+    The model is taught the answer format first (tests/teaching.py), so rewards differ, advantages are not
+    all zero and the update really changes the weights."""
+    from teaching import teach
+
+    from azr.config import load_config
+    from azr.trainer import Trainer
+
+    taught = teach(model_dir, tmp_path / "taught")
+    overrides = one_vllm_step(taught, "sandbox.workers=2")
     trainer = Trainer(load_config(None, overrides), tmp_path / "run")
     assert isinstance(trainer.sampler, VLLMSampler)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
@@ -268,24 +273,7 @@ def test_two_torchrun_ranks_each_train_a_step_with_their_own_engine(model_dir: P
     taught = teach(model_dir, tmp_path / "taught")
     out = tmp_path / "out"
     out.mkdir()
-    overrides = [
-        f"model.name={json.dumps(str(taught))}",
-        "run.steps=1",
-        "run.progress=false",
-        "sampler.backend=vllm",
-        "sampler.enforce_eager=true",
-        f"sampler.kv_cache_memory_bytes={64 << 20}",
-        "sampler.max_new_tokens_propose=48",
-        "sampler.max_new_tokens_solve=32",
-        "selfplay.proposals_per_type=2",
-        "selfplay.solves_per_type=2",
-        "selfplay.solve_rate_samples=2",
-        "selfplay.references=2",
-        "selfplay.induction_inputs=4",
-        "selfplay.induction_shown=2",
-        "sandbox.workers=1",
-        "optim.lr=1e-3",
-    ]
+    overrides = one_vllm_step(taught, "sandbox.workers=1")
     two_ranks(tmp_path / "run", out, overrides)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
