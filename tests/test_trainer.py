@@ -372,3 +372,23 @@ def test_each_phase_reports_step_task_type_samples_and_tokens(taught_model_dir, 
     )
     assert generated == row["generation/tokens"] > 0
     assert counts["step 1/1 update"][3] == row["update/tokens"]
+
+
+def test_propose_alone_gives_each_proposal_its_outcome_and_changes_nothing(taught_model_dir, tmp_path):
+    """``Trainer.propose`` (what benches/proposal_bench.py measures) works on a fresh trainer, before any
+    step: one outcome per proposal, valid ones are tasks of the asked type, and no buffer or weight moves."""
+    import numpy as np
+
+    from azr.grading import Rejected
+    from azr.parsing import FormatError
+    from azr.tasks import Task
+
+    trainer = Trainer(load_config(None, small(taught_model_dir, 1)), tmp_path / "run")
+    before = {t: list(trainer.buffers[t].tasks) for t in TaskType}
+    for task_type in TaskType:
+        samples, outcomes = trainer.propose(task_type, 3, np.random.default_rng(0))
+        assert len(samples) == len(outcomes) == 3
+        assert all(isinstance(o, Task | Rejected | FormatError) for o in outcomes)
+        assert all(o.task_type is task_type for o in outcomes if isinstance(o, Task))
+    assert {t: list(trainer.buffers[t].tasks) for t in TaskType} == before
+    assert trainer.step == 0

@@ -169,6 +169,7 @@ class Trainer:
         self.step = 0
         self.last_samples: list[dict[str, Any]] = []
         """The last step's trained completions (group, reward, text), as written to ``RUN/samples/``."""
+        self._gen_seconds, self._gen_tokens = 0.0, 0  # generation time and tokens of the current step
         if checkpoint is not None:
             state = RunDirectory.load_checkpoint_state(
                 checkpoint, self.updater.optimizer, self.updater.model, world=self.world
