@@ -18,6 +18,8 @@ from azr.trainer import Trainer
 def digest(model) -> str:
     h = hashlib.sha256()
     for name, tensor in sorted(model.state_dict().items()):
+        if hasattr(tensor, "full_tensor"):  # an FSDP2 shard: gather the whole (collective, same order on every rank)
+            tensor = tensor.full_tensor()
         h.update(name.encode())
         h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
     return h.hexdigest()

@@ -263,17 +263,22 @@ def test_one_train_step_with_the_vllm_backend(model_dir: Path, tmp_path: Path) -
     assert max_logprob_error(trainer.model, out) <= 1e-4  # synced to the updated weights
 
 
-def test_two_torchrun_ranks_each_train_a_step_with_their_own_engine(model_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp2"])
+def test_two_torchrun_ranks_each_train_a_step_with_their_own_engine(
+    model_dir: Path, tmp_path: Path, strategy: str
+) -> None:
     """``torchrun --nproc_per_node 2`` (gloo): each rank builds its own engine (``external_launcher``), the
     ranks end the step with identical weights, and each engine then samples from them: log-probs equal a
-    teacher-forced pass of the rank's trained model, and the same seed gives the same samples on both."""
+    teacher-forced pass of the rank's trained model, and the same seed gives the same samples on both.
+    Under FSDP2 the weights reach each engine from the sharded parameters (full tensors gathered in
+    buckets), and the digests compare the full state dicts every rank gathers."""
     from teaching import teach
     from test_distributed import two_ranks
 
     taught = teach(model_dir, tmp_path / "taught")
     out = tmp_path / "out"
     out.mkdir()
-    overrides = one_vllm_step(taught, "sandbox.workers=1")
+    overrides = one_vllm_step(taught, "sandbox.workers=1", f"parallel.strategy={strategy}")
     two_ranks(tmp_path / "run", out, overrides)
     ranks = [json.loads((out / f"rank{r}.json").read_text()) for r in (0, 1)]
     assert [r["world"] for r in ranks] == [2, 2]
