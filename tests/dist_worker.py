@@ -27,23 +27,16 @@ def digest(model) -> str:
 
 def engine_check(trainer: Trainer) -> dict[str, object]:
     """Sample from the engine after the run's last sync and score the samples with the trained model."""
-    import torch
+    from logprobs import max_logprob_error
 
     from azr.sampling import GenerationConfig
 
     prompts = ["def f(xs):\n    return", "x = [1, 2, 3]\nprint(len(x))\n# prints"]
     out = trainer.sampler.generate(prompts, GenerationConfig(n=2, temperature=1.0, max_new_tokens=12, seed=5))
-    worst = 0.0
-    for group in out:
-        for s in group:
-            ids = torch.tensor([s.prompt_ids + s.token_ids])
-            with torch.no_grad():
-                logits = trainer.model(input_ids=ids).logits[0].double()
-            start = len(s.prompt_ids) - 1
-            expected = torch.log_softmax(logits[start : start + len(s.token_ids)], dim=-1)
-            expected = expected.gather(1, torch.tensor(s.token_ids)[:, None]).squeeze(1)
-            worst = max(worst, float((torch.tensor(s.logprobs, dtype=torch.float64) - expected).abs().max()))
-    return {"max_logprob_error": worst, "samples": [[s.token_ids for s in group] for group in out]}
+    return {
+        "max_logprob_error": max_logprob_error(trainer.model, out),
+        "samples": [[s.token_ids for s in group] for group in out],
+    }
 
 
 def main() -> None:

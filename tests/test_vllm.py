@@ -30,9 +30,10 @@ with warnings.catch_warnings():  # vLLM's import warns about torch APIs it still
         )
 
 import numpy as np  # noqa: E402
+from logprobs import max_logprob_error, teacher_forced  # noqa: E402
 
 from azr.models import load_model  # noqa: E402
-from azr.sampling import GenerationConfig, Sample, Sampler  # noqa: E402
+from azr.sampling import GenerationConfig, Sampler  # noqa: E402
 from azr.sampling.vllm import VLLMSampler  # noqa: E402
 from azr.tiny import build_tiny_model  # noqa: E402
 
@@ -78,24 +79,6 @@ def sampler(engine: tuple[VLLMSampler, dict[str, Any]]) -> VLLMSampler:
 def torch_model(model_dir: Path) -> Any:
     model, _ = load_model(model_dir, dtype="float32")
     return model
-
-
-def teacher_forced(model: Any, sample: Sample, temperature: float = 1.0) -> torch.Tensor:
-    """log-softmax(logits / T) at each completion position, from one forward pass over prompt + completion."""
-    ids = torch.tensor([sample.prompt_ids + sample.token_ids])
-    with torch.no_grad():
-        logits = model(input_ids=ids).logits[0].double()
-    start = len(sample.prompt_ids) - 1
-    return torch.log_softmax(logits[start : start + len(sample.token_ids)] / temperature, dim=-1)
-
-
-def max_logprob_error(model: Any, groups: list[list[Sample]], temperature: float = 1.0) -> float:
-    worst = 0.0
-    for group in groups:
-        for s in group:
-            expected = teacher_forced(model, s, temperature).gather(1, torch.tensor(s.token_ids)[:, None]).squeeze(1)
-            worst = max(worst, float((torch.tensor(s.logprobs, dtype=torch.float64) - expected).abs().max()))
-    return worst
 
 
 def test_engine_leaves_the_trainer_process_alone(engine: tuple[VLLMSampler, dict[str, Any]]) -> None:
