@@ -36,7 +36,7 @@ test-rust: ## cargo tests (no Python needed)
 	cargo test --release --no-default-features
 
 test-python: ## pytest against the installed package
-	$(PY) -m pytest
+	$(PY) -m pytest --durations=15
 
 test: ext lint test-rust test-python ## everything CI runs (rebuilding the extension first if Rust changed)
 

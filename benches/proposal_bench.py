@@ -22,9 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from azr.buffer import seed_tasks
 from azr.config import DEFAULT_MODEL, load_config
 from azr.grading import Rejected
 from azr.parsing import FormatError
+from azr.prompts import EXAMPLE_PROGRAM as EXAMPLE
 from azr.tasks import Task, TaskType
 from azr.trainer import Trainer
 
@@ -36,6 +38,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=48, help="proposals per task type")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument("--types", default="deduction,abduction,induction", help="comma-separated task types")
     parser.add_argument("--show", type=int, default=1, help="replies to print per type and outcome")
     args = parser.parse_args()
     overrides = [
@@ -51,17 +54,26 @@ def main() -> None:
     print(f"model {args.model} ({config.sampler.backend}): loaded in {time.perf_counter() - started:.1f} s")
     rows = []
     for k, task_type in enumerate((TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)):
+        if str(task_type) not in args.types.split(","):
+            continue
         started = time.perf_counter()
         rng = np.random.default_rng([args.seed, k])
         samples, outcomes = trainer.propose(task_type, args.samples, rng, str(task_type), phase=10 * k)
         seconds = time.perf_counter() - started
         valid = sum(isinstance(o, Task) for o in outcomes)
+        # A valid proposal that repeats the prompt's worked example or a seed program teaches little: count them.
+        # (Induction programs come from the buffers, so there the seed's program is expected, not a copy.)
+        shown = set() if task_type is TaskType.INDUCTION else {_normal(t.program) for t in seed_tasks(task_type)}
+        shown |= {_normal(EXAMPLE)}
+        copies = sum(isinstance(o, Task) and _normal(o.program) in shown for o in outcomes)
+        distinct = len({_normal(o.program) for o in outcomes if isinstance(o, Task)} - shown)
         formats = collections.Counter(o.reason.split(":")[0][:60] for o in outcomes if isinstance(o, FormatError))
         rejected = collections.Counter(o.kind for o in outcomes if isinstance(o, Rejected))
         tokens = sum(len(s.token_ids) for s in samples)
-        rows.append((task_type, valid, len(outcomes)))
+        rows.append((task_type, valid, len(outcomes), copies, distinct))
         print(
-            f"{task_type}: valid {valid}/{len(outcomes)} ({valid / len(outcomes):.0%}); format errors "
+            f"{task_type}: valid {valid}/{len(outcomes)} ({valid / len(outcomes):.0%}; {copies} copy the worked "
+            f"example or the seed, {distinct} distinct new programs); format errors "
             f"{sum(formats.values())} {dict(formats.most_common())}; rejected {sum(rejected.values())} "
             f"{dict(rejected.most_common())}; {tokens} tokens in {seconds:.0f} s"
         )
@@ -71,7 +83,14 @@ def main() -> None:
             if shown[kind] < args.show:
                 shown[kind] += 1
                 print(f"--- {task_type} {kind}: {outcome if not isinstance(outcome, Task) else ''}\n{sample.text}\n")
-    print("summary: " + ", ".join(f"{t} {v}/{n} valid ({v / n:.0%})" for t, v, n in rows))
+    print(
+        "summary: "
+        + ", ".join(f"{t} {v}/{n} valid ({v / n:.0%}, {c} copies, {d} distinct new)" for t, v, n, c, d in rows)
+    )
+
+
+def _normal(program: str) -> str:
+    return "\n".join(line.rstrip() for line in program.strip().splitlines())
 
 
 if __name__ == "__main__":

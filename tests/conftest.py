@@ -27,7 +27,7 @@ def cruxeval() -> list[dict[str, str]]:
 
 @pytest.fixture(scope="session")
 def taught_model_dir(tiny_model_dir, tmp_path_factory):
-    """The tiny model after a few seconds of format teaching (see tests/teaching.py)."""
+    """The tiny model after about a minute of format teaching (see tests/teaching.py)."""
     from teaching import teach
 
     return teach(tiny_model_dir, tmp_path_factory.mktemp("taught"))

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from azr.sampling.base import Message
 from azr.tasks import TaskType, Triple
 
-__all__ = ["SYSTEM", "proposer_messages", "solver_messages"]
+__all__ = ["EXAMPLE_PROGRAM", "SYSTEM", "proposer_messages", "solver_messages"]
 
 SYSTEM = (
     "You are a careful Python programmer. Think step by step inside <think> </think>, then give the "
@@ -52,6 +52,29 @@ def _messages(user: str, *kinds: str) -> list[Message]:
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": f"{user}\n\n{_reply_shape(*kinds)}"}]
 
 
+# One complete proposer reply for a task unlike the seed: Qwen2.5-Coder-0.5B at temperature 1.0 wrote
+# the two blocks far more often after seeing one filled in (benches/proposal_bench.py, docs/train.md)
+# than after a skeleton of placeholders alone.
+EXAMPLE_PROGRAM = "def f(words, n):\n    return [w[::-1] for w in words if len(w) > n]"
+_EXAMPLE_INPUT = "['apple', 'fig', 'kiwi'], 3"
+_EXAMPLE_INDUCTION_PROGRAM = "def f(s):\n    return s.count('a')"
+_EXAMPLE_INDUCTION_INPUTS = ("'banana'", "'xyz'", "''", "'aaa'", "'Ada'", "'abracadabra'", "'a b a'", "'grape'")
+
+
+def _worked_example(*blocks: tuple[str, str]) -> str:
+    body = "\n".join(_fence(kind, text) for kind, text in blocks)
+    return f"<think>\nOne or two sentences.\n</think>\n<answer>\n{body}\n</answer>"
+
+
+def _proposer_messages(user: str, example_intro: str, example: str, *kinds: str) -> list[Message]:
+    content = (
+        f"{user}\n\n{example_intro}\n{example}\n\n"
+        f"Now write your own reply in exactly that shape: a short <think>, then <answer> with only the "
+        f"{' and '.join(dict.fromkeys(f'```{k}' for k in kinds))} blocks, for the task above."
+    )
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
+
+
 def proposer_messages(
     task_type: TaskType | str,
     references: Sequence[Triple],
@@ -78,7 +101,12 @@ def proposer_messages(
             "Each input is the argument text of a call, e.g. `[1, 2], 3` for f([1, 2], 3).\n"
             f"Answer with {n_inputs} ```input blocks and one ```message block inside <answer>."
         )
-        return _messages(user, *(["input"] * n_inputs), "message")
+        fixed = _EXAMPLE_INDUCTION_INPUTS
+        inputs = [fixed[k] if k < len(fixed) else repr("a" * k) for k in range(n_inputs)]
+        # The message first: after a run of input blocks the model tends to stop without one.
+        example = _worked_example(("message", "It counts one particular letter."), *(("input", t) for t in inputs))
+        intro = f"For example, for the program\n{_fence('python', _EXAMPLE_INDUCTION_PROGRAM)}\na complete reply is:"
+        return _proposer_messages(user, intro, example, "message", "input")
     refs = "\n\n".join(_triple_block(n, t) for n, t in enumerate(references, 1))
     goal = (
         "predicting its output from the input"
@@ -92,7 +120,9 @@ def proposer_messages(
         f"{refs}\n\n"
         "Answer with one ```python block and one ```input block inside <answer>."
     )
-    return _messages(user, "python", "input")
+    example = _worked_example(("python", EXAMPLE_PROGRAM), ("input", _EXAMPLE_INPUT))
+    intro = "For example, a complete reply proposing a different task is:"
+    return _proposer_messages(user, intro, example, "python", "input")
 
 
 def solver_messages(
