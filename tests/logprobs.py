@@ -1,6 +1,6 @@
 """Teacher-forced log-probs of sampled completions: how tests check that an engine sampled from given weights.
 
-Shared by tests/test_vllm.py and tests/dist_worker.py (a torchrun rank, which cannot import a test module)."""
+Shared by tests/test_sampling.py, tests/test_vllm.py and tests/dist_worker.py (a torchrun rank, which cannot import a test module)."""
 
 from __future__ import annotations
 

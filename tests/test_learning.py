@@ -5,7 +5,7 @@ solve, verify, Task-Relative REINFORCE++, update); nothing is stubbed. What is m
 the loop never trains on: proposer prompts with references the buffers do not hold, sampled at
 temperature 1.0 under a fixed seed, each reply parsed and validated by the sandbox like a real proposal.
 
-Why the proposer and not the solver: the tiny model (hidden size 64, a few seconds of teaching) cannot
+Why the proposer and not the solver: the tiny model (hidden size 64, about a minute of teaching) cannot
 learn the arithmetic of its own ``x + K`` tasks in minutes, so its solver accuracy stays near chance
 (measured: 6% before and after 30 steps); what self-play does teach it in that time, through the
 proposer's rewards alone (format error -1, rejected -0.5, valid and learnable above), is to write tasks

@@ -15,10 +15,11 @@ import pytest
 
 from azr.exceptions import ConfigError
 from azr.models import load_model
-from azr.sampling import GenerationConfig, Sample, Sampler, TransformersSampler, load_sampler, render
+from azr.sampling import GenerationConfig, Sampler, TransformersSampler, load_sampler, render
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
+from logprobs import teacher_forced  # noqa: E402
 
 CHAT = [
     {"role": "system", "content": "You write Python."},
@@ -37,16 +38,6 @@ def loaded(tiny_model_dir: Path) -> tuple[Any, Any]:
 def sampler(loaded: tuple[Any, Any]) -> TransformersSampler:
     model, tokenizer = loaded
     return TransformersSampler(model, tokenizer, batch_size=8)
-
-
-def teacher_forced(model: Any, sample: Sample, temperature: float = 1.0) -> torch.Tensor:
-    """log-softmax(logits / T) of each completion token, from one unpadded forward pass over prompt + completion."""
-    ids = torch.tensor([sample.prompt_ids + sample.token_ids])
-    with torch.no_grad():
-        logits = model(input_ids=ids).logits[0].double()
-    start = len(sample.prompt_ids) - 1
-    steps = logits[start : start + len(sample.token_ids)] / temperature
-    return torch.log_softmax(steps, dim=-1)
 
 
 def test_is_a_sampler(sampler: TransformersSampler) -> None:
