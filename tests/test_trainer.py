@@ -18,7 +18,7 @@ pytest.importorskip("transformers")
 from azr.buffer import task_record  # noqa: E402
 from azr.config import load_config  # noqa: E402
 from azr.tasks import TaskType  # noqa: E402
-from azr.trainer import Trainer, group_id  # noqa: E402
+from azr.trainer import Trainer, group_id, solve_rate_group_id  # noqa: E402
 
 GROUPS = [f"{t}/{r}" for t in ("deduction", "abduction", "induction") for r in ("propose", "solve")]
 TIMING = (
@@ -58,9 +58,33 @@ def metrics(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
 
-def test_group_ids_cover_six_groups():
+def test_group_ids_cover_six_groups_and_three_solve_rate_groups():
     ids = {group_id(t, r) for t in TaskType for r in ("propose", "solve")}
     assert ids == set(range(6))
+    assert {solve_rate_group_id(t) for t in TaskType} == {6, 7, 8}
+
+
+def test_solve_rate_samples_are_trained_on_in_their_own_group_when_asked(taught_model_dir, tmp_path):
+    flag = "selfplay.train_on_solve_rate_samples=true"
+    trainer = Trainer(load_config(None, small(taught_model_dir, 1, flag)), tmp_path / "on")
+    trainer.fit()
+    row = metrics(tmp_path / "on")[-1]
+    trained = 0
+    for t in ("deduction", "abduction", "induction"):
+        rewards = [s["reward"] for s in trainer.last_samples if s["group"] == f"{t}/solve_rate"]
+        valid = round(row[f"{t}/propose/valid_rate"] * 3)  # 3 proposals per type
+        assert len(rewards) == valid * 4  # every solve-rate sample of every valid proposal, 4 each
+        assert set(rewards) <= {1.0, -0.5, -1.0}
+        if rewards:  # the accepted share of what is trained on is the proposer's solve-rate estimate
+            assert sum(r == 1.0 for r in rewards) / len(rewards) == pytest.approx(
+                row[f"{t}/propose/solve_rate_estimate"]
+            )
+            assert row[f"{t}/solve_rate/reward_mean"] == pytest.approx(sum(rewards) / len(rewards))
+        trained += len(rewards)
+    assert trained > 0, "no valid proposal: nothing reached the solve-rate phase"
+    off = Trainer(load_config(None, small(taught_model_dir, 1)), tmp_path / "off")
+    off.fit()
+    assert not any(s["group"].endswith("/solve_rate") for s in off.last_samples)
 
 
 def test_steps_write_metrics_plots_checkpoints_and_grow_buffers(taught_model_dir, tmp_path):

@@ -248,6 +248,11 @@ class SelfPlayConfig(_Section):
     solve_rate_samples: int = setting(
         8, "Solver samples per proposal for the learnability reward, always at temperature 1.0.", AT_LEAST_ONE
     )
+    train_on_solve_rate_samples: bool = setting(
+        False,
+        "Also train the solver on the solve-rate samples (on-policy attempts at the fresh tasks, graded already), "
+        "in their own advantage group per type (`<type>/solve_rate`). Off: the reference discards them.",
+    )
     references: int = setting(6, "Past tasks shown to the deduction/abduction proposer.", AT_LEAST_ONE)
     reference_sampling: Literal["uniform", "recency"] = setting(
         "uniform",

@@ -48,19 +48,25 @@ from azr.sandbox import Sandbox
 from azr.tasks import Role, Task, TaskType
 from azr.tasktypes import spec
 
-__all__ = ["Trainer", "group_id"]
+__all__ = ["Trainer", "group_id", "solve_rate_group_id"]
 
 log = logging.getLogger(__name__)
 
 _TYPES = (TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)
 
 
-_GROUP_NAMES = [f"{t}/{r}" for t in _TYPES for r in (Role.PROPOSE, Role.SOLVE)]
+_GROUP_NAMES = [f"{t}/{r}" for t in _TYPES for r in (Role.PROPOSE, Role.SOLVE)] + [f"{t}/solve_rate" for t in _TYPES]
 
 
 def group_id(task_type: TaskType | str, role: Role | str) -> int:
     """One advantage-normalisation group per (task type, role): 0..5."""
     return _TYPES.index(TaskType(task_type)) * 2 + (0 if Role(role) is Role.PROPOSE else 1)
+
+
+def solve_rate_group_id(task_type: TaskType | str) -> int:
+    """The group of a type's solve-rate samples when they are trained on (6..8): their own, because they
+    are attempts at fresh tasks at temperature 1.0, not at buffer tasks at the rollout temperature."""
+    return len(_TYPES) * 2 + _TYPES.index(TaskType(task_type))
 
 
 @dataclass
@@ -478,6 +484,12 @@ class Trainer:
         solved = [sum(v is Verdict.ACCEPTED for v in verdicts[k * n : (k + 1) * n]) for k in range(len(valid))]
         acc_of = {id(t): c for t, c in zip(valid, solved, strict=True)}
         format_only = sp.reward_mode == "format_only"
+        if sp.train_on_solve_rate_samples:
+            for sample, verdict in zip([s for g in groups for s in g], verdicts, strict=True):
+                if format_only and verdict is not Verdict.FORMAT_ERROR:
+                    verdict = Verdict.ACCEPTED
+                reward = composite_reward(verdict, 1.0, format_error=sp.format_error_reward, wrong=sp.wrong_reward)
+                scored.append(_Scored(sample, reward, solve_rate_group_id(task_type), 1.0))
         for sample, outcome in zip(proposals, outcomes, strict=True):
             if isinstance(outcome, FormatError):
                 reward = composite_reward(Verdict.FORMAT_ERROR, format_error=sp.format_error_reward)
@@ -521,6 +533,9 @@ class Trainer:
         solver_rewards = [s.reward for s in scored if s.group == group_id(task_type, Role.SOLVE)]
         metrics.put(f"{t}/propose/reward_mean", float(np.mean(proposer_rewards)))
         metrics.put(f"{t}/solve/reward_mean", float(np.mean(solver_rewards)))
+        if sp.train_on_solve_rate_samples:
+            trained = [s.reward for s in scored if s.group == solve_rate_group_id(task_type)]
+            metrics.put(f"{t}/solve_rate/reward_mean", float(np.mean(trained)) if trained else float("nan"))
         metrics.put(f"{t}/propose/valid_rate", _rate(len(valid), len(outcomes)))
         metrics.put(
             f"{t}/propose/format_error_rate", _rate(sum(isinstance(o, FormatError) for o in outcomes), len(outcomes))
