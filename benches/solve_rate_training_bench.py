@@ -7,7 +7,6 @@ prints the held-out proposer probe before/after, the solver's accuracy and forma
 10 steps, and the wall time of each run.
 """
 
-import json
 import sys
 import tempfile
 import time
@@ -34,25 +33,7 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="azr-solve-rate-bench-"))
     taught = teach(build_tiny_model(root / "tiny", seed=0), root / "taught")
     for flag in sys.argv[1:] or ["false", "true"]:
-        overrides = [
-            f"model.name={json.dumps(str(taught))}",
-            "run.steps=30",
-            "run.progress=false",
-            "run.checkpoint_every=1000",
-            "run.plot_every=1000",
-            "sampler.batch_size=32",
-            "sampler.max_new_tokens_propose=64",
-            "sampler.max_new_tokens_solve=40",
-            "selfplay.proposals_per_type=8",
-            "selfplay.solves_per_type=16",
-            "selfplay.solve_rate_samples=4",
-            "selfplay.references=2",
-            "selfplay.induction_inputs=4",
-            "selfplay.induction_shown=2",
-            "sandbox.workers=2",
-            "optim.lr=2e-4",
-            f"selfplay.train_on_solve_rate_samples={flag}",
-        ]
+        overrides = test_learning.learning_overrides(taught, f"selfplay.train_on_solve_rate_samples={flag}")
         started = time.perf_counter()
         trainer = Trainer(load_config(None, overrides), root / f"run-{flag}")
         probe = (TaskType.DEDUCTION, TaskType.ABDUCTION)

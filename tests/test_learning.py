@@ -15,6 +15,7 @@ that parse and run.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -51,9 +52,10 @@ def valid_proposal_rate(trainer: Trainer, task_type: TaskType) -> float:
     return sum(not isinstance(c, Rejected) for c in checked) / PROBE_SIZE
 
 
-def test_thirty_self_play_steps_raise_the_valid_proposal_rate_on_a_held_out_probe(taught_model_dir, tmp_path):
-    overrides = [
-        f"model.name={json.dumps(str(taught_model_dir))}",
+def learning_overrides(model_dir: Path, *extra: str) -> list[str]:
+    """The settings of the learning run (also used by benches/solve_rate_training_bench.py)."""
+    return [
+        f"model.name={json.dumps(str(model_dir))}",
         "run.steps=30",
         "run.progress=false",
         "run.checkpoint_every=1000",
@@ -69,8 +71,12 @@ def test_thirty_self_play_steps_raise_the_valid_proposal_rate_on_a_held_out_prob
         "selfplay.induction_shown=2",
         "sandbox.workers=2",
         "optim.lr=2e-4",
+        *extra,
     ]
-    trainer = Trainer(load_config(None, overrides), tmp_path / "run")
+
+
+def test_thirty_self_play_steps_raise_the_valid_proposal_rate_on_a_held_out_probe(taught_model_dir, tmp_path):
+    trainer = Trainer(load_config(None, learning_overrides(taught_model_dir)), tmp_path / "run")
     types = (TaskType.DEDUCTION, TaskType.ABDUCTION)
     before = {t: valid_proposal_rate(trainer, t) for t in types}
     history = trainer.fit()
