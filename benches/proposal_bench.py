@@ -63,10 +63,10 @@ def main() -> None:
         valid = sum(isinstance(o, Task) for o in outcomes)
         # A valid proposal that repeats the prompt's worked example or a seed program teaches little: count them.
         # (Induction programs come from the buffers, so there the seed's program is expected, not a copy.)
-        shown = set() if task_type is TaskType.INDUCTION else {_normal(t.program) for t in seed_tasks(task_type)}
-        shown |= {_normal(EXAMPLE)}
-        copies = sum(isinstance(o, Task) and _normal(o.program) in shown for o in outcomes)
-        distinct = len({_normal(o.program) for o in outcomes if isinstance(o, Task)} - shown)
+        known = set() if task_type is TaskType.INDUCTION else {_normal(t.program) for t in seed_tasks(task_type)}
+        known |= {_normal(EXAMPLE)}
+        copies = sum(isinstance(o, Task) and _normal(o.program) in known for o in outcomes)
+        distinct = len({_normal(o.program) for o in outcomes if isinstance(o, Task)} - known)
         formats = collections.Counter(o.reason.split(":")[0][:60] for o in outcomes if isinstance(o, FormatError))
         rejected = collections.Counter(o.kind for o in outcomes if isinstance(o, Rejected))
         tokens = sum(len(s.token_ids) for s in samples)

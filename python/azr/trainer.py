@@ -349,6 +349,13 @@ class Trainer:
             answers.append(answer(parsed) if isinstance(parsed, Parsed) else None)
         return [grade.verdict for grade in self.verifier.grade(tasks, answers)]
 
+    def _solver_reward(self, verdict: Verdict) -> float:
+        """A solver reply's reward, for buffer solves and (when trained on) solve-rate samples alike."""
+        sp = self.config.selfplay
+        if sp.reward_mode == "format_only" and verdict is not Verdict.FORMAT_ERROR:
+            verdict = Verdict.ACCEPTED  # the control ignores correctness
+        return composite_reward(verdict, 1.0, format_error=sp.format_error_reward, wrong=sp.wrong_reward)
+
     def _solver_prompt(self, task: Task) -> Prompt:
         return spec(task.task_type).solver_prompt(task, self.config.selfplay.induction_shown)
 
@@ -486,10 +493,7 @@ class Trainer:
         format_only = sp.reward_mode == "format_only"
         if sp.train_on_solve_rate_samples:
             for sample, verdict in zip([s for g in groups for s in g], verdicts, strict=True):
-                if format_only and verdict is not Verdict.FORMAT_ERROR:
-                    verdict = Verdict.ACCEPTED
-                reward = composite_reward(verdict, 1.0, format_error=sp.format_error_reward, wrong=sp.wrong_reward)
-                scored.append(_Scored(sample, reward, solve_rate_group_id(task_type), 1.0))
+                scored.append(_Scored(sample, self._solver_reward(verdict), solve_rate_group_id(task_type), 1.0))
         for sample, outcome in zip(proposals, outcomes, strict=True):
             if isinstance(outcome, FormatError):
                 reward = composite_reward(Verdict.FORMAT_ERROR, format_error=sp.format_error_reward)
@@ -522,10 +526,7 @@ class Trainer:
             ]
             solve_verdicts = self._grade(task_type, tasks, [a.text for a in answers])
         for sample, verdict in zip(answers, solve_verdicts, strict=True):
-            if format_only and verdict is not Verdict.FORMAT_ERROR:
-                verdict = Verdict.ACCEPTED  # the control ignores correctness
-            reward = composite_reward(verdict, 1.0, format_error=sp.format_error_reward, wrong=sp.wrong_reward)
-            scored.append(_Scored(sample, reward, group_id(task_type, Role.SOLVE), temperature))
+            scored.append(_Scored(sample, self._solver_reward(verdict), group_id(task_type, Role.SOLVE), temperature))
 
         # metrics of this type
         t = str(task_type)
