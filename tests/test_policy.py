@@ -65,3 +65,27 @@ def test_micro_batching_and_padding_do_not_change_the_update(tiny_model_dir):
         assert grad.abs().sum() > 0, name
         for other in grads[1:]:
             assert torch.allclose(grad, other[name], rtol=1e-4, atol=1e-7), name
+
+
+def test_update_scores_completions_from_the_kept_logits_exactly(tiny_model_dir):
+    """The head runs only from a micro-batch's first completion position (``logits_to_keep``): what the
+    update scores must be the full forward's logits at every completion token, for rows whose prompts
+    and completions differ in length (one completion empty)."""
+    from azr.policy import _collate
+
+    model, tokenizer = load_model(tiny_model_dir)
+    updater = PolicyUpdater(model, OptimConfig(), pad_id=tokenizer.pad_token_id, device=torch.device("cpu"))
+    rng = np.random.default_rng(0)
+    shapes = [(9, 5), (23, 2), (14, 0), (30, 7)]  # (prompt, completion) lengths
+    rollouts = [
+        Rollout(rng.integers(5, 200, p).tolist(), rng.integers(5, 200, c).tolist(), [0.0] * c, 1.0) for p, c in shapes
+    ]
+    batch = _collate(rollouts, tokenizer.pad_token_id, torch.device("cpu"))
+    assert batch.first_position == 8
+    model.eval()
+    with torch.no_grad():
+        kept = updater._logits(model, batch)
+        full = model(input_ids=batch.input_ids, attention_mask=batch.attention_mask, use_cache=False).logits
+    for row, (p, c) in enumerate(shapes):
+        for k in range(c):
+            assert torch.allclose(kept[row, k], full[row, p - 1 + k], atol=1e-5), (row, k)
