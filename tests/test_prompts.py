@@ -68,3 +68,31 @@ def test_solver_prompts_show_what_each_type_may_see():
 def test_missing_parts_are_errors(kwargs):
     with pytest.raises(ValueError):
         solver_messages(**kwargs)
+
+
+@pytest.mark.parametrize("task_type", list(TaskType))
+def test_exchange_style_shows_the_example_as_an_earlier_turn_the_parser_accepts(task_type):
+    """``selfplay.proposer_example = "exchange"``: the same request for the example's task, a complete
+    reply to it as the assistant's turn (one this project's parser accepts as a proposal), then the real
+    request, which is the quoted style's request up to its closing line."""
+    program = None if task_type is not TaskType.INDUCTION else REF.program
+    messages = proposer_messages(task_type, [REF], program=program, n_inputs=4, example="exchange")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    example_request, reply, request = (m["content"] for m in messages[1:])
+    parsed = parse_generation(reply, task_type, "propose", n_inputs=4 if task_type is TaskType.INDUCTION else None)
+    assert isinstance(parsed, Parsed), parsed
+    assert "return s[::-1]" in request and "return s[::-1]" not in example_request
+    quoted = user(proposer_messages(task_type, [REF], program=program, n_inputs=4))
+    body, closing = request.rsplit("\n", 1)
+    assert quoted.startswith(body + "\n") and closing.startswith("Reply with a short <think>")
+    with pytest.raises(ValueError, match="unknown proposer example style"):
+        proposer_messages(task_type, [REF], program=program, example="inline")  # type: ignore[arg-type]
+
+
+def test_proposer_example_setting_is_checked_before_anything_loads():
+    from azr.config import load_config
+    from azr.exceptions import ConfigError
+
+    assert load_config(None, ["selfplay.proposer_example=exchange"]).selfplay.proposer_example == "exchange"
+    with pytest.raises(ConfigError, match="proposer_example"):
+        load_config(None, ["selfplay.proposer_example=inline"])

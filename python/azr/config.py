@@ -259,6 +259,12 @@ class SelfPlayConfig(_Section):
         "How the references are drawn from the buffer: `uniform`, or `recency` (newer tasks more likely, "
         "see `recency_half_life`).",
     )
+    proposer_example: Literal["quoted", "exchange"] = setting(
+        "quoted",
+        "How proposer prompts show their worked example: `quoted` inside the request, or `exchange`, as an "
+        "earlier turn answered in full (Qwen2.5-Coder-0.5B at step 0: 38/48/17% valid quoted, 62/71/67% as an "
+        "exchange; docs/train.md).",
+    )
     recency_half_life: float = setting(
         64.0, "`recency` sampling: a task this many insertions old is half as likely as the newest.", POSITIVE
     )

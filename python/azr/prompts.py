@@ -9,11 +9,15 @@ blocks) follows the Absolute Zero paper.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from azr.sampling.base import Message
 from azr.tasks import TaskType, Triple
 
-__all__ = ["EXAMPLE_PROGRAM", "SYSTEM", "proposer_messages", "solver_messages"]
+__all__ = ["EXAMPLE_PROGRAM", "SYSTEM", "ExampleStyle", "proposer_messages", "solver_messages"]
+
+ExampleStyle = Literal["quoted", "exchange"]
+"""How a proposer prompt shows its worked example (``selfplay.proposer_example``)."""
 
 SYSTEM = (
     "You are a careful Python programmer. Think step by step inside <think> </think>, then give the "
@@ -57,20 +61,46 @@ def _messages(user: str, *kinds: str) -> list[Message]:
 # than after a skeleton of placeholders alone.
 EXAMPLE_PROGRAM = "def f(words, n):\n    return [w[::-1] for w in words if len(w) > n]"
 _EXAMPLE_INPUT = "['apple', 'fig', 'kiwi'], 3"
+_EXAMPLE_REFERENCE = Triple("def f(a, b):\n    return a * b", "3, 4", "12")  # the exchange's example request
 _EXAMPLE_INDUCTION_PROGRAM = "def f(s):\n    return s.count('a')"
 _EXAMPLE_INDUCTION_INPUTS = ("'banana'", "'xyz'", "''", "'aaa'", "'Ada'", "'abracadabra'", "'a b a'", "'grape'")
 
 
-def _worked_example(*blocks: tuple[str, str]) -> str:
+def _worked_example(*blocks: tuple[str, str], think: str = "One or two sentences.") -> str:
     body = "\n".join(_fence(kind, text) for kind, text in blocks)
-    return f"<think>\nOne or two sentences.\n</think>\n<answer>\n{body}\n</answer>"
+    return f"<think>\n{think}\n</think>\n<answer>\n{body}\n</answer>"
 
 
-def _proposer_messages(user: str, example_intro: str, example: str, *kinds: str) -> list[Message]:
+def _proposer_messages(
+    style: ExampleStyle,
+    request: str,
+    example_request: str,
+    example_intro: str,
+    example_blocks: Sequence[tuple[str, str]],
+    example_think: str,
+    *kinds: str,
+) -> list[Message]:
+    """``quoted``: the example reply inside the request. ``exchange``: the same request for the example's
+    task, the example as the assistant's reply (with a real ``<think>``), then the real request.
+    Qwen2.5-Coder-0.5B follows a reply shown as its own previous turn far more often (docs/train.md),
+    but the tiny test model, taught on those ~1,000-token prompts, does not learn from self-play,
+    which is why ``quoted`` stays the default."""
+    if style == "exchange":
+        return [
+            {"role": "system", "content": SYSTEM},
+            {"role": "user", "content": example_request},
+            {"role": "assistant", "content": _worked_example(*example_blocks, think=example_think)},
+            {"role": "user", "content": request},
+        ]
+    if style != "quoted":
+        raise ValueError(f"unknown proposer example style {style!r}: 'quoted' or 'exchange'")
+    example = _worked_example(*example_blocks)
+    shape = (
+        f"a short <think>, then <answer> with only the {' and '.join(dict.fromkeys(f'```{k}' for k in kinds))} blocks"
+    )
     content = (
-        f"{user}\n\n{example_intro}\n{example}\n\n"
-        f"Now write your own reply in exactly that shape: a short <think>, then <answer> with only the "
-        f"{' and '.join(dict.fromkeys(f'```{k}' for k in kinds))} blocks, for the task above."
+        f"{request}\n\n{example_intro}\n{example}\n\n"
+        f"Now write your own reply in exactly that shape: {shape}, for the task above."
     )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": content}]
 
@@ -81,48 +111,84 @@ def proposer_messages(
     *,
     program: str | None = None,
     n_inputs: int = 6,
+    example: ExampleStyle = "quoted",
 ) -> list[Message]:
     """Ask for a new task.
 
     Deduction and abduction proposers see ``references`` (past tasks of that type) and write a new
     program plus one input. The induction proposer gets one ``program`` and writes ``n_inputs``
-    inputs that reveal what it does, plus a short message hinting at it.
+    inputs that reveal what it does, plus a short message hinting at it. ``example`` says how the
+    worked example of a complete reply is shown (see ``_proposer_messages``).
     """
     task_type = TaskType(task_type)
     if task_type is TaskType.INDUCTION:
         if program is None:
             raise ValueError("the induction proposer needs a program")
-        user = (
-            "Here is a Python program:\n"
-            f"{_fence('python', program)}\n"
-            f"Write {n_inputs} different inputs for `f` that together reveal what it does, and a one-"
-            "sentence message that hints at its purpose without giving the code away. Someone will "
-            "see some of the inputs with their outputs and your message, and must write the program.\n"
-            "Each input is the argument text of a call, e.g. `[1, 2], 3` for f([1, 2], 3).\n"
-            f"Answer with {n_inputs} ```input blocks and one ```message block inside <answer>."
-        )
         fixed = _EXAMPLE_INDUCTION_INPUTS
         inputs = [fixed[k] if k < len(fixed) else repr("a" * k) for k in range(n_inputs)]
         # The message first: after a run of input blocks the model tends to stop without one.
-        example = _worked_example(("message", "It counts one particular letter."), *(("input", t) for t in inputs))
+        blocks = [("message", "It counts one particular letter."), *(("input", t) for t in inputs)]
         intro = f"For example, for the program\n{_fence('python', _EXAMPLE_INDUCTION_PROGRAM)}\na complete reply is:"
-        return _proposer_messages(user, intro, example, "message", "input")
+        return _proposer_messages(
+            example,
+            _induction_request(program, n_inputs, example),
+            _induction_request(_EXAMPLE_INDUCTION_PROGRAM, n_inputs, example),
+            intro,
+            blocks,
+            "f counts the letter 'a'.",
+            "message",
+            "input",
+        )
+    intro = "For example, a complete reply proposing a different task is:"
+    return _proposer_messages(
+        example,
+        _task_request(task_type, references, example),
+        _task_request(task_type, [_EXAMPLE_REFERENCE], example),
+        intro,
+        [("python", EXAMPLE_PROGRAM), ("input", _EXAMPLE_INPUT)],
+        "A filter and a reversal, unlike the reference.",
+        "python",
+        "input",
+    )
+
+
+def _closing(style: ExampleStyle, blocks: str, exchange_blocks: str) -> str:
+    """The request's last line. Worded after the reply's own order in the exchange (measured best there);
+    the quoted style keeps the wording its learning test was measured with."""
+    if style == "exchange":
+        return f"Reply with a short <think>, then <answer> with {exchange_blocks or blocks}."
+    return f"Answer with {blocks} inside <answer>."
+
+
+def _task_request(task_type: TaskType, references: Sequence[Triple], style: ExampleStyle) -> str:
     refs = "\n\n".join(_triple_block(n, t) for n, t in enumerate(references, 1))
     goal = (
         "predicting its output from the input"
         if task_type is TaskType.DEDUCTION
         else "finding an input that produces its output"
     )
-    user = (
+    return (
         f"Propose a new Python task: a program and one input. The task should be hard but possible to "
         f"solve by reasoning, i.e. {goal}, and different from the references below.\n{_RULES}\n"
         "The input is the argument text of a call, e.g. `'abc', 2` for f('abc', 2).\n\n"
-        f"{refs}\n\n"
-        "Answer with one ```python block and one ```input block inside <answer>."
+        f"{refs}\n\n" + _closing(style, "one ```python block and one ```input block", "")
     )
-    example = _worked_example(("python", EXAMPLE_PROGRAM), ("input", _EXAMPLE_INPUT))
-    intro = "For example, a complete reply proposing a different task is:"
-    return _proposer_messages(user, intro, example, "python", "input")
+
+
+def _induction_request(program: str, n_inputs: int, style: ExampleStyle) -> str:
+    return (
+        "Here is a Python program:\n"
+        f"{_fence('python', program)}\n"
+        f"Write {n_inputs} different inputs for `f` that together reveal what it does, and a one-"
+        "sentence message that hints at its purpose without giving the code away. Someone will "
+        "see some of the inputs with their outputs and your message, and must write the program.\n"
+        "Each input is the argument text of a call, e.g. `[1, 2], 3` for f([1, 2], 3).\n"
+        + _closing(
+            style,
+            f"{n_inputs} ```input blocks and one ```message block",
+            f"one ```message block and {n_inputs} ```input blocks",
+        )
+    )
 
 
 def solver_messages(

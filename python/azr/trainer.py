@@ -416,7 +416,10 @@ class Trainer:
         programs: list[str | None]
         if task_type is TaskType.INDUCTION:
             programs = list(self.buffers.programs(count, rng))
-            prompts = [proposer_messages(task_type, [], program=p, n_inputs=sp.induction_inputs) for p in programs]
+            prompts = [
+                proposer_messages(task_type, [], program=p, n_inputs=sp.induction_inputs, example=sp.proposer_example)
+                for p in programs
+            ]
         else:
             programs = [None] * count
             prompts = [
@@ -428,6 +431,7 @@ class Trainer:
                             sp.references, rng, mode=sp.reference_sampling, half_life=sp.recency_half_life
                         )
                     ],
+                    example=sp.proposer_example,
                 )
                 for _ in programs
             ]
