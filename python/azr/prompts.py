@@ -152,12 +152,15 @@ def proposer_messages(
     )
 
 
-def _closing(style: ExampleStyle, blocks: str, exchange_blocks: str) -> str:
+def _closing(style: ExampleStyle, quoted_blocks: str, exchange_blocks: str) -> str:
     """The request's last line. Worded after the reply's own order in the exchange (measured best there);
     the quoted style keeps the wording its learning test was measured with."""
     if style == "exchange":
-        return f"Reply with a short <think>, then <answer> with {exchange_blocks or blocks}."
-    return f"Answer with {blocks} inside <answer>."
+        return f"Reply with a short <think>, then <answer> with {exchange_blocks}."
+    return f"Answer with {quoted_blocks} inside <answer>."
+
+
+_TASK_BLOCKS = "one ```python block and one ```input block"  # same wording, either style
 
 
 def _task_request(task_type: TaskType, references: Sequence[Triple], style: ExampleStyle) -> str:
@@ -171,7 +174,7 @@ def _task_request(task_type: TaskType, references: Sequence[Triple], style: Exam
         f"Propose a new Python task: a program and one input. The task should be hard but possible to "
         f"solve by reasoning, i.e. {goal}, and different from the references below.\n{_RULES}\n"
         "The input is the argument text of a call, e.g. `'abc', 2` for f('abc', 2).\n\n"
-        f"{refs}\n\n" + _closing(style, "one ```python block and one ```input block", "")
+        f"{refs}\n\n" + _closing(style, _TASK_BLOCKS, _TASK_BLOCKS)
     )
 
 
