@@ -255,3 +255,15 @@ def test_documented_exit_codes(program: Path, tmp_path: Path, capsys: pytest.Cap
     assert main(["train", "--set", "run.steps=many"]) == 2
     assert main(["verify", str(program), "--input", "[1]", "--timeout", "-1"]) == 2  # a Sandbox setting
     capsys.readouterr()
+
+
+def test_python_dash_m_azr_runs_the_cli_and_keeps_its_exit_code(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "azr", "train", str(DEMO), "--set", "run.steps=0", "--run-dir", str(tmp_path / "r")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith("azr: run.steps must be "), proc.stderr

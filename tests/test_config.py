@@ -334,3 +334,12 @@ def test_every_shipped_config_loads_given_its_local_paths(name, tmp_path):
         sp, op = config.selfplay, config.optim
         assert (sp.references, sp.solve_rate_samples, op.lr, op.clip_low, op.clip_high) == (6, 8, 1e-6, 0.2, 0.28)
         assert config.eval.every > 0 and config.sampler.backend == "vllm"
+
+
+def test_format_only_control_is_the_demo_with_only_its_reward_rule_changed():
+    """A control that drifts from its run (another prompt style, budget or seed) measures the drift, not the
+    reward: the two shipped files must resolve to the same configuration but for `selfplay.reward_mode`."""
+    demo = load_config(DEMO)
+    control = load_config(DEMO.parent / "control-format-only.toml")
+    assert (demo.selfplay.reward_mode, control.selfplay.reward_mode) == ("azr", "format_only")
+    assert dataclasses.replace(control, selfplay=dataclasses.replace(control.selfplay, reward_mode="azr")) == demo
