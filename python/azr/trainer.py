@@ -30,8 +30,9 @@ import numpy as np
 import torch
 
 from azr import parallel
-from azr.buffer import BufferSet
+from azr.buffer import BufferSet, seed_tasks
 from azr.config import TrainConfig
+from azr.context import ContextWindow, context_length
 from azr.distributed import World, barrier, gather, init_world
 from azr.evaluation.training import TrainingEvaluator
 from azr.exceptions import ConfigError
@@ -45,7 +46,7 @@ from azr.rewards import composite_reward, learnability_from_counts, task_relativ
 from azr.runs import RunDirectory
 from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample, Sampler
 from azr.sandbox import Sandbox
-from azr.tasks import Role, Task, TaskType
+from azr.tasks import Role, Task, TaskType, Triple
 from azr.tasktypes import spec
 
 __all__ = ["Trainer", "group_id", "solve_rate_group_id"]
@@ -142,6 +143,9 @@ class Trainer:
         model, self.tokenizer = load_model(weights, dtype=dtype, device=str(self.device))
         model = self._adapt(model, checkpoint)
         self.model = model
+        # Before the engine and the sandbox start: budgets no prompt can fit with are a config error.
+        self.context = ContextWindow(self.tokenizer, context_length(model))
+        self._check_context()
         ref_model = None
         if config.optim.kl_coef > 0:
             ref_model, _ = load_model(config.model.name, dtype=dtype, device=str(self.device))
@@ -171,6 +175,9 @@ class Trainer:
         self.buffers = BufferSet(
             self.run.buffers_dir, cap=sp.buffer_cap, n_inputs=sp.induction_inputs, persist=self.world.is_main
         )
+
+        self.references_dropped = dict.fromkeys(_TYPES, 0)
+        """References left out of proposer prompts so that prompt and budget fit the context, per type."""
 
         self.step = 0
         self.last_samples: list[dict[str, Any]] = []
@@ -283,6 +290,25 @@ class Trainer:
             ", ".join(fixes),
         )
 
+    def _check_context(self) -> None:
+        """The smallest prompts the run will send (seed tasks, no references) must fit with their budgets,
+        or every step would overflow the model's context: that is a configuration error, said before step 1."""
+        sampler = self.config.sampler
+        for task_type in _TYPES:
+            for task in seed_tasks(task_type, self.config.selfplay.induction_inputs):
+                checks = [
+                    ("max_new_tokens_propose", self._proposer_prompt(task_type, [], task.program)),
+                    ("max_new_tokens_solve", self._solver_prompt(task)),
+                ]
+                for key, prompt in checks:
+                    budget = getattr(sampler, key)
+                    if not self.context.fits(prompt, budget):
+                        raise ConfigError(
+                            f"sampler.{key} = {budget} plus the shortest {task_type} prompt "
+                            f"({self.context.length(prompt)} tokens) exceeds the model's context of "
+                            f"{self.context.limit} tokens: lower sampler.{key}"
+                        )
+
     def _sampler(self, model: Any) -> Sampler:
         cfg = self.config.sampler
         if cfg.backend == "vllm":
@@ -359,6 +385,32 @@ class Trainer:
     def _solver_prompt(self, task: Task) -> Prompt:
         return spec(task.task_type).solver_prompt(task, self.config.selfplay.induction_shown)
 
+    def _proposer_prompt(self, task_type: TaskType, references: Sequence[Triple], program: str = "") -> Prompt:
+        """A proposer prompt: ``references`` for deduction and abduction, ``program`` for induction."""
+        sp = self.config.selfplay
+        if task_type is TaskType.INDUCTION:
+            return proposer_messages(
+                task_type, [], program=program, n_inputs=sp.induction_inputs, example=sp.proposer_example
+            )
+        return proposer_messages(task_type, references, example=sp.proposer_example)
+
+    def _too_long(self, task: Task) -> Rejected | None:
+        """Why a valid ``task`` cannot be admitted under this model's context, if it cannot: its solver
+        prompt with the solve budget must fit, and a deduction or abduction program, which the induction
+        proposer is later shown, must fit that prompt with the propose budget."""
+        sampler = self.config.sampler
+        over = self.context.overflow(self._solver_prompt(task), sampler.max_new_tokens_solve)
+        if over:
+            return Rejected("too_long_for_context", f"its solver prompt runs {over} tokens past the model's context")
+        if task.task_type is not TaskType.INDUCTION:
+            prompt = self._proposer_prompt(TaskType.INDUCTION, [], task.program)
+            over = self.context.overflow(prompt, sampler.max_new_tokens_propose)
+            if over:
+                return Rejected(
+                    "too_long_for_context", f"its program in an induction prompt runs {over} tokens past the context"
+                )
+        return None
+
     def _validate(self, task_type: TaskType, proposals: Sequence[tuple[Parsed, str | None]]) -> list[Task | Rejected]:
         """Each (parsed proposal, induction program) as a buffer task, or why it is rejected. All inputs
         of all proposals go to the sandbox in one batch (inputs of one program share an instance)."""
@@ -383,22 +435,22 @@ class Trainer:
                 if isinstance(result, Rejected):
                     out.append(result)
                 else:
-                    out.append(Task(task_type, result.program, (result.input,), (result.output,), step=self.step))
+                    task = Task(task_type, result.program, (result.input,), (result.output,), step=self.step)
+                    out.append(self._too_long(task) or task)
                 continue
             valid = [r for r in mine if not isinstance(r, Rejected)]
             if len(valid) < needed:
                 out.append(Rejected("too_few_valid_inputs", f"{len(valid)} valid distinct inputs, need {needed}"))
             else:
-                out.append(
-                    Task(
-                        task_type,
-                        valid[0].program,
-                        tuple(r.input for r in valid),
-                        tuple(r.output for r in valid),
-                        parsed.message or "",
-                        step=self.step,
-                    )
+                task = Task(
+                    task_type,
+                    valid[0].program,
+                    tuple(r.input for r in valid),
+                    tuple(r.output for r in valid),
+                    parsed.message or "",
+                    step=self.step,
                 )
+                out.append(self._too_long(task) or task)
         return out
 
     # --- one task type ---------------------------------------------------------------------------
@@ -414,27 +466,35 @@ class Trainer:
         temperature = cfg.sampler.temperature
         # 1. propose
         programs: list[str | None]
+        budget = cfg.sampler.max_new_tokens_propose
+        prompts: list[Prompt]
         if task_type is TaskType.INDUCTION:
-            programs = list(self.buffers.programs(count, rng))
-            prompts = [
-                proposer_messages(task_type, [], program=p, n_inputs=sp.induction_inputs, example=sp.proposer_example)
-                for p in programs
-            ]
+            drawn = [(p, self._proposer_prompt(task_type, [], p)) for p in self.buffers.programs(count, rng)]
+            # Admission keeps out programs too long for this prompt; a buffer from a run with larger
+            # budgets (on --resume) may still hold some: they are skipped, not sent past the context.
+            kept = [(p, prompt) for p, prompt in drawn if self.context.fits(prompt, budget)]
+            if len(kept) < len(drawn):
+                log.warning(
+                    "%d induction programs skipped: their prompts do not fit the context", len(drawn) - len(kept)
+                )
+            programs = [p for p, _ in kept]
+            prompts = [prompt for _, prompt in kept]
         else:
             programs = [None] * count
-            prompts = [
-                proposer_messages(
-                    task_type,
-                    [
-                        t.triple
-                        for t in buffer.sample(
-                            sp.references, rng, mode=sp.reference_sampling, half_life=sp.recency_half_life
-                        )
-                    ],
-                    example=sp.proposer_example,
-                )
-                for _ in programs
-            ]
+            prompts = []
+            for _ in programs:
+                references = [
+                    t.triple
+                    for t in buffer.sample(
+                        sp.references, rng, mode=sp.reference_sampling, half_life=sp.recency_half_life
+                    )
+                ]
+                prompt = self._proposer_prompt(task_type, references)
+                while references and not self.context.fits(prompt, budget):
+                    references.pop()  # the sample is in random order: the last one is as good to lose as any
+                    self.references_dropped[task_type] += 1
+                    prompt = self._proposer_prompt(task_type, references)
+                prompts.append(prompt)
         with self.display.phase(f"{where} propose", len(prompts)) as progress:
             proposals = [
                 g[0]
@@ -476,7 +536,9 @@ class Trainer:
         temperature = cfg.sampler.temperature
         where = f"{self._label} {task_type}"
 
+        dropped = self.references_dropped[task_type]
         proposals, outcomes = self.propose(task_type, sp.proposals_per_type, rng, where, phase)
+        dropped = self.references_dropped[task_type] - dropped
         valid = [o for o in outcomes if isinstance(o, Task)]
 
         # 3. solve-rate estimation: n samples at temperature 1.0 per valid proposal
@@ -546,6 +608,8 @@ class Trainer:
             f"{t}/propose/format_error_rate", _rate(sum(isinstance(o, FormatError) for o in outcomes), len(outcomes))
         )
         metrics.put(f"{t}/propose/admitted", admitted)
+        if task_type is not TaskType.INDUCTION:
+            metrics.put(f"{t}/propose/references_dropped", dropped)
         metrics.put(f"{t}/propose/solve_rate_estimate", _rate(sum(solved), len(valid) * n))
         metrics.put(f"{t}/solve/accuracy", _rate(sum(v is Verdict.ACCEPTED for v in solve_verdicts), len(tasks)))
         metrics.put(

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     import torch
     from transformers import GenerationMixin, PreTrainedModel, PreTrainedTokenizerBase
 
-__all__ = ["TransformersSampler", "render"]
+__all__ = ["TransformersSampler", "encode_prompt", "render"]
 
 
 def render(tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> str:
@@ -44,7 +44,7 @@ def render(tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> str:
     return "\n\n".join(message["content"] for message in messages)
 
 
-def _encode(tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> list[int]:
+def encode_prompt(tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> list[int]:
     """Token ids of the rendered prompt (a chat template writes its own special tokens; plain text gets the usual)."""
     ids = tokenizer(render(tokenizer, prompt), add_special_tokens=isinstance(prompt, str))["input_ids"]
     return [int(i) for i in ids]
@@ -180,7 +180,7 @@ class TransformersSampler:
         import torch
 
         _validate(config)
-        encoded = [_encode(self.tokenizer, prompt) for prompt in prompts]
+        encoded = [encode_prompt(self.tokenizer, prompt) for prompt in prompts]
         if any(not ids for ids in encoded):
             raise ValueError("a prompt renders to no tokens; give the model something to condition on")
         sample = config.temperature > 0

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 
 from azr.exceptions import MissingDependencyError
 from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample
-from azr.sampling.hf import _copy, _encode, _validate
+from azr.sampling.hf import _copy, _validate, encode_prompt
 
 if TYPE_CHECKING:
     import torch
@@ -172,7 +172,7 @@ class VLLMSampler:
                 "the vLLM engine is asleep (VLLMSampler.sleep was called): call sync_weights(model) to wake it "
                 "with the trained weights before generating"
             )
-        encoded = [_encode(self.tokenizer, prompt) for prompt in prompts]
+        encoded = [encode_prompt(self.tokenizer, prompt) for prompt in prompts]
         if any(not ids for ids in encoded):
             raise ValueError("a prompt renders to no tokens; give the model something to condition on")
         greedy = config.temperature == 0
