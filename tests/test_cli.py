@@ -267,3 +267,51 @@ def test_python_dash_m_azr_runs_the_cli_and_keeps_its_exit_code(tmp_path: Path) 
     )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.startswith("azr: run.steps must be "), proc.stderr
+
+
+def _run_dir(path: Path, records: list[dict[str, object]]) -> Path:
+    from azr.runs import RunDirectory
+
+    run = RunDirectory(path)
+    run.path.mkdir(parents=True)
+    for record in records:
+        run.log_metrics(record)
+    return path
+
+
+def test_metrics_merges_each_steps_records_and_puts_runs_side_by_side(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    azr = _run_dir(
+        tmp_path / "azr",
+        [
+            {"step": 0, "time": 1.0, "eval/cruxeval-o/pass@1": 0.1},  # the evaluation at the start
+            {"step": 1, "time": 2.0, "deduction/solve/accuracy": 0.25, "deduction/propose/valid_rate": 0.5},
+            {"step": 2, "time": 3.0, "deduction/solve/accuracy": float("nan"), "update/loss": 0.3},
+            {"step": 2, "time": 4.0, "eval/cruxeval-o/pass@1": 0.2},  # beside the training record of step 2
+        ],
+    )
+    control = _run_dir(tmp_path / "control", [{"step": 1, "time": 2.0, "deduction/solve/accuracy": 0.75}])
+    assert main(["metrics", str(azr), str(control)]) == 0
+    out = capsys.readouterr().out
+    assert f"A / B (A = {azr}, B = {control})" in out
+    header = next(line for line in out.splitlines() if line.startswith("| step"))
+    # default metrics in their pattern order; update/loss and time are not learning metrics
+    assert header == "| step | deduction/propose/valid_rate | deduction/solve/accuracy | eval/cruxeval-o/pass@1 |"
+    rows = {line.split(" | ")[0]: line for line in out.splitlines() if line.startswith("| ") and line[2].isdigit()}
+    assert rows["| 0"] == "| 0 | - / - | - / - | 0.10 / - |"
+    assert rows["| 1"] == "| 1 | 0.50 / - | 0.25 / 0.75 | - / - |"
+    assert rows["| 2"] == "| 2 | - / - | - / - | 0.20 / - |"  # NaN (null in the file) reads as not logged
+
+    assert main(["metrics", str(azr), "--metric", "update/*"]) == 0
+    assert "| 2 | 0.30 |" in capsys.readouterr().out
+
+
+def test_metrics_without_a_run_or_a_matching_metric_is_a_usage_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["metrics", str(tmp_path / "nowhere")]) == 2
+    assert "metrics.jsonl: not found" in capsys.readouterr().err
+    run = _run_dir(tmp_path / "run", [{"step": 1, "time": 1.0, "update/loss": 0.1}])
+    assert main(["metrics", str(run)]) == 2
+    assert "no metric of" in capsys.readouterr().err
