@@ -1,9 +1,11 @@
 """One rank of the parallel-update tests (started by torchrun, or alone for the one-process reference).
 
-Usage: parallel_worker.py MODEL_DIR OUT STRATEGY STEPS [RESUME_FROM]. Every rank builds the same 12 rollouts
+Usage: parallel_worker.py MODEL_DIR OUT STRATEGY[+lora][+kl] STEPS [RESUME_FROM]. Every rank builds the same 12 rollouts
 of unequal lengths (so ranks hold unequal token counts), trains on its share ``rollouts[rank::world]``
 for STEPS AdamW steps with clipping active, and writes what it ended with. With RESUME_FROM it first
-restores the optimizer state and weights saved there (a collective load).
+restores the optimizer state and weights saved there (a collective load). ``+lora`` trains LoRA adapters
+applied before wrapping; ``+kl`` adds a KL penalty against a perturbed copy of the model, sharded like the
+policy under FSDP2 (as the trainer does).
 """
 
 from __future__ import annotations
@@ -52,8 +54,8 @@ def main() -> None:
     torch.manual_seed(0)
     model, tokenizer = load_model(model_dir, dtype="float32", device="cpu")
     batch = rollouts(len(tokenizer), model)
-    strategy, _, adapter = strategy.partition("+")
-    if adapter == "lora":  # LoRA before sharding, B initialised at random so the merge is not W + 0
+    strategy, *options = strategy.split("+")
+    if "lora" in options:  # LoRA before sharding, B initialised at random so the merge is not W + 0
         from peft import LoraConfig, get_peft_model
 
         from azr.models import peft_quiet
@@ -61,12 +63,24 @@ def main() -> None:
         lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
         with peft_quiet():
             model = get_peft_model(model, lora)
-    trained = parallel.wrap(model, parallel.resolve_strategy(strategy, world), world, torch.device("cpu"))  # type: ignore[arg-type]
+    resolved = parallel.resolve_strategy(strategy, world)  # type: ignore[arg-type]
+    trained = parallel.wrap(model, resolved, world, torch.device("cpu"))
+    ref_model = None
+    if "kl" in options:  # a KL reference that differs from the policy already at step 1, as the trainer wraps it
+        ref_model, _ = load_model(model_dir, dtype="float32", device="cpu")
+        ref_model.requires_grad_(False)
+        noise = torch.Generator().manual_seed(99)
+        with torch.no_grad():
+            for param in ref_model.parameters():
+                param.add_(0.05 * torch.randn(param.shape, generator=noise))
+        if resolved == "fsdp2":
+            parallel.wrap(ref_model, resolved, world, torch.device("cpu"))
     updater = PolicyUpdater(
         trained,
-        OptimConfig(lr=2e-3, grad_clip=0.05, micro_batch_size=2),
+        OptimConfig(lr=2e-3, grad_clip=0.05, micro_batch_size=2, kl_coef=0.5 if ref_model is not None else 0.0),
         pad_id=int(tokenizer.pad_token_id),
         device=torch.device("cpu"),
+        ref_model=ref_model,
     )
     share = batch[world.rank :: world.size]
     if resume:
