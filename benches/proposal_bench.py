@@ -66,14 +66,18 @@ def main() -> None:
         known = set() if task_type is TaskType.INDUCTION else {_normal(t.program) for t in seed_tasks(task_type)}
         known |= {_normal(EXAMPLE)}
         copies = sum(isinstance(o, Task) and _normal(o.program) in known for o in outcomes)
-        distinct = len({_normal(o.program) for o in outcomes if isinstance(o, Task)} - known)
+        if task_type is TaskType.INDUCTION:  # the program is given: what is new is the inputs chosen for it
+            distinct = len({(_normal(o.program), o.inputs) for o in outcomes if isinstance(o, Task)})
+        else:
+            distinct = len({_normal(o.program) for o in outcomes if isinstance(o, Task)} - known)
+        what = "input sets" if task_type is TaskType.INDUCTION else "programs"
         formats = collections.Counter(o.reason.split(":")[0][:60] for o in outcomes if isinstance(o, FormatError))
         rejected = collections.Counter(o.kind for o in outcomes if isinstance(o, Rejected))
         tokens = sum(len(s.token_ids) for s in samples)
         rows.append((task_type, valid, len(outcomes), copies, distinct))
         print(
             f"{task_type}: valid {valid}/{len(outcomes)} ({valid / len(outcomes):.0%}; {copies} copy the worked "
-            f"example or the seed, {distinct} distinct new programs); format errors "
+            f"example or the seed, {distinct} distinct new {what}); format errors "
             f"{sum(formats.values())} {dict(formats.most_common())}; rejected {sum(rejected.values())} "
             f"{dict(rejected.most_common())}; {tokens} tokens in {seconds:.0f} s"
         )
