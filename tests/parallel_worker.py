@@ -64,7 +64,8 @@ def main() -> None:
         with peft_quiet():
             model = get_peft_model(model, lora)
     resolved = parallel.resolve_strategy(strategy, world)  # type: ignore[arg-type]
-    trained = parallel.wrap(model, resolved, world, torch.device("cpu"))
+    bf16 = "bf16" in options  # FSDP2's mixed precision: bf16 compute, fp32 master shards and reduction
+    trained = parallel.wrap(model, resolved, world, torch.device("cpu"), bf16_params=bf16)
     ref_model = None
     if "kl" in options:  # a KL reference that differs from the policy already at step 1, as the trainer wraps it
         ref_model, _ = load_model(model_dir, dtype="float32", device="cpu")
@@ -74,7 +75,7 @@ def main() -> None:
             for param in ref_model.parameters():
                 param.add_(0.05 * torch.randn(param.shape, generator=noise))
         if resolved == "fsdp2":
-            parallel.wrap(ref_model, resolved, world, torch.device("cpu"))
+            parallel.wrap(ref_model, resolved, world, torch.device("cpu"), bf16_params=bf16)
     updater = PolicyUpdater(
         trained,
         OptimConfig(lr=2e-3, grad_clip=0.05, micro_batch_size=2, kl_coef=0.5 if ref_model is not None else 0.0),
@@ -97,6 +98,7 @@ def main() -> None:
     feed = dict(pair for bucket in buckets for pair in bucket)
     record = {
         "world": world.size,
+        "param_dtypes": sorted({str(p.dtype) for p in trained.parameters()}),
         "stats": stats,
         "local_digest": digest(local),
         "feed": {
