@@ -107,3 +107,18 @@ def test_buffer_set_files_and_induction_programs(tmp_path):
     assert set(programs) == {IDENTITY_PROGRAM, task(5).program}
     row = json.loads((tmp_path / "deduction.jsonl").read_text())
     assert row["inputs"] == ["5"] and row["outputs"] == ["10"]
+
+
+def test_induction_tasks_are_admitted_once_per_input_set():
+    buf = TaskBuffer(TaskType.INDUCTION, cap=100, n_inputs=2)
+    program = "def f(s):\n    return s[::-1]"
+
+    def induction(*inputs: str) -> Task:
+        return Task(TaskType.INDUCTION, program, inputs, tuple(repr(i[1:-1][::-1]) for i in inputs), "reverses")
+
+    # new input sets of one program are new tasks; the same set again (even reformatted) is not
+    assert buf.add([induction("'ab'", "'cd'"), induction("'ab'", "'ef'")]) == [True, True]
+    assert buf.add([induction("'ab'", "'cd'"), induction(" 'ab'", "'cd' ")]) == [False, False]
+    # input boundaries count: 'a' then 'b' are two inputs, 'a' 'b' (one string to Python) would be one
+    assert buf.add([induction("'a'", "'b'"), induction("'a' 'b'", "'c'")]) == [True, True]
+    assert len(buf) == 1 + 4

@@ -52,7 +52,16 @@ def task_record(task: Task) -> dict[str, object]:
 
 
 def _dedup_key(task: Task) -> tuple[str, str]:
-    return task.program, "\x1f".join(task.inputs)
+    """(program, input text) for the deduper, which canonicalises the input by Python's tokens.
+
+    An induction task's inputs are joined as ``(a), (b), ...``: a text that still tokenises (a control
+    character as separator does not, and the deduper then calls every such task a duplicate, so no
+    induction task was ever admitted) and that keeps input boundaries (``'a'`` then ``'b'`` is not
+    ``'a' 'b'``, which Python reads as one string).
+    """
+    if len(task.inputs) == 1:
+        return task.program, task.inputs[0]
+    return task.program, "(" + "), (".join(task.inputs) + ")"
 
 
 class TaskBuffer:
