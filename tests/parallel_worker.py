@@ -1,11 +1,12 @@
 """One rank of the parallel-update tests (started by torchrun, or alone for the one-process reference).
 
-Usage: parallel_worker.py MODEL_DIR OUT STRATEGY[+lora][+kl] STEPS [RESUME_FROM]. Every rank builds the same 12 rollouts
+Usage: parallel_worker.py MODEL_DIR OUT STRATEGY[+lora][+kl][+bf16] STEPS [RESUME_FROM]. Every rank builds the same 12 rollouts
 of unequal lengths (so ranks hold unequal token counts), trains on its share ``rollouts[rank::world]``
 for STEPS AdamW steps with clipping active, and writes what it ended with. With RESUME_FROM it first
 restores the optimizer state and weights saved there (a collective load). ``+lora`` trains LoRA adapters
 applied before wrapping; ``+kl`` adds a KL penalty against a perturbed copy of the model, sharded like the
-policy under FSDP2 (as the trainer does).
+policy under FSDP2 (as the trainer does); ``+bf16`` wraps with FSDP2's mixed precision (bf16 compute,
+fp32 master shards and reduction).
 """
 
 from __future__ import annotations

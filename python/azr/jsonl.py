@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TextIO
 
-__all__ = ["iter_jsonl"]
+__all__ = ["iter_jsonl", "read_intact"]
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, str, Any]]:
@@ -27,3 +27,9 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, str, Any]]:
                     yield number, line, json.loads(line)
                 except ValueError as exc:
                     yield number, line, exc
+
+
+def read_intact(path: str | Path) -> list[Any]:
+    """The decoded values of ``path``'s lines, skipping any that do not decode (an append-only log's last
+    line cut short by a kill): how a run's ``metrics.jsonl`` is read by the trainer and by ``azr metrics``."""
+    return [value for _, _, value in iter_jsonl(path) if not isinstance(value, ValueError)]

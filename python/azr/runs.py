@@ -40,7 +40,7 @@ import torch
 from azr import parallel
 from azr.distributed import World, gather
 from azr.exceptions import ConfigError
-from azr.jsonl import iter_jsonl
+from azr.jsonl import read_intact
 from azr.models import _quiet_progress, write_adapter_base
 
 if TYPE_CHECKING:
@@ -123,8 +123,7 @@ class RunDirectory:
     def read_metrics(self) -> list[dict[str, Any]]:
         if not self.metrics_path.exists():
             return []
-        # A line cut short by a kill decodes to a ValueError and is skipped.
-        return [row for _, _, row in iter_jsonl(self.metrics_path) if not isinstance(row, ValueError)]
+        return read_intact(self.metrics_path)
 
     def truncate_metrics(self, last_step: int) -> None:
         """Drop records of steps after ``last_step`` (they are redone after a resume), and the evaluation

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from azr.jsonl import iter_jsonl
+from azr.jsonl import read_intact
 
 __all__ = ["DEFAULT_METRICS", "metrics_table", "register", "run", "steps_of"]
 
@@ -64,7 +64,7 @@ def steps_of(run_dir: Path) -> dict[int, dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(2, "no metrics.jsonl (not a run directory?)", str(path))
     merged: dict[int, dict[str, Any]] = {}
-    for _, _, record in iter_jsonl(path):  # a line cut short by a kill decodes to a ValueError: skipped
+    for record in read_intact(path):
         step = record.get("step") if isinstance(record, dict) else None
         if isinstance(step, int):
             merged.setdefault(step, {}).update(record)
