@@ -41,8 +41,9 @@ pub struct PyCheckPolicy {
 impl PyCheckPolicy {
     #[new]
     #[pyo3(signature = (*, entry="f".to_string(), banned_modules=None, banned_calls=None, banned_names=None,
-                        banned_attributes=None, max_chars=10_000, max_nodes=2_000),
-           text_signature = "(*, entry='f', banned_modules=None, banned_calls=None, banned_names=None, banned_attributes=None, max_chars=10000, max_nodes=2000)")]
+                        banned_attributes=None, max_chars=10_000, max_nodes=2_000, opaque_modules=None,
+                        opaque_names=None),
+           text_signature = "(*, entry='f', banned_modules=None, banned_calls=None, banned_names=None, banned_attributes=None, max_chars=10000, max_nodes=2000, opaque_modules=None, opaque_names=None)")]
     #[allow(clippy::too_many_arguments)]
     fn new(
         entry: String,
@@ -52,12 +53,16 @@ impl PyCheckPolicy {
         banned_attributes: Option<Vec<String>>,
         max_chars: usize,
         max_nodes: usize,
+        opaque_modules: Option<Vec<String>>,
+        opaque_names: Option<Vec<String>>,
     ) -> Self {
         let defaults = CheckPolicy::default();
         PyCheckPolicy {
             inner: CheckPolicy {
                 entry,
                 banned_modules: banned_modules.map_or(defaults.banned_modules, |v| v.into_iter().collect()),
+                opaque_modules: opaque_modules.map_or(defaults.opaque_modules, |v| v.into_iter().collect()),
+                opaque_names: opaque_names.map_or(defaults.opaque_names, |v| v.into_iter().collect()),
                 banned_calls: banned_calls.map_or(defaults.banned_calls, |v| v.into_iter().collect()),
                 banned_names: banned_names.map_or(defaults.banned_names, |v| v.into_iter().collect()),
                 banned_attributes: banned_attributes.map_or(defaults.banned_attributes, |v| v.into_iter().collect()),
@@ -102,6 +107,16 @@ impl PyCheckPolicy {
     #[getter]
     fn banned_modules(&self) -> Vec<String> {
         sorted(&self.inner.banned_modules)
+    }
+
+    #[getter]
+    fn opaque_modules(&self) -> Vec<String> {
+        sorted(&self.inner.opaque_modules)
+    }
+
+    #[getter]
+    fn opaque_names(&self) -> Vec<String> {
+        sorted(&self.inner.opaque_names)
     }
 
     #[getter]

@@ -7,14 +7,23 @@ use rustpython_ast::{self as ast, Visitor};
 use rustpython_parser::Parse;
 
 use super::analysis::{analyse, Analysis};
+use super::nesting::{nesting_bound, NestingError, MAX_NESTING};
 
 /// What a program may contain. Defaults (see [`Default`]): entry `f`; at most
 /// 10,000 characters and 2,000 AST nodes; bans listed in the `DEFAULT_*` constants.
 #[derive(Debug, Clone)]
 pub struct CheckPolicy {
     pub entry: String,
-    /// Modules whose import (any form) rejects a program.
+    /// Modules whose import (any form) rejects a program. An attribute of the same name
+    /// (`statistics.sys`, `base64.binascii`) rejects it too: allowed modules hold banned ones.
     pub banned_modules: HashSet<String>,
+    /// Modules whose values a solver cannot work out from the program (checksums, digests, seeded
+    /// generators, the clock): importing one, or an attribute of its name, rejects a program as
+    /// `opaque`.
+    pub opaque_modules: HashSet<String>,
+    /// Builtins whose values a solver cannot work out from the program (`hash`, `id`): naming one
+    /// rejects a program as `opaque`.
+    pub opaque_names: HashSet<String>,
     pub banned_calls: HashSet<String>,
     pub banned_names: HashSet<String>,
     pub banned_attributes: HashSet<String>,
@@ -22,8 +31,7 @@ pub struct CheckPolicy {
     pub max_nodes: usize,
 }
 
-/// Modules whose import rejects a program: system access, concurrency, and
-/// sources of non-determinism (tasks must be deterministic).
+/// Modules whose import rejects a program: system access, concurrency, interpreter internals.
 pub const DEFAULT_BANNED_MODULES: &[&str] = &[
     "os",
     "sys",
@@ -33,11 +41,6 @@ pub const DEFAULT_BANNED_MODULES: &[&str] = &[
     "multiprocessing",
     "concurrent",
     "asyncio",
-    "random",
-    "secrets",
-    "uuid",
-    "time",
-    "datetime",
     "calendar",
     "shutil",
     "pathlib",
@@ -73,9 +76,28 @@ pub const DEFAULT_BANNED_MODULES: &[&str] = &[
     "smtplib",
     "ssl",
     "logging",
-    "hashlib",
     "weakref",
     "posix",
+    // Found in the guest's modules by `tests/test_static_checks.py`: import machinery, the site and
+    // path plumbing, bytecode, and annotation evaluation (which runs strings as expressions).
+    "_frozen_importlib",
+    "_frozen_importlib_external",
+    "site",
+    "_sitebuiltins",
+    "posixpath",
+    "genericpath",
+    "linecache",
+    "dis",
+    "opcode",
+    "_opcode",
+    "_opcode_metadata",
+    "annotationlib",
+    "_weakref",
+    "_weakrefset",
+    "_warnings",
+    "copyreg",
+    "_abc",
+    "_types",
     // Import machinery reachable without `importlib` (found in review: `pkgutil.resolve_name`).
     "pkgutil",
     "runpy",
@@ -90,6 +112,36 @@ pub const DEFAULT_BANNED_MODULES: &[&str] = &[
     "componentize_py_runtime",
     "componentize_py_types",
 ];
+
+/// Modules whose values a solver cannot work out by reading the program: checksums and digests,
+/// compression, seeded and unseeded generators, the clock, the platform.
+pub const DEFAULT_OPAQUE_MODULES: &[&str] = &[
+    "zlib",
+    "binascii",
+    "compression",
+    "hashlib",
+    "_hashlib",
+    "hmac",
+    "_hmac",
+    "_md5",
+    "_sha1",
+    "_sha2",
+    "_sha3",
+    "_blake2",
+    "random",
+    "_random",
+    "secrets",
+    "uuid",
+    "time",
+    "datetime",
+    "_datetime",
+    "zoneinfo",
+    "platform",
+];
+
+/// Builtins whose values a solver cannot work out by reading the program: `hash` (of a tuple, a
+/// float, or a string under a secret) and `id` (a memory address).
+pub const DEFAULT_OPAQUE_NAMES: &[&str] = &["hash", "id"];
 
 /// Builtins whose call rejects a program: they only act when called (and fail in the guest,
 /// which has no stdin or files), so a parameter or variable of that name is fine (`def f(input)`).
@@ -140,6 +192,21 @@ pub const DEFAULT_BANNED_ATTRIBUTES: &[&str] = &[
     // Attribute access by a string the checks cannot see (`attrgetter('_'*2 + 'code' + '_'*2)`).
     "attrgetter",
     "methodcaller",
+    // A builtin function's module (`print.__self__` is `builtins`), and hashing by the dunder.
+    "__self__",
+    "__hash__",
+    // Names under which allowed modules hold banned ones (`collections._sys`, `enum.bltns`,
+    // `statistics._random`; listed from the guest by `tests/test_static_checks.py`).
+    "_sys",
+    "_os",
+    "_random",
+    "_types",
+    "bltns",
+    // Annotation evaluation runs a string as an expression (`typing.get_type_hints`).
+    "get_type_hints",
+    "ForwardRef",
+    "_eval_type",
+    "evaluate_forward_ref",
 ];
 
 impl Default for CheckPolicy {
@@ -148,6 +215,8 @@ impl Default for CheckPolicy {
         CheckPolicy {
             entry: "f".into(),
             banned_modules: set(DEFAULT_BANNED_MODULES),
+            opaque_modules: set(DEFAULT_OPAQUE_MODULES),
+            opaque_names: set(DEFAULT_OPAQUE_NAMES),
             banned_calls: set(DEFAULT_BANNED_CALLS),
             banned_names: set(DEFAULT_BANNED_NAMES),
             banned_attributes: set(DEFAULT_BANNED_ATTRIBUTES),
@@ -183,6 +252,13 @@ pub enum Rejection {
     /// An identifier with non-ASCII characters: CPython NFKC-normalises identifiers
     /// (`ｅｖａｌ` is `eval`), rustpython does not, so such names would slip past the bans.
     NonAsciiName(String),
+    /// A program whose value depends on something a solver cannot work out by reading it.
+    Opaque(String),
+    /// Text whose syntax tree could nest deeper than `max` levels (counted on its tokens, before
+    /// parsing: a deeper tree would overflow the stacks of the recursive checks).
+    TooDeep {
+        max: usize,
+    },
 }
 
 impl Rejection {
@@ -201,6 +277,8 @@ impl Rejection {
             Rejection::NotLiteral(_) => "not_literal",
             Rejection::NotUnicode => "not_unicode",
             Rejection::NonAsciiName(_) => "non_ascii_name",
+            Rejection::TooDeep { .. } => "too_deep",
+            Rejection::Opaque(_) => "opaque",
         }
     }
 }
@@ -220,6 +298,11 @@ impl std::fmt::Display for Rejection {
             Rejection::NotUnicode => write!(f, "text holds a lone surrogate, so it is not valid UTF-8 source"),
             Rejection::NonAsciiName(n) => write!(f, "identifier `{n}` is not ASCII (Python would NFKC-normalise it)"),
             Rejection::ReservedName(n) => write!(f, "uses `{n}`: names starting with `{RESERVED_PREFIX}` are azr's"),
+            Rejection::TooDeep { max } => write!(f, "nests deeper than {max} levels"),
+            Rejection::Opaque(what) => write!(
+                f,
+                "uses {what}, whose values a solver cannot work out by reading the program"
+            ),
         }
     }
 }
@@ -233,6 +316,7 @@ pub fn check_program(source: &str, policy: &CheckPolicy) -> Result<Analysis, Rej
             max: policy.max_chars,
         });
     }
+    shallow(source, rustpython_parser::Mode::Module)?;
     let analysis = analyse(source).map_err(Rejection::Syntax)?;
     ascii_names(source, rustpython_parser::Mode::Module)?;
     if analysis.nodes > policy.max_nodes {
@@ -248,6 +332,16 @@ pub fn check_program(source: &str, policy: &CheckPolicy) -> Result<Analysis, Rej
     Ok(analysis)
 }
 
+/// Rejects text whose tree could nest past [`MAX_NESTING`], before anything recursive (the
+/// parser's tree and its drop, the visitors) sees it.
+fn shallow(text: &str, mode: rustpython_parser::Mode) -> Result<(), Rejection> {
+    match nesting_bound(text, mode, MAX_NESTING) {
+        Ok(_) => Ok(()),
+        Err(NestingError::TooDeep { max }) => Err(Rejection::TooDeep { max }),
+        Err(NestingError::Lexical(message)) => Err(Rejection::Syntax(message)),
+    }
+}
+
 /// Names azr's graders define next to model-written code; model code may not use them.
 pub const RESERVED_PREFIX: &str = "__azr";
 
@@ -260,12 +354,27 @@ fn check_facts(analysis: &Analysis, policy: &CheckPolicy) -> Result<(), Rejectio
     if let Some(n) = all_names.find(|n| n.starts_with(RESERVED_PREFIX)) {
         return Err(Rejection::ReservedName(n.clone()));
     }
+    if let Some(m) = analysis.imports.iter().find(|m| policy.opaque_modules.contains(*m)) {
+        return Err(Rejection::Opaque(format!("module `{m}`")));
+    }
     if let Some(m) = analysis.imports.iter().find(|m| policy.banned_modules.contains(*m)) {
         return Err(Rejection::BannedImport(m.clone()));
+    }
+    // A module reached as an attribute of another (`statistics.random`, `base64.binascii`).
+    if let Some(m) = analysis.attributes.iter().find(|a| policy.opaque_modules.contains(*a)) {
+        return Err(Rejection::Opaque(format!("module `{m}` (as an attribute)")));
+    }
+    if let Some(m) = analysis.attributes.iter().find(|a| policy.banned_modules.contains(*a)) {
+        return Err(Rejection::BannedAttribute(format!(
+            "{m} (a banned module, as an attribute)"
+        )));
     }
     // By reference, not by call: `[eval][0](...)`, `g = exec`, `lambda e=eval: e(...)` and a
     // parameter named `getattr` all name the builtin without calling it by that name.
     let referenced = || analysis.names.iter().chain(analysis.bound.iter());
+    if let Some(c) = referenced().find(|c| policy.opaque_names.contains(*c)) {
+        return Err(Rejection::Opaque(format!("`{c}`")));
+    }
     if let Some(c) = referenced().find(|c| policy.banned_names.contains(*c)) {
         return Err(Rejection::BannedCall(c.clone()));
     }
@@ -337,6 +446,7 @@ fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -
         });
     }
     let call = format!("{callee}({text}\n)");
+    shallow(&call, rustpython_parser::Mode::Expression)?;
     let expr = ast::Expr::parse(&call, "<input>").map_err(|e| Rejection::Syntax(e.to_string()))?;
     ascii_names(&call, rustpython_parser::Mode::Expression)?;
     let ast::Expr::Call(c) = &expr else {
@@ -382,6 +492,7 @@ fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -
 pub fn check_arguments(text: &str) -> Result<(), Rejection> {
     literal_bounds(text)?;
     let call = format!("__azr_args({text}\n)");
+    shallow(&call, rustpython_parser::Mode::Expression)?;
     let expr = ast::Expr::parse(&call, "<arguments>").map_err(|e| Rejection::Syntax(e.to_string()))?;
     let ast::Expr::Call(c) = &expr else {
         return Err(Rejection::NotLiteral("not an argument list".into()));
@@ -432,7 +543,8 @@ fn literal_bounds(text: &str) -> Result<(), Rejection> {
             max: LITERAL_MAX_CHARS,
         });
     }
-    literal_shape(text)
+    literal_shape(text)?;
+    shallow(text, rustpython_parser::Mode::Expression)
 }
 
 /// Checks the token stream (the lexer is not recursive): bracket nesting at most
@@ -648,8 +760,12 @@ mod tests {
         assert_eq!(reason("def f(a):\n    return f.__globals__"), Some("banned_attribute"));
         assert_eq!(reason("def f(a):\n    return __builtins__"), Some("banned_attribute"));
         assert_eq!(
-            reason(&format!("def f(a):\n    return {}", "1 + ".repeat(1500) + "1")),
+            reason(&format!("def f(a):\n    return [{}]", "1, ".repeat(2500))),
             Some("too_many_nodes")
+        );
+        assert_eq!(
+            reason(&format!("def f(a):\n    return {}", "1 + ".repeat(1500) + "1")),
+            Some("too_deep")
         );
         assert_eq!(reason(&"#".repeat(20_000)), Some("too_long"));
     }

@@ -4,3 +4,4 @@
 pub mod analysis;
 pub mod check;
 pub mod dedup;
+pub mod nesting;
