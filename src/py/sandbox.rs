@@ -218,16 +218,23 @@ impl PySandbox {
 
 /// Path of the guest the sandbox would use, building it if needed.
 #[pyfunction]
-#[pyo3(signature = (guest=None, hash_seed=SandboxConfig::DEFAULT_HASH_SEED))]
-pub fn locate_guest(py: Python<'_>, guest: Option<PathBuf>, hash_seed: u32) -> PyResult<PathBuf> {
-    Ok(py.detach(|| guest::locate(guest.as_deref(), hash_seed))?)
+#[pyo3(signature = (guest=None, hash_seed=SandboxConfig::DEFAULT_HASH_SEED, cache_dir=None))]
+pub fn locate_guest(
+    py: Python<'_>,
+    guest: Option<PathBuf>,
+    hash_seed: u32,
+    cache_dir: Option<PathBuf>,
+) -> PyResult<PathBuf> {
+    let cache = cache_dir.unwrap_or_else(guest::cache_dir);
+    Ok(py.detach(|| guest::locate(guest.as_deref(), hash_seed, &cache))?)
 }
 
 /// Builds the guest into the cache (replacing any cached one) and returns its path.
 #[pyfunction]
-#[pyo3(signature = (hash_seed=SandboxConfig::DEFAULT_HASH_SEED))]
-pub fn build_guest(py: Python<'_>, hash_seed: u32) -> PyResult<PathBuf> {
-    Ok(py.detach(|| guest::build(&guest::cached_guest_path(hash_seed), hash_seed))?)
+#[pyo3(signature = (hash_seed=SandboxConfig::DEFAULT_HASH_SEED, cache_dir=None))]
+pub fn build_guest(py: Python<'_>, hash_seed: u32, cache_dir: Option<PathBuf>) -> PyResult<PathBuf> {
+    let cache = cache_dir.unwrap_or_else(guest::cache_dir);
+    Ok(py.detach(|| guest::build(&guest::cached_guest_path(&cache, hash_seed), hash_seed))?)
 }
 
 /// Checks a guest against its recorded checksum; returns its SHA-256.

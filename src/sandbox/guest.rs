@@ -1,10 +1,10 @@
 //! Locating, building and verifying the guest component (CPython compiled to a
 //! WebAssembly component by componentize-py, wrapping `sandbox-wasm/harness`).
 //!
-//! Lookup order: an explicit path, then `$AZR_GUEST`, then the on-disk cache
-//! (`$AZR_CACHE_DIR`, else `$XDG_CACHE_HOME/azr`, else `~/.cache/azr`), else the
-//! guest is built once with the `componentize-py` executable from the package
-//! registry (`$AZR_COMPONENTIZE_PY`, else found on `$PATH`) and cached.
+//! Lookup order: an explicit path, then `$AZR_GUEST`, then the on-disk cache (the sandbox's
+//! `cache_dir`, else `$AZR_CACHE_DIR`, else `$XDG_CACHE_HOME/azr`, else `~/.cache/azr`), else the
+//! guest is built once with the `componentize-py` executable from the package registry
+//! (`$AZR_COMPONENTIZE_PY`, else found on `$PATH`) and cached there.
 //!
 //! The guest's string-hash secret is drawn when it is built and then fixed in its
 //! memory snapshot: componentize-py pre-initialises CPython with an environment of
@@ -64,13 +64,14 @@ pub fn guest_key(tool_version: &str, hash_seed: u32) -> String {
     sha256_hex(text.as_bytes())[..16].to_string()
 }
 
-/// Path of the cached guest for the pinned componentize-py version and `hash_seed`.
-pub fn cached_guest_path(hash_seed: u32) -> PathBuf {
-    cache_dir().join(format!("guest-{}.wasm", guest_key(COMPONENTIZE_PY_VERSION, hash_seed)))
+/// Path of the guest cached in `cache` for the pinned componentize-py version and `hash_seed`.
+pub fn cached_guest_path(cache: &Path, hash_seed: u32) -> PathBuf {
+    cache.join(format!("guest-{}.wasm", guest_key(COMPONENTIZE_PY_VERSION, hash_seed)))
 }
 
-/// Finds guest build `hash_seed` (its own string-hash secret), building it when nothing is found.
-pub fn locate(explicit: Option<&Path>, hash_seed: u32) -> Result<PathBuf> {
+/// Finds guest build `hash_seed` (its own string-hash secret) in `cache`, building it there when
+/// nothing is found.
+pub fn locate(explicit: Option<&Path>, hash_seed: u32, cache: &Path) -> Result<PathBuf> {
     if let Some(path) = explicit {
         if hash_seed != 0 {
             return Err(CoreError::Config(format!(
@@ -85,7 +86,7 @@ pub fn locate(explicit: Option<&Path>, hash_seed: u32) -> Result<PathBuf> {
             return existing(Path::new(&path), "$AZR_GUEST");
         }
     }
-    let cached = cached_guest_path(hash_seed);
+    let cached = cached_guest_path(cache, hash_seed);
     if cached.is_file() {
         return Ok(cached);
     }
@@ -126,7 +127,7 @@ pub fn componentize_py() -> Result<PathBuf> {
         "no cached guest at {} and no `componentize-py` to build one; \
          run `pip install componentize-py=={COMPONENTIZE_PY_VERSION}` (a dependency of azr), \
          or set AZR_GUEST to a prebuilt guest component",
-        cached_guest_path(0).display()
+        cache_dir().join("guest-<key>.wasm").display()
     )))
 }
 

@@ -81,7 +81,7 @@ impl InstanceMode {
 /// - `workers`: available parallelism (threads running jobs in `run_batch`)
 /// - `fuel`: `None` (no metering; `Some(n)` = n units per expression)
 /// - `guest`: `None` (locate or build, see [`guest::locate`]; a path is for hash seed 0 only)
-/// - `cache_dir`: `None` (see [`guest::cache_dir`])
+/// - `cache_dir`: `None` (see [`guest::cache_dir`]): where guests are built and compiled guests kept
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
     pub workers: usize,
@@ -266,7 +266,8 @@ impl Sandbox {
     pub fn new(config: SandboxConfig) -> Result<Self> {
         config.validate()?;
         let started = Instant::now();
-        let guest_path = guest::locate(config.guest.as_deref(), config.hash_seed)?;
+        let cache = config.cache_dir.clone().unwrap_or_else(guest::cache_dir);
+        let guest_path = guest::locate(config.guest.as_deref(), config.hash_seed, &cache)?;
         let guest_sha256 = guest::verify(&guest_path)?;
         #[cfg(target_os = "linux")]
         let scanner = match config.instance_mode {
@@ -288,7 +289,6 @@ impl Sandbox {
         #[cfg(not(target_os = "linux"))]
         let instance_mode = InstanceMode::Fresh;
         let engine = engine::build_engine(&config, instance_mode)?;
-        let cache = config.cache_dir.clone().unwrap_or_else(guest::cache_dir);
         let (component, artifact_path) = engine::load_component(&engine, &guest_path, &guest_sha256, &cache)?;
         let linker = engine::build_linker(&engine)?;
         let pre = engine::pre_instantiate(&linker, &component)?;
