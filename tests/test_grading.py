@@ -146,7 +146,7 @@ def test_induction(sandbox: Sandbox) -> None:
 @pytest.mark.parametrize(
     ("program", "text", "kind"),
     [
-        ("import random\ndef f(x):\n    return random.random()", "1", "banned_import"),
+        ("import random\ndef f(x):\n    return random.random()", "1", "opaque"),
         ("def f(x):\n    return x", "open('/etc/passwd')", "banned_call"),
         ("def f(x):\n    return {1, 2, 3}.pop() if x else object()", "0", "output_not_plain_data"),
         ("def f(x):\n    return 'x' * 5000", "1", "output_too_long"),
@@ -163,12 +163,17 @@ def test_invalid_proposals_are_rejected_with_reasons(program: str, text: str, ki
     assert isinstance(result, Rejected) and result.kind == kind, result
 
 
-def test_time_dependent_program_is_rejected_by_the_second_seed(sandbox: Sandbox) -> None:
-    # `time` is banned statically; with an empty ban list the two-seed run must catch it.
-    permissive = check_policy(banned_modules=[])
-    program = "import time\ndef f(x):\n    return int(time.time()) % 1000 + x"
+@pytest.mark.parametrize(
+    "reading",
+    ["int(time.time()) % 1000", "int(time.time()) // 1000", "time.gmtime().tm_year", "int(time.monotonic()) // 60"],
+)
+def test_time_dependent_program_is_rejected_by_the_second_seed(sandbox: Sandbox, reading: str) -> None:
+    # `time` is opaque statically; with empty lists the replays must catch it, coarse readings included
+    # (another seed starts the clocks years and days apart, not seconds).
+    permissive = check_policy(banned_modules=[], opaque_modules=[])
+    program = f"import time\ndef f(x):\n    return {reading} + x"
     (result,) = TaskValidator(sandbox, permissive).validate([(program, "1")])
-    assert isinstance(result, Rejected) and result.kind == "nondeterministic"
+    assert isinstance(result, Rejected) and result.kind == "nondeterministic", result
 
 
 def test_verifier_runs_test_code_one_fresh_instance_per_case(sandbox):

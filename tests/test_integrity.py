@@ -381,7 +381,8 @@ def test_a_small_set_is_rejected_exactly_when_some_secret_orders_it_differently(
 
 def test_more_secrets_cost_a_build_each_and_are_checked(sandbox: Sandbox) -> None:
     assert len(TaskValidator(sandbox).replay_sandboxes) == 2
-    assert [s.hash_seed for s in TaskValidator(sandbox, hash_secrets=2).replay_sandboxes] == [1]
+    (single,) = TaskValidator(sandbox, hash_secrets=2).replay_sandboxes
+    assert single.hash_seed != sandbox.hash_seed
     for bad in (1, 0, True, 2.5):
         with pytest.raises(ValueError, match="hash_secrets"):
             TaskValidator(sandbox, hash_secrets=bad)  # type: ignore[arg-type]
@@ -442,11 +443,17 @@ def hash_of_a_in_the_guest(sandbox: Sandbox) -> str:
         "def f(x):\n    return hash(object()) % 97",
         "def f(x):\n    return repr(object())[-6:]",
         "def f(x):\n    return id([]) % 1000",
+        "def f(x):\n    return int(repr(object()).split()[-1][:-1], 16) >> 8",
     ],
 )
-def test_outputs_that_expose_memory_addresses_are_nondeterministic(sandbox: Sandbox, program: str) -> None:
+def test_outputs_that_expose_memory_addresses_are_rejected(sandbox: Sandbox, program: str) -> None:
+    # `id` and `hash` are opaque by name; a default repr shows an address the replays' shifted heap moves.
     (result,) = TaskValidator(sandbox).validate([(program, "0")])
-    assert not isinstance(result, Triple) and result.kind == "nondeterministic", result
+    expected = "opaque" if "id(" in program or "hash(" in program else "nondeterministic"
+    assert not isinstance(result, Triple) and result.kind == expected, result
+    # Without the static rule, the replays and the salted run still reject them.
+    (result,) = TaskValidator(sandbox, check_policy(opaque_names=[])).validate([(program, "0")])
+    assert not isinstance(result, Triple) and result.kind in ("opaque", "nondeterministic"), result
 
 
 def test_a_program_cannot_shadow_the_builtins_azr_writes_values_with(sandbox: Sandbox) -> None:

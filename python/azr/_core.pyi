@@ -144,11 +144,15 @@ class Sandbox:
     def idle_instances_pristine(self) -> bool:
         """Whether every idle instance's memory equals its post-instantiation snapshot."""
 
-def locate_guest(guest: str | PathLike[str] | None = None, hash_seed: int = ...) -> Path:
-    """Path of the guest the sandbox would use, building it if needed."""
+def locate_guest(
+    guest: str | PathLike[str] | None = None, hash_seed: int = ..., cache_dir: str | PathLike[str] | None = None
+) -> Path:
+    """Path of the guest the sandbox would use, building it if needed (in ``cache_dir``, default the
+    global cache)."""
 
-def build_guest(hash_seed: int = ...) -> Path:
-    """Build the guest into the cache (replacing any cached one) and return its path."""
+def build_guest(hash_seed: int = ..., cache_dir: str | PathLike[str] | None = None) -> Path:
+    """Build the guest into ``cache_dir`` (default the global cache), replacing any cached one, and
+    return its path."""
 
 def verify_guest(path: str | PathLike[str]) -> str:
     """Check a guest against its recorded checksum; return its SHA-256."""
@@ -173,11 +177,15 @@ def task_relative_advantages(
 
 @final
 class CheckPolicy:
-    """What a program may contain. Defaults: entry ``f``, 10,000 characters, 2,000 AST nodes, and
-    banned modules (os, sys, subprocess, socket, threading, random, time, datetime, io, ...), calls
-    (open, input, exit, quit, help: rejected when called), names (eval, exec, compile, __import__,
-    getattr, vars, ...: rejected wherever referenced, called or not) and attributes (__globals__,
-    __dict__, ...: as attributes, names or inside string constants)."""
+    """What a program may contain. Defaults: entry ``f``, 10,000 characters, 2,000 AST nodes, a syntax
+    tree at most 200 levels deep (counted on the tokens before parsing: ``too_deep``), and banned
+    modules (os, sys, subprocess, socket, threading, io, importlib, ...: imported, or named as an
+    attribute), calls (open, input, exit, quit, help: rejected when called), names (eval, exec,
+    compile, __import__, getattr, vars, ...: rejected wherever referenced, called or not) and
+    attributes (__globals__, __dict__, __self__, ...: as attributes, names or inside string
+    constants). Opaque modules (zlib, binascii, hashlib, random, time, datetime, ...) and names
+    (hash, id), whose values a solver cannot work out by reading the program, are rejected as
+    ``opaque``."""
 
     def __new__(
         cls,
@@ -189,6 +197,8 @@ class CheckPolicy:
         banned_attributes: list[str] | None = None,
         max_chars: int = 10000,
         max_nodes: int = 2000,
+        opaque_modules: list[str] | None = None,
+        opaque_names: list[str] | None = None,
     ) -> CheckPolicy: ...
     def check_program(self, source: str) -> tuple[str, str] | None:
         """``None`` if the program passes, else ``(kind, message)``."""
@@ -202,6 +212,10 @@ class CheckPolicy:
     def entry(self) -> str: ...
     @property
     def banned_modules(self) -> list[str]: ...
+    @property
+    def opaque_modules(self) -> list[str]: ...
+    @property
+    def opaque_names(self) -> list[str]: ...
     @property
     def banned_calls(self) -> list[str]: ...
     @property

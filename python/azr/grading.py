@@ -21,7 +21,8 @@ from enum import StrEnum
 from typing import Literal
 
 from azr import _core, values
-from azr.sandbox import Job, Sandbox, Status
+from azr.replay_builds import ReplayBuilds, choose_replay_builds, measure_replay_builds
+from azr.sandbox import ExecResult, Job, Sandbox, Status
 from azr.tasks import Task, TaskType, Triple
 
 __all__ = ["AnswerMode", "Grade", "Rejected", "TaskValidator", "Verdict", "Verifier", "check_policy"]
@@ -87,13 +88,32 @@ def _gold(text: str) -> values.Data | values.NotData:
     return values.parse_value(text)
 
 
-# The replay runs the call while holding objects of many sizes, so every later allocation lands at
-# another address than in the first run: outputs that expose memory addresses (`id(object()) % 97`,
-# `hash(object())`, a default `repr`) differ, as they would between two CPython processes.
-_HEAP_SHIFTED = (
-    "(lambda __azr_heap: {call})([[object() for _ in range(29)], [[] for _ in range(11)], "
-    "[{{}} for _ in range(7)], [bytearray(n) for n in range(1, 700, 37)], ['%d' % i for i in range(31)]])"
-)
+# Expression markers the guest harness reads (`sandbox-wasm/harness/azr_guest.py`); model text never
+# starts an expression, since azr writes each as `f(<input>)`.
+SALTED = "\0azr:salted\0"
+"""Salt first every function whose value a solver cannot work out by reading the program, wherever the
+program reaches it from: checksums, digests, compression and seeding a generator record being called,
+``hash`` and ``id`` flip their values; the value reported is ``(value, names of the recording functions
+called)``. The static checks reject programs that name these (``opaque``); the salted run, in the first
+run's build and under its seed, catches the ways past a denylist (a module reached as an attribute of
+another, a string evaluated as an annotation)."""
+SHIFTED = "\0azr:shifted\0"
+"""Shift the heap first (objects of many sizes held while the program runs), so outputs that expose
+memory addresses (``id(object()) % 97``, a default ``repr``) differ, as between two processes."""
+
+
+def _salted(result: ExecResult, max_output_chars: int) -> tuple[object, list[str]] | None:
+    """The salted run's value and the salted functions it called; None when it failed or reported
+    anything but ``(plain data, [names])``."""
+    if result.status is not Status.OK or len(result.value_repr or "") > max_output_chars + 1000:
+        return None
+    parsed = values.parse_value(result.value_repr)
+    if not isinstance(parsed, values.Data) or not isinstance(parsed.value, tuple) or len(parsed.value) != 2:
+        return None
+    value, called = parsed.value
+    if not isinstance(called, list) or not all(isinstance(name, str) for name in called):
+        return None
+    return value, called
 
 
 class TaskValidator:
@@ -108,14 +128,15 @@ class TaskValidator:
     another proposal's verdict.
 
     Args:
-        sandbox: runs the first run; replay ``r`` runs in ``sandbox.with_hash_seed(sandbox.hash_seed + r)``.
+        sandbox: runs the first run; the replays run in other builds of its guest, chosen so that their
+            string-hash secrets differ from its own where small sets are concerned
+            (:mod:`azr.replay_builds`; :attr:`replay_builds` says which and how well).
         hash_secrets: string-hash secrets the output must agree under (the first run's plus
-            ``hash_secrets - 1`` replays; each extra one is a guest build, ~20 s once, and ~60 MiB).
-            The check is probabilistic: a two-string set keeps its order under two random secrets
-            about half the time, so a program that joins one passes with probability ~0.50 at
-            ``hash_secrets=2``, ~0.25 at 3 (the default), ~0.12 at 4; a three-string set ~0.16,
-            ~0.03, ~0.006 (CPython's set order under 120 secrets; docs/grading.md). At 3 such a
-            proposal is a losing bet for the proposer: rejected 3 times in 4.
+            ``hash_secrets - 1`` replays; each extra one is a guest build, ~20 s once, and ~60 MiB, and
+            choosing them builds one or two more on average, once). The check is probabilistic: with
+            the default 3, a program that joins a two-string set passes at most 15% of the time on
+            the builds' probe (8% on average over machines, simulated), a three-string set about
+            0.3% (docs/grading.md). Such a proposal is a losing bet for the proposer.
         seeds: the random seed of the first run and of the first replay (replay ``r`` uses
             ``seeds[1] + r - 1``).
         replay_sandboxes: the replays' sandboxes, if you built them yourself (``hash_secrets - 1``
@@ -147,14 +168,25 @@ class TaskValidator:
         self.hash_secrets = hash_secrets
         self.seeds = seeds
         self._replays = replay_sandboxes
+        self._chosen: ReplayBuilds | None = None
 
     @property
     def replay_sandboxes(self) -> tuple[Sandbox, ...]:
-        """The replays' sandboxes (created on first use: building a guest takes a while once)."""
+        """The replays' sandboxes (chosen on first use: building a guest takes a while once)."""
         if self._replays is None:
-            base = self.sandbox.hash_seed
-            self._replays = tuple(self.sandbox.with_hash_seed(base + r) for r in range(1, self.hash_secrets))
+            self._replays = self.replay_builds.sandboxes
         return self._replays
+
+    @property
+    def replay_builds(self) -> ReplayBuilds:
+        """The chosen replay builds and how many probe sets they order like the first run's build
+        (measured for ``replay_sandboxes`` given by the caller too)."""
+        if self._chosen is None:
+            if self._replays is None:
+                self._chosen = choose_replay_builds(self.sandbox, self.hash_secrets - 1)
+            else:
+                self._chosen = measure_replay_builds(self.sandbox, self._replays)
+        return self._chosen
 
     def validate(self, items: Sequence[tuple[str, str]]) -> list[Triple | Rejected]:
         """Validate (program, input) proposals; one result per item, in order."""
@@ -166,9 +198,17 @@ class TaskValidator:
                 out[k] = Rejected(*problem)
         entry = self.policy.entry
         pending = [k for k in range(len(items)) if out[k] is None]
-        jobs = [Job(items[k][0], f"{entry}({items[k][1]}\n)", seed=self.seeds[0]) for k in pending]
+        calls = {k: f"{entry}({items[k][1]}\n)" for k in pending}
+        # The first run, and the salted run in its own instance (same build, same seed). A program that
+        # imports nothing reaches no module, and `hash` and `id` by name only (banned): it needs no salting.
+        salt = [k for k in pending if "import" in items[k][0]]
+        runs = self.sandbox.run_batch(
+            [Job(items[k][0], calls[k], seed=self.seeds[0]) for k in pending]
+            + [Job(items[k][0], SALTED + calls[k], seed=self.seeds[0]) for k in salt]
+        )
+        salted_runs = dict(zip(salt, runs[len(pending) :], strict=True))
         first: dict[int, values.Data] = {}
-        for k, result in zip(pending, self.sandbox.run_batch(jobs), strict=True):
+        for k, result in zip(pending, runs[: len(pending)], strict=True):
             output = result.value_repr
             if result.status is not Status.OK or output is None:
                 out[k] = Rejected(f"runtime_{result.status}", f"{result.error_type}: {result.error_message}")
@@ -181,16 +221,14 @@ class TaskValidator:
             else:
                 first[k] = parsed
                 out[k] = Triple(items[k][0], items[k][1], output)
-        # Each replay runs each input alone, under another seed and string-hash secret: a program whose
-        # output depends on earlier inputs, time, randomness or the iteration order of a set of strings
-        # disagrees there (the values must be equal; their repr may order a set differently).
+        # Each replay runs each input alone, under another seed (randomness, clocks), another string-hash
+        # secret (the iteration order of a set of strings) and a shifted heap (addresses): a program whose
+        # output depends on any of these, or on earlier inputs, disagrees there (the values must be equal;
+        # their reprs may order a set differently).
         for r, replay_sandbox in enumerate(self.replay_sandboxes, start=1):
             again = [k for k in first if isinstance(out[k], Triple)]
             replays = replay_sandbox.run_batch(
-                [
-                    Job(items[k][0], _HEAP_SHIFTED.format(call=f"{entry}({items[k][1]}\n)"), seed=self.seeds[1] + r - 1)
-                    for k in again
-                ]
+                [Job(items[k][0], SHIFTED + calls[k], seed=self.seeds[1] + r - 1) for k in again]
             )
             for k, replay in zip(again, replays, strict=True):
                 ok = replay.status is Status.OK and len(replay.value_repr or "") <= self.max_output_chars
@@ -200,6 +238,18 @@ class TaskValidator:
                     out[k] = Rejected(
                         "nondeterministic", f"replay {r}, alone, another seed and string-hash secret: {why}"
                     )
+        # Opaque functions, for what the replays left (a program that is simply nondeterministic keeps that
+        # reason).
+        for k, run in salted_runs.items():
+            if not isinstance(out[k], Triple):
+                continue
+            salted = _salted(run, self.max_output_chars)
+            if salted is None:
+                out[k] = Rejected("nondeterministic", f"salted run: {run.status}: {run.error_message}")
+            elif salted[1]:
+                out[k] = Rejected("opaque", f"calls {', '.join(salted[1])}, whose values a solver cannot work out")
+            elif not values.typed_equal(salted[0], first[k].value):
+                out[k] = Rejected("opaque", "its value changes when hash() and id() are salted")
         return [r if r is not None else Rejected("internal", "not validated") for r in out]
 
 

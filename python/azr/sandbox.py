@@ -242,6 +242,12 @@ class Sandbox:
                 self._variants[seed] = variant
             return variant
 
+    def release_hash_seed(self, seed: int) -> None:
+        """Forget the variant :meth:`with_hash_seed` made for ``seed`` (its instances and compiled guest
+        are freed once nothing else holds it; the built guest stays cached on disk)."""
+        with self._variants_lock:
+            self._variants.pop(seed, None)
+
     @property
     def instance_mode(self) -> Literal["reset", "fresh"]:
         """The mode in use: ``"reset"`` falls back to ``"fresh"`` without kernel support."""

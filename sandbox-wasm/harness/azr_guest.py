@@ -12,7 +12,7 @@ sys.modules are restored between expressions.
 import abc  # noqa: F401
 import array  # noqa: F401
 import base64  # noqa: F401
-import binascii  # noqa: F401
+import binascii
 import bisect  # noqa: F401
 import builtins
 import calendar  # noqa: F401
@@ -31,7 +31,7 @@ import fnmatch  # noqa: F401
 import fractions  # noqa: F401
 import functools  # noqa: F401
 import graphlib  # noqa: F401
-import hashlib  # noqa: F401
+import hashlib
 import heapq  # noqa: F401
 import html  # noqa: F401
 import itertools  # noqa: F401
@@ -54,7 +54,7 @@ import types  # noqa: F401
 import typing  # noqa: F401
 import unicodedata  # noqa: F401
 import weakref  # noqa: F401
-import zlib  # noqa: F401
+import zlib
 
 import wit_world
 from wit_world import Outcome, Status, begin, report
@@ -96,6 +96,7 @@ _str = str
 _type = type
 _all = all
 _map = map
+_sorted = sorted
 _is = operator.is_
 
 
@@ -197,8 +198,121 @@ def _classify(error, sink):
     return _outcome(Status.EXCEPTION, stdout, etype=_type_name(error), emsg=_text(error))
 
 
-def _evaluate(code, expr, max_output, restore):
+# An expression that starts with this marker is evaluated *salted*: before the program runs for it,
+# every function whose value a solver cannot work out by reading a program is replaced, wherever a
+# program reaches it from (the static checks only see names): checksums, digests, compression and
+# seeding a generator record that they were called; `hash` and `id` (also used inside the standard
+# library, e.g. by `copy.deepcopy`) flip many bits of their value, the lowest included. The reported
+# value is then `(value, [names of the recording functions called])`. Module attributes stay salted for
+# the rest of the instance: a salted expression belongs last. Model text cannot start an expression
+# (azr writes each as `f(<input>)`), so only the host asks for it (`TaskValidator`). The wrappers are
+# made here, at build time, so salting costs a few assignments per expression.
+SALTED = "\0azr:salted\0"
+# An expression that starts with this marker runs its program while holding objects of many sizes,
+# allocated first, so every later allocation lands at another address than in an unshifted run:
+# outputs that expose memory addresses (`id(object()) % 97`, a default `repr`) differ, as they would
+# between two CPython processes (`TaskValidator`'s replays).
+SHIFTED = "\0azr:shifted\0"
+_object = object
+_bytearray = bytearray
+
+
+def _heap_ballast():
+    return [
+        [_object() for _ in range(29)],
+        [[] for _ in range(11)],
+        [{} for _ in range(7)],
+        [_bytearray(n) for n in range(1, 700, 37)],
+        [_str(i) for i in range(31)],
+    ]
+
+
+_SALTED_CALLS = set()
+_VALUE_FLIP = 0x5A5A5A5B
+_DIGEST_FLIP = 0x5B
+
+
+def _salted(name, function, mix, records=True):
+    def wrapper(*args, **kwargs):
+        if records:
+            _SALTED_CALLS.add(name)
+        return mix(function(*args, **kwargs))
+
+    return wrapper
+
+
+def _flip(value):
+    return value ^ _VALUE_FLIP
+
+
+def _flip_bytes(data):
+    return bytes(b ^ _DIGEST_FLIP for b in data)
+
+
+class _Digest:
+    """A hash object whose digests come out flipped."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def update(self, data):
+        self.inner.update(data)
+
+    def digest(self, *args):
+        return _flip_bytes(self.inner.digest(*args))
+
+    def hexdigest(self, *args):
+        return self.digest(*args).hex()
+
+    def copy(self):
+        return _Digest(self.inner.copy())
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+_unsalted_seed = random.Random.seed
+
+
+def _salted_seed(self, a=None, version=2):
+    if a is not None:
+        _SALTED_CALLS.add("random.seed")
+        a = _repr(a) + "#salted"
+    return _unsalted_seed(self, a, version)
+
+
+_SALTED_ATTRIBUTES = [
+    (builtins, "hash", _salted("hash", builtins.hash, _flip, records=False)),
+    (builtins, "id", _salted("id", builtins.id, _flip, records=False)),
+    *[
+        (module, name, _salted(module.__name__ + "." + name, getattr(module, name), _flip))
+        for module, name in ((zlib, "crc32"), (zlib, "adler32"), (binascii, "crc32"), (binascii, "crc_hqx"))
+    ],
+    (zlib, "compress", _salted("zlib.compress", zlib.compress, _flip_bytes)),
+    *[
+        (hashlib, name, _salted("hashlib." + name, getattr(hashlib, name), _Digest))
+        for name in [*sorted(hashlib.algorithms_available), "new"]
+        if hasattr(hashlib, name)
+    ],
+    (random.Random, "seed", _salted_seed),
+]
+_setattr = setattr
+
+
+def _salt_opaque():
+    _SALTED_CALLS.clear()
+    for owner, name, wrapper in _SALTED_ATTRIBUTES:
+        _setattr(owner, name, wrapper)
+    random.seed = random._inst.seed  # the module's bound method, rebound to the salted one
+    return _SALTED_CALLS
+
+
+def _evaluate(code, expr, max_output, restore, salted=False, shifted=False):
     """Run `code` in a fresh namespace, then evaluate `expr` there.
+
+    With `salted`, opaque functions are salted first and the value reported is
+    `(value, names of the recording salted functions called)`; see `SALTED`. With `shifted`, the heap
+    is shifted first; see `SHIFTED`.
 
     With `restore`, builtins and sys.modules are put back afterwards, for the next expression in
     this instance. After the last expression they are left as the program left them: the instance
@@ -212,9 +326,13 @@ def _evaluate(code, expr, max_output, restore):
     error = None
     text = ""
     try:
+        called = _salt_opaque() if salted else None
+        ballast = _heap_ballast() if shifted else None  # noqa: F841 (held while the program runs)
         namespace = {"__name__": "__main__", "__builtins__": builtins}
         _exec(code, namespace)
         value = _eval(_compile(expr, "<expr>", "eval"), namespace)
+        if called is not None:
+            value = (value, _sorted(called))
         text = _repr(value)
         if not _isinstance(text, _str):
             raise _TypeError("__repr__ returned non-string")
@@ -237,18 +355,31 @@ class WitWorld(wit_world.WitWorld):
     def run(self, program, exprs, max_output_bytes):
         # `random` was seeded when the snapshot was taken; reseed from the host's per-job RNG.
         random.seed()
+        if not exprs:
+            return
+        # The first expression's deadline covers compiling the program (a compile bomb is its time).
+        begin(0)
         try:
             code = _compile(program, "<program>", "exec")
         except _BaseException as exc:  # SyntaxError, ValueError (null bytes), RecursionError, MemoryError
             status = Status.MEMORY if _isinstance(exc, _MemoryError) else Status.SYNTAX_ERROR
             for index in range(_len(exprs)):
-                begin(index)
+                if index:
+                    begin(index)
                 report(_outcome(status, "", etype=_type_name(exc), emsg=_text(exc)))
             return
         last = _len(exprs) - 1
         for index in range(_len(exprs)):
-            begin(index)
-            report(_evaluate(code, exprs[index], max_output_bytes, index < last))
+            if index:
+                begin(index)
+            expr = exprs[index]
+            salted = expr.startswith(SALTED)
+            if salted:
+                expr = expr[_len(SALTED) :]
+            shifted = expr.startswith(SHIFTED)
+            if shifted:
+                expr = expr[_len(SHIFTED) :]
+            report(_evaluate(code, expr, max_output_bytes, index < last, salted, shifted))
 
 
 def _restore(current: dict, pristine: dict) -> None:

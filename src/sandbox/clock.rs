@@ -27,14 +27,22 @@ pub struct VirtualClock {
 }
 
 impl VirtualClock {
-    /// The wall clock starts at a seed-dependent instant, so time-dependent
-    /// programs give different results under different seeds.
+    /// Both clocks start at a seed-dependent instant, so time-dependent programs give different
+    /// results under different seeds: seed 0 at [`EPOCH_BASE_S`] with the monotonic clock at zero,
+    /// other seeds spread over ten years of wall time and twelve days of monotonic time, so coarse
+    /// readings (`time.time() // 1000`, the year, `time.monotonic() // 60`) differ too, not only
+    /// the seconds (a validator replays under another seed to catch such programs).
     pub fn new(seed: u64) -> Self {
-        let offset_s = seed % (10 * 365 * 24 * 3600);
-        let wall_base_ns = (EPOCH_BASE_S + offset_s) * 1_000_000_000;
+        let spread = if seed == 0 { 0 } else { splitmix64(seed) };
+        let offset_s = spread % (10 * 365 * 24 * 3600);
+        let start_ns = if seed == 0 {
+            0
+        } else {
+            splitmix64(spread) % (12 * 24 * 3600 * 1_000_000_000)
+        };
         VirtualClock {
-            elapsed_ns: Arc::new(AtomicU64::new(0)),
-            wall_base_ns,
+            elapsed_ns: Arc::new(AtomicU64::new(start_ns)),
+            wall_base_ns: (EPOCH_BASE_S + offset_s) * 1_000_000_000,
         }
     }
 
@@ -73,6 +81,14 @@ impl HostWallClock for VirtualClock {
     fn now(&self) -> Duration {
         Duration::from_nanos(self.wall_base_ns.saturating_add(self.read()))
     }
+}
+
+/// Spreads consecutive seeds over the whole range (Steele, Lea and Flood's SplitMix64 finaliser).
+fn splitmix64(seed: u64) -> u64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// A pollable that is ready at once: the virtual clock has already moved.
