@@ -23,7 +23,7 @@ def settings(*benchmarks: str, limit: int | None = None, ks: tuple[int, ...] = (
     return EvalSettings(benchmarks=benchmarks, cruxeval_path=CRUXEVAL, limit=limit, ks=ks)
 
 
-def test_gold_answers_score_100_percent_except_non_data_inputs(
+def test_gold_answers_score_100_percent(
     sandbox: Sandbox, cruxeval: list[dict[str, str]]
 ) -> None:
     gold = {
@@ -34,10 +34,10 @@ def test_gold_answers_score_100_percent_except_non_data_inputs(
     assert [(b.name, len(b.ids)) for b in report.benchmarks] == [("cruxeval-o", 800), ("cruxeval-i", 800)]
     output, inputs = report.benchmarks
     assert output.pass_at()[1] == 1.0
-    # Every gold input but three whose values are not data (two lambdas and a range object): answers are
-    # graded from the data they evaluate to, so nothing an answer builds reaches the graded call.
+    # Every gold input, the two lambdas and the range object included: those are pure arguments (they
+    # name nothing of the program, so they cannot call `f`), placed as written in the graded call.
     failing = {i for i, c in zip(inputs.ids, inputs.correct, strict=True) if not c}
-    assert failing == {"sample_344", "sample_364", "sample_522"}
+    assert failing == set()
 
 
 def test_shuffled_answers_score_near_zero(sandbox: Sandbox, cruxeval: list[dict[str, str]]) -> None:

@@ -15,6 +15,7 @@ by default (``1``, ``True`` and ``1.0`` differ; see :mod:`azr.values`).
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -97,6 +98,7 @@ program reaches it from: checksums, digests, compression and seeding a generator
 called)``. The static checks reject programs that name these (``opaque``); the salted run, in the first
 run's build and under its seed, catches the ways past a denylist (a module reached as an attribute of
 another, a string evaluated as an annotation)."""
+_MAY_REACH_SALTED = re.compile(r"import|\bhash\b|\bid\b")
 SHIFTED = "\0azr:shifted\0"
 """Shift the heap first (objects of many sizes held while the program runs), so outputs that expose
 memory addresses (``id(object()) % 97``, a default ``repr``) differ, as between two processes."""
@@ -200,8 +202,9 @@ class TaskValidator:
         pending = [k for k in range(len(items)) if out[k] is None]
         calls = {k: f"{entry}({items[k][1]}\n)" for k in pending}
         # The first run, and the salted run in its own instance (same build, same seed). A program that
-        # imports nothing reaches no module, and `hash` and `id` by name only (banned): it needs no salting.
-        salt = [k for k in pending if "import" in items[k][0]]
+        # imports nothing reaches no module, and one whose text never says `hash` or `id` (even in a
+        # string) cannot call them: such a program needs no salted run (most proposals; it halves the cost).
+        salt = [k for k in pending if _MAY_REACH_SALTED.search(items[k][0])]
         runs = self.sandbox.run_batch(
             [Job(items[k][0], calls[k], seed=self.seeds[0]) for k in pending]
             + [Job(items[k][0], SALTED + calls[k], seed=self.seeds[0]) for k in salt]
@@ -251,6 +254,54 @@ class TaskValidator:
             elif not values.typed_equal(salted[0], first[k].value):
                 out[k] = Rejected("opaque", "its value changes when hash() and id() are salted")
         return [r if r is not None else Rejected("internal", "not validated") for r in out]
+
+
+# Test code (HumanEval's `check`, plain asserts) runs next to the program, so it compares whatever the
+# program's functions return: an object whose `__eq__` is always true passed `assert candidate(1) == 3`.
+# The driver runs the program in one namespace and the tests in a copy where every function the program
+# defined is wrapped to return plain data, rebuilt from exact built-in types (by identity of the type,
+# which no metaclass can fake), or raise; the program's own calls, through its own globals, are not
+# wrapped. It binds what it uses before the program runs. Written by azr; the program and tests reach it
+# as string literals, never spliced into code.
+_TESTS_DRIVER = """
+def __azr_run_tests(program, tests, entry, _type=type, _exec=exec, _dict=dict, _list=list, _tuple=tuple,
+                    _set=set, _frozenset=frozenset, _items=dict.items, _callable=callable,
+                    _isinstance=isinstance, _error=TypeError,
+                    _scalars=(int, float, complex, str, bytes, bool, type(None))):
+    def plain(value, depth):
+        kind = _type(value)
+        for scalar in _scalars:
+            if kind is scalar:
+                return value
+        if depth > 100:
+            raise _error("the result nests too deeply to be plain data")
+        if kind is _list:
+            return [plain(item, depth + 1) for item in value]
+        if kind is _tuple:
+            return _tuple([plain(item, depth + 1) for item in value])
+        if kind is _dict:
+            return {plain(k, depth + 1): plain(v, depth + 1) for k, v in _items(value)}
+        if kind is _set:
+            return {plain(item, depth + 1) for item in value}
+        if kind is _frozenset:
+            return _frozenset([plain(item, depth + 1) for item in value])
+        raise _error("the function returned an object that is not plain data")
+
+    def plain_results(function):
+        def candidate(*args, **kwargs):
+            return plain(function(*args, **kwargs), 0)
+        return candidate
+
+    namespace = {"__name__": "__main__", "__builtins__": __builtins__}
+    _exec(program, namespace)
+    tested = _dict(namespace)
+    for name, value in _items(namespace):
+        if _callable(value) and not _isinstance(value, _type):
+            tested[name] = plain_results(value)
+    _exec(tests, tested)
+    if entry is not None:
+        tested["check"](tested[entry])
+"""
 
 
 class Verifier:
@@ -359,16 +410,21 @@ class Verifier:
         ``check(e)`` returns. 1.0/0.0, or with ``fraction=True`` the fraction of cases passed; a None
         program or one without cases scores 0.
 
-        Unlike the three task graders, the verdict comes from the instance the program ran in (the
-        tests must run next to it), so a program written to tamper with its own interpreter can pass:
-        the same limit as HumanEval's reference harness. Prefer the task graders for RL rewards."""
+        The tests see the program's functions only through wrappers that hand back plain data (exact
+        built-in types, rebuilt; see ``_TESTS_DRIVER``): an object whose ``__eq__`` is always true, or a
+        subclass of ``int`` or ``str`` that compares equal to anything, fails the test instead of
+        passing it. Unlike the three task graders, the verdict still comes from the instance the program
+        ran in (the tests must run next to it), so a program written to tamper with its own interpreter
+        (reaching the driver through frames, rebinding what the tests use) can pass: the same limit as
+        HumanEval's reference harness. Prefer the task graders for RL rewards."""
         jobs: list[Job] = []
         owners: list[int] = []
         for k, (program, blocks, entry) in enumerate(zip(programs, cases, entry_points, strict=True)):
             if program is None:
                 continue
             for block in blocks:
-                jobs.append(Job(f"{program}\n\n{block}\n", f"check({entry})" if entry else "None", timeout_s=timeout_s))
+                call = f"__azr_run_tests({program!r}, {block!r}, {entry!r})"
+                jobs.append(Job(_TESTS_DRIVER, call, timeout_s=timeout_s))
                 owners.append(k)
         passed = [0] * len(programs)
         total = [0] * len(programs)

@@ -12,7 +12,8 @@ __all__ = ["iter_jsonl", "read_intact"]
 
 
 def iter_jsonl(path: str | Path) -> Iterator[tuple[int, str, Any]]:
-    """``(line number, raw line, decoded value or the ValueError)`` for each non-blank line.
+    """``(line number, raw line, decoded value or the ValueError)`` for each non-blank line (a line
+    nested too deeply for the JSON decoder is a ValueError too).
 
     Errors are yielded, not raised, so each caller decides: name the line in a ``ConfigError``, skip
     it, or (buffers) accept that a last line without its newline was cut short by a kill. ``.gz``
@@ -27,6 +28,8 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, str, Any]]:
                     yield number, line, json.loads(line)
                 except ValueError as exc:
                     yield number, line, exc
+                except RecursionError:  # nested past the interpreter's recursion limit: unreadable too
+                    yield number, line, ValueError(f"line {number} nests too deeply to read as JSON")
 
 
 def read_intact(path: str | Path) -> list[Any]:

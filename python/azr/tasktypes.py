@@ -21,10 +21,14 @@ Grading rules (``Verifier(answers="data")``, the default for every reward):
 With ``answers="expression"`` (CRUXEval compatibility, for ``azr eval`` only), an answer that is not
 plain data may be an expression. A deduction answer is evaluated *alone* in a fresh instance without
 the task's program (an answer that calls ``f`` fails with ``NameError``) and only the plain data it
-reports is compared. An abduction answer's arguments are evaluated in the program's namespace (some
-CRUXEval gold inputs name program globals) with ``f`` replaced by a function that refuses to run, and
-must evaluate to plain data; ``f`` is then called on those values in a fresh instance, as for a data
-answer. So an answer that calls ``f``, or builds an object or a generator, scores nothing.
+reports is compared. An abduction answer whose arguments are *pure* (literals, operators, pure
+builtins such as ``range`` and ``len``, plain method calls, lambdas that name only their parameters:
+``_core.CheckPolicy.check_pure_arguments``) names nothing of the program, so ``f`` is called on it as
+written in a fresh instance: ``[6, 4, 2], lambda x: x < 2``. Other arguments are evaluated in the
+program's namespace (some CRUXEval gold inputs name program globals) with ``f``, and every global
+bound to it, replaced for good by a function that refuses to run, and must evaluate to plain data;
+``f`` is then called on those values in a fresh instance, as for a data answer. So an answer that
+calls ``f``, or builds an object or a generator, scores nothing.
 """
 
 from __future__ import annotations
@@ -47,22 +51,22 @@ __all__ = ["TASK_TYPES", "TaskTypeSpec", "spec"]
 
 GradeFn = Callable[["Verifier", Sequence[Task], Sequence["str | None"]], list["Grade"]]
 
-# Expression mode (CRUXEval compatibility) for abduction: the answer's argument expressions are
-# evaluated in the task program's namespace (some CRUXEval gold inputs name program globals), with the
-# entry function replaced by one that refuses to run, and must evaluate to plain data; the call itself
-# then runs in a fresh instance from azr-written source, like a data answer. Nothing the answer built
-# (an object, a generator that calls `f` later) survives into the graded call.
+# Expression mode (CRUXEval compatibility) for abduction, for an answer that is neither plain data nor
+# pure (`_core.CheckPolicy.check_pure_arguments`; some CRUXEval gold inputs name program globals): its
+# argument expressions are evaluated in the task program's namespace with the entry function, and every
+# other global bound to it, replaced by one that refuses to run, for good: nothing the answer built can
+# call `f` later, not even a `__repr__` the harness runs when it reports the values. They must evaluate
+# to plain data; the call itself then runs in a fresh instance from azr-written source, like a data answer.
 _REFUSED_ENTRY = """
 
 def __azr_arguments(entry, arguments):
     def refused(*args, **kwargs):
         raise RuntimeError("an answer may not call the task's function")
     namespace = globals()
-    namespace[entry.__name__] = refused
-    try:
-        return arguments()
-    finally:
-        namespace[entry.__name__] = entry
+    for name, value in list(namespace.items()):
+        if value is entry:
+            namespace[name] = refused
+    return arguments()
 
 def __azr_pack(*args, **kwargs):
     return args, kwargs
@@ -130,6 +134,7 @@ def _grade_abduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
     entry = verifier.policy.entry
     arguments: dict[int, values.Arguments] = {}
     evaluate: list[int] = []
+    pure: list[int] = []
     for k, answer in enumerate(answers):
         if answer is None:
             grades[k] = Grade.format_error("no answer")
@@ -137,6 +142,8 @@ def _grade_abduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
         parsed = values.parse_arguments(answer)
         if isinstance(parsed, values.Arguments):
             arguments[k] = parsed
+        elif verifier.answers == "expression" and not verifier.policy.check_pure_arguments(answer):
+            pure.append(k)
         elif verifier.answers == "expression" and not verifier.policy.check_input(answer):
             evaluate.append(k)
         else:
@@ -151,10 +158,12 @@ def _grade_abduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
             grades[k] = Grade.wrong("the input did not evaluate to plain data")
         else:
             arguments[k] = packed
-    # azr writes every call from the values: none of the answer's text reaches this instance.
+    # azr writes every call from the values: none of the answer's text reaches this instance, but for a
+    # pure answer (expression mode), which names nothing of the program and so cannot call `f`.
     calls = sorted(arguments)
     jobs = [Job(tasks[k].program, arguments[k].call(entry)) for k in calls]
-    for k, text in zip(calls, verifier.reported(jobs), strict=True):
+    jobs += [Job(tasks[k].program, f"{entry}({answers[k]}\n)") for k in pure]
+    for k, text in zip(calls + pure, verifier.reported(jobs), strict=True):
         grades[k] = verifier.compare(tasks[k].outputs[0], text)
     return _complete(grades)
 

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from azr import parallel
+from azr import parallel, values
 from azr.buffer import BufferSet, seed_tasks
 from azr.config import TrainConfig
 from azr.context import ContextWindow, context_length
@@ -170,6 +170,9 @@ class Trainer:
         sb = config.sandbox
         self.sandbox = Sandbox(workers=sb.workers or None, timeout_s=sb.timeout_s, memory_mb=sb.memory_mb)
         self.validator = TaskValidator(self.sandbox)
+        # Choose the replay builds now (a set-up: building guests, once per machine), not inside the
+        # first step, whose sandbox work would then count the choice's probe runs.
+        self.validator.replay_builds  # noqa: B018
         self.verifier = Verifier(self.sandbox)
         sp = config.selfplay
         self.buffers = BufferSet(
@@ -419,7 +422,11 @@ class Trainer:
         for parsed, program in proposals:
             if task_type is TaskType.INDUCTION:
                 assert program is not None
-                inputs = list(dict.fromkeys(parsed.inputs))
+                # Distinct by value, not by text: `7`, `(7)` and `0x7` are one hidden case.
+                unique: dict[str, str] = {}
+                for text in parsed.inputs:
+                    unique.setdefault(values.argument_key(text), text)
+                inputs = list(unique.values())
             else:
                 assert parsed.program is not None
                 program, inputs = parsed.program, parsed.inputs[:1]

@@ -37,6 +37,7 @@ __all__ = [
     "Data",
     "Equality",
     "NotData",
+    "argument_key",
     "equal",
     "parse_arguments",
     "parse_value",
@@ -85,6 +86,14 @@ class NotData:
 
 class _Reject(Exception):
     pass
+
+
+def argument_key(text: str) -> str:
+    """The key under which argument texts that mean the same values are one (``7``, ``(7)``, ``0x7``,
+    ``+7``, ``7 # seven``): the call azr would write from the values, or the text itself when it is not
+    plain data. Typed, like the values: ``7``, ``7.0`` and ``True`` stay three."""
+    parsed = parse_arguments(text)
+    return parsed.call("") if isinstance(parsed, Arguments) else text
 
 
 def parse_value(text: object) -> Data | NotData:

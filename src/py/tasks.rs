@@ -99,6 +99,10 @@ impl PyCheckPolicy {
         checked(text, |t| check::check_value(t, &self.inner))
     }
 
+    fn check_pure_arguments(&self, text: &Bound<'_, PyString>) -> Option<(&'static str, String)> {
+        checked(text, |t| check::check_pure_arguments(t, &self.inner))
+    }
+
     #[getter]
     fn entry(&self) -> String {
         self.inner.entry.clone()

@@ -517,6 +517,170 @@ pub fn check_arguments(text: &str) -> Result<(), Rejection> {
     Ok(())
 }
 
+/// Builtins a pure argument may name: functions of their arguments only (no code from a string, no
+/// attribute by name, no access to modules, frames or globals).
+pub const PURE_BUILTINS: &[&str] = &[
+    "abs",
+    "all",
+    "any",
+    "bin",
+    "bool",
+    "bytes",
+    "chr",
+    "dict",
+    "divmod",
+    "enumerate",
+    "float",
+    "frozenset",
+    "hex",
+    "int",
+    "len",
+    "list",
+    "max",
+    "min",
+    "oct",
+    "ord",
+    "pow",
+    "range",
+    "reversed",
+    "round",
+    "set",
+    "sorted",
+    "str",
+    "sum",
+    "tuple",
+    "zip",
+];
+
+/// Checks that `text` is an argument list of *pure* expressions, for CRUXEval's compatibility mode
+/// (never for rewards): literals, operators, displays, subscripts, conditionals, calls of
+/// [`PURE_BUILTINS`], method calls with plain (not dunder, not banned) names, and lambdas whose bodies
+/// are pure and name only their own parameters: `[6, 4, 2], lambda x: x < 2`, `range(100, 120)`,
+/// `''.join(['A'] * 20)`. Such an argument names nothing of the task's program (not `f`, no global),
+/// so it cannot search for an answer by calling `f`; a grader may place it, as written, in the call
+/// it runs. Keyword arguments must be plain ASCII names; no `*`/`**` unpacking.
+pub fn check_pure_arguments(text: &str, policy: &CheckPolicy) -> Result<(), Rejection> {
+    let chars = text.chars().count();
+    if chars > policy.max_chars {
+        return Err(Rejection::TooLong {
+            chars,
+            max: policy.max_chars,
+        });
+    }
+    let call = format!("__azr_args({text}\n)");
+    shallow(&call, rustpython_parser::Mode::Expression)?;
+    ascii_names(&call, rustpython_parser::Mode::Expression)?;
+    let expr = ast::Expr::parse(&call, "<arguments>").map_err(|e| Rejection::Syntax(e.to_string()))?;
+    let ast::Expr::Call(c) = &expr else {
+        return Err(Rejection::NotLiteral("not an argument list".into()));
+    };
+    if !matches!(c.func.as_ref(), ast::Expr::Name(n) if n.id.as_str() == "__azr_args") {
+        return Err(Rejection::NotLiteral("not an argument list".into()));
+    }
+    let scope = Vec::new();
+    for arg in &c.args {
+        pure(arg, &scope, policy)?;
+    }
+    for keyword in &c.keywords {
+        let Some(name) = &keyword.arg else {
+            return Err(Rejection::NotLiteral("`**` unpacking is not a pure argument".into()));
+        };
+        if !name.as_str().is_ascii() || name.as_str().starts_with("__") {
+            return Err(Rejection::NotLiteral(format!(
+                "keyword `{}` is not a plain ASCII name",
+                name.as_str()
+            )));
+        }
+        pure(&keyword.value, &scope, policy)?;
+    }
+    Ok(())
+}
+
+/// Whether `expr` is pure, with `scope` the parameters of the lambdas around it.
+fn pure(expr: &ast::Expr, scope: &Vec<String>, policy: &CheckPolicy) -> Result<(), Rejection> {
+    let not = |what: String| Err(Rejection::NotLiteral(format!("{what} is not a pure argument")));
+    let all = |items: &[ast::Expr]| items.iter().try_for_each(|e| pure(e, scope, policy));
+    match expr {
+        ast::Expr::Constant(_) => Ok(()),
+        ast::Expr::Name(n) => {
+            let name = n.id.as_str();
+            if scope.iter().any(|p| p == name) || PURE_BUILTINS.contains(&name) {
+                Ok(())
+            } else {
+                not(format!("the name `{name}`"))
+            }
+        }
+        ast::Expr::UnaryOp(u) => pure(&u.operand, scope, policy),
+        ast::Expr::BinOp(b) => pure(&b.left, scope, policy).and_then(|()| pure(&b.right, scope, policy)),
+        ast::Expr::BoolOp(b) => all(&b.values),
+        ast::Expr::Compare(c) => pure(&c.left, scope, policy).and_then(|()| all(&c.comparators)),
+        ast::Expr::IfExp(i) => {
+            pure(&i.test, scope, policy)?;
+            pure(&i.body, scope, policy)?;
+            pure(&i.orelse, scope, policy)
+        }
+        ast::Expr::Tuple(t) => all(&t.elts),
+        ast::Expr::List(l) => all(&l.elts),
+        ast::Expr::Set(s) => all(&s.elts),
+        ast::Expr::Dict(d) => {
+            if d.keys.iter().any(Option::is_none) {
+                return not("dict unpacking".into());
+            }
+            d.keys.iter().flatten().try_for_each(|e| pure(e, scope, policy))?;
+            all(&d.values)
+        }
+        ast::Expr::Subscript(s) => pure(&s.value, scope, policy).and_then(|()| pure(&s.slice, scope, policy)),
+        ast::Expr::Slice(s) => [&s.lower, &s.upper, &s.step]
+            .into_iter()
+            .flatten()
+            .try_for_each(|e| pure(e, scope, policy)),
+        ast::Expr::Attribute(a) => {
+            let attr = a.attr.as_str();
+            let hidden = attr.starts_with('_')
+                || policy.banned_attributes.contains(attr)
+                || policy.banned_modules.contains(attr)
+                || policy.opaque_modules.contains(attr);
+            if hidden {
+                return not(format!("the attribute `{attr}`"));
+            }
+            pure(&a.value, scope, policy)
+        }
+        ast::Expr::Call(call) => {
+            let callee_ok = match call.func.as_ref() {
+                ast::Expr::Name(n) => PURE_BUILTINS.contains(&n.id.as_str()),
+                ast::Expr::Attribute(_) => true,
+                _ => false,
+            };
+            if !callee_ok {
+                return not("a call of anything but a pure builtin or a method".into());
+            }
+            pure(&call.func, scope, policy)?;
+            if call.args.iter().any(|a| matches!(a, ast::Expr::Starred(_)))
+                || call.keywords.iter().any(|k| k.arg.is_none())
+            {
+                return not("unpacking".into());
+            }
+            all(&call.args)?;
+            call.keywords.iter().try_for_each(|k| pure(&k.value, scope, policy))
+        }
+        ast::Expr::Lambda(lambda) => {
+            let args = &lambda.args;
+            let mut inner = scope.clone();
+            for arg in args.posonlyargs.iter().chain(&args.args).chain(&args.kwonlyargs) {
+                if let Some(default) = &arg.default {
+                    pure(default, scope, policy)?;
+                }
+                inner.push(arg.def.arg.to_string());
+            }
+            for arg in args.vararg.iter().chain(&args.kwarg) {
+                inner.push(arg.arg.to_string());
+            }
+            pure(&lambda.body, &inner, policy)
+        }
+        _ => not("this expression".into()),
+    }
+}
+
 /// Longest text [`check_literal`] accepts (the sandbox's default output cap).
 pub const LITERAL_MAX_CHARS: usize = 65_536;
 /// Deepest nesting of brackets [`check_literal`] accepts.
@@ -842,6 +1006,45 @@ mod tests {
             "(lambda: 1)()",
         ] {
             assert!(check_arguments(text).is_err(), "{text}");
+        }
+    }
+
+    #[test]
+    fn pure_arguments_name_nothing_of_the_program() {
+        let p = CheckPolicy::default();
+        for text in [
+            "[6, 4, 2, 8, 15], (lambda x: x.reverse())",
+            "[0, 3, 0, 1], lambda x: x < 2",
+            "range(100, 120)",
+            "''.join(['A'] * 20)",
+            "dict(e=1, d=2, c=3)",
+            "[3, 1], key=lambda a, b=2: (a * b) % 3 if a else -a",
+            "lambda x: lambda y: x + y",
+            "sorted([3, 1], key=len)",
+        ] {
+            assert_eq!(check_pure_arguments(text, &p), Ok(()), "{text}");
+        }
+        for text in [
+            "f(1)",
+            "lambda x: f(x)",
+            "lambda x: g",
+            "lambda x: globals()",
+            "lambda x: getattr(x, 'a')",
+            "lambda x: __import__('os')",
+            "lambda x: x.__class__",
+            "lambda x: x._private",
+            "lambda x: x.sys",
+            "lambda g: g(g)",
+            "(lambda: 1)()",
+            "[y for y in range(3)]",
+            "next(x for x in range(9) if x)",
+            "*[1]",
+            "**{'a': 1}",
+            "lambda x: (y := x)",
+            "type('X', (), {})()",
+            "lambda x=f: x",
+        ] {
+            assert!(check_pure_arguments(text, &p).is_err(), "{text}");
         }
     }
 

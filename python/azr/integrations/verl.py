@@ -58,13 +58,36 @@ _FIELDS = {
 
 
 def _ground_truth(raw: object, task: str) -> Mapping[str, Any]:
-    data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    try:
+        data = json.loads(raw) if isinstance(raw, str | bytes) else raw
+    except RecursionError as exc:  # JSON nested past the interpreter's recursion limit
+        raise ValueError(f"ground_truth for {task} nests too deeply to read") from exc
     if not isinstance(data, Mapping):
         raise ValueError(f"ground_truth for {task} must be a dict (or its JSON), got {type(data).__name__}")
     missing = [f for f in _FIELDS[task] if data.get(f) is None]
     if missing:
         raise ValueError(f"ground_truth for {task} lacks {missing}")
+    for field in ("program", "input", "output", "entry_point", "code_prompt"):
+        if data.get(field) is not None and not isinstance(data[field], str):
+            raise ValueError(f"ground_truth {field!r} for {task} must be a string, got {type(data[field]).__name__}")
+    if task == "induction" and not _is_pairs(data["io_pairs"]):
+        raise ValueError(
+            f"ground_truth 'io_pairs' for {task} must be a list of [input, output] string pairs, "
+            f"got {str(data['io_pairs'])[:80]!r}"
+        )
+    tests = data.get("tests")
+    if task == "tests" and not (isinstance(tests, str) or _is_strings(tests)):
+        raise ValueError(f"ground_truth 'tests' for {task} must be a string or a list of strings")
     return data
+
+
+def _is_strings(value: object) -> bool:
+    return isinstance(value, list | tuple) and all(isinstance(item, str) for item in value)
+
+
+def _is_pairs(value: object) -> bool:
+    """A list of [input, output] pairs of strings (a dict or a string would iterate into nonsense cases)."""
+    return isinstance(value, list | tuple) and all(_is_strings(pair) and len(pair) == 2 for pair in value)
 
 
 def compute_score_batched(
