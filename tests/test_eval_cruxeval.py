@@ -23,9 +23,7 @@ def settings(*benchmarks: str, limit: int | None = None, ks: tuple[int, ...] = (
     return EvalSettings(benchmarks=benchmarks, cruxeval_path=CRUXEVAL, limit=limit, ks=ks)
 
 
-def test_gold_answers_score_100_percent(
-    sandbox: Sandbox, cruxeval: list[dict[str, str]]
-) -> None:
+def test_gold_answers_score_100_percent(sandbox: Sandbox, cruxeval: list[dict[str, str]]) -> None:
     gold = {
         "cruxeval-o": {row["id"]: [row["output"]] for row in cruxeval},
         "cruxeval-i": {row["id"]: [f"f({row['input']})"] for row in cruxeval},  # CRUXEval-I's generation format
