@@ -79,7 +79,15 @@ def main() -> None:
             parallel.wrap(ref_model, resolved, world, torch.device("cpu"), bf16_params=bf16)
     updater = PolicyUpdater(
         trained,
-        OptimConfig(lr=2e-3, grad_clip=0.05, micro_batch_size=2, kl_coef=0.5 if ref_model is not None else 0.0),
+        # The PPO ratio against the (nudged) sampler log-probs, so that the clip acts across ranks; the
+        # rollout correction's own arithmetic is per token and tested in tests/test_losses.py.
+        OptimConfig(
+            lr=2e-3,
+            grad_clip=0.05,
+            micro_batch_size=2,
+            kl_coef=0.5 if ref_model is not None else 0.0,
+            rollout_correction="none",
+        ),
         pad_id=int(tokenizer.pad_token_id),
         device=torch.device("cpu"),
         ref_model=ref_model,

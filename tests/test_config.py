@@ -343,3 +343,17 @@ def test_format_only_control_is_the_demo_with_only_its_reward_rule_changed():
     control = load_config(DEMO.parent / "control-format-only.toml")
     assert (demo.selfplay.reward_mode, control.selfplay.reward_mode) == ("azr", "format_only")
     assert dataclasses.replace(control, selfplay=dataclasses.replace(control.selfplay, reward_mode="azr")) == demo
+
+
+def test_rollout_correction_settings_are_checked() -> None:
+    from azr.config import OptimConfig
+    from azr.exceptions import ConfigError
+
+    assert OptimConfig().rollout_correction == "tis"
+    for bad in ((1.0, 1.01), (0.99, 0.999), (0.0, 2.0)):
+        with pytest.raises(ConfigError, match="seq_mask_band"):
+            OptimConfig(seq_mask_band=bad)
+    with pytest.raises(ConfigError, match="tis_cap"):
+        OptimConfig(tis_cap=0.5)
+    with pytest.raises(ConfigError, match="rollout_correction"):
+        OptimConfig(rollout_correction="both")  # type: ignore[arg-type]

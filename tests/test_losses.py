@@ -88,3 +88,65 @@ def test_token_logprobs_use_the_sampling_temperature():
     assert logp[0, 1].item() == pytest.approx(expected[0, 1, 1].item())
     p = expected.exp()
     assert entropy[0, 1].item() == pytest.approx(-(p[0, 1] * expected[0, 1]).sum().item(), rel=1e-6)
+
+
+# --- rollout correction ---------------------------------------------------------------------------------------
+
+
+def _grad(mode: str, logp_values: torch.Tensor, sampler: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor):
+    from azr.losses import rollout_correction
+
+    logp = logp_values.clone().requires_grad_(True)
+    correction = rollout_correction(logp, sampler, mask, mode, tis_cap=2.0, band=(0.99, 1.01))  # type: ignore[arg-type]
+    terms = policy_loss(logp, correction.old_logp, adv, mask, weights=correction.weights)
+    terms.loss.backward()
+    assert logp.grad is not None
+    return logp.grad, correction, terms
+
+
+def test_rollout_correction_with_equal_logprobs_is_exactly_todays_update():
+    torch.manual_seed(0)
+    logp = -torch.rand(3, 5) * 3
+    mask = torch.tensor([[1.0] * 5, [1.0] * 3 + [0.0] * 2, [1.0] * 4 + [0.0]])
+    adv = t([0.7, -1.2, 0.3])
+    base, _, base_terms = _grad("none", logp, logp.clone(), adv, mask)
+    for mode in ("tis", "seq_mask"):
+        grad, correction, terms = _grad(mode, logp, logp.clone(), adv, mask)
+        assert torch.equal(grad, base), mode
+        assert terms.loss.item() == base_terms.loss.item()
+        assert correction.abs_diff_sum == 0.0 and correction.corrected_tokens == 0.0
+
+
+def test_tis_weights_and_gradient_match_a_reference_computation():
+    torch.manual_seed(1)
+    logp = -torch.rand(2, 6) * 2
+    sampler = logp + torch.randn(2, 6) * 0.5  # a perturbed behaviour policy
+    sampler[0, 0] = logp[0, 0] - 3.0  # a token the sampler thought unlikely: ratio e^3, truncated to 2
+    mask = torch.tensor([[1.0] * 6, [1.0] * 4 + [0.0] * 2])
+    adv = t([1.5, -0.5])
+    grad, correction, _ = _grad("tis", logp, sampler, adv, mask)
+    weights = torch.clamp(torch.exp(logp - sampler), max=2.0)
+    assert torch.allclose(correction.weights * mask, weights * mask)  # type: ignore[operator]
+    # d/dlogp of -(1/N) sum w A exp(logp - sg(logp)) = -(w A)/N on live tokens.
+    expected = -(weights * adv.unsqueeze(-1) * mask) / mask.sum()
+    assert torch.allclose(grad, expected, atol=1e-7)
+    assert correction.corrected_tokens >= 1.0
+    diff = (logp - sampler).abs() * mask
+    assert correction.max_abs_diff == pytest.approx(float(diff.max()))
+    assert correction.abs_diff_sum == pytest.approx(float(diff.sum()), rel=1e-6)
+    r = torch.exp(logp - sampler)
+    assert correction.kl_sum == pytest.approx(float(((r - 1 - (logp - sampler)) * mask).sum()), rel=1e-5)
+    # `none` instead takes the PPO ratio against the sampler: another gradient, clipped where it leaves the band.
+    other, _, _ = _grad("none", logp, sampler, adv, mask)
+    assert not torch.allclose(other, grad)
+
+
+def test_seq_mask_drops_the_sequences_whose_geometric_ratio_leaves_the_band():
+    logp = -torch.ones(3, 4)
+    sampler = logp.clone()
+    sampler[1] -= 0.05  # geometric ratio e^0.05 = 1.05: outside (0.99, 1.01)
+    sampler[2, 0] -= 0.02  # mean shift 0.005: inside
+    mask = torch.ones(3, 4)
+    grad, correction, _ = _grad("seq_mask", logp, sampler, t([1.0, 1.0, 1.0]), mask)
+    assert torch.all(grad[1] == 0) and torch.all(grad[0] != 0) and torch.all(grad[2] != 0)
+    assert correction.corrected_tokens == 4.0

@@ -89,3 +89,44 @@ def test_update_scores_completions_from_the_kept_logits_exactly(tiny_model_dir):
     for row, (p, c) in enumerate(shapes):
         for k in range(c):
             assert torch.allclose(kept[row, k], full[row, p - 1 + k], atol=1e-5), (row, k)
+
+
+def test_the_update_runs_without_dropout_so_its_logprobs_are_the_policys(tiny_model_dir, tmp_path):
+    """pi_old is the trainer's own log-probs and the rollout correction compares them with the sampler's:
+    neither may be a dropout sample. A copy of the tiny model with heavy dropout and a LoRA adapter with
+    dropout: the update's log-probs equal the eval-mode ones, so the mismatch with eval-mode sampler
+    log-probs is exactly zero and the correction changes nothing."""
+    from transformers import AutoConfig
+
+    from azr.losses import token_logprobs
+    from azr.policy import _collate
+
+    config = AutoConfig.from_pretrained(tiny_model_dir)
+    config.attention_dropout = 0.5
+    model, tokenizer = load_model(tiny_model_dir)
+    noisy = type(model)(config)
+    noisy.load_state_dict(model.state_dict())
+    from peft import LoraConfig, get_peft_model
+
+    from azr.models import peft_quiet
+
+    with peft_quiet():
+        noisy = get_peft_model(
+            noisy, LoraConfig(r=4, lora_alpha=8, lora_dropout=0.5, target_modules=["q_proj", "v_proj"])
+        )
+    rng = np.random.default_rng(1)
+    rollouts = [Rollout(rng.integers(5, 200, 9).tolist(), rng.integers(5, 200, 6).tolist(), [0.0] * 6, 1.0)]
+    batch = _collate(rollouts, tokenizer.pad_token_id, torch.device("cpu"))
+    updater = PolicyUpdater(noisy, OptimConfig(), pad_id=tokenizer.pad_token_id, device=torch.device("cpu"))
+    noisy.eval()
+    with torch.no_grad():
+        clean, _ = token_logprobs(updater._logits(noisy, batch), batch.targets)
+    rollouts = [Rollout(rollouts[0].prompt_ids, rollouts[0].token_ids, clean[0].tolist(), 1.0)]
+    stats = updater.accumulate(rollouts)
+    assert stats["mismatch/abs_max"] == 0.0, stats
+    assert stats["mismatch/corrected_fraction"] == 0.0
+    # With dropout left on (what `model.train()` alone does), the same forward differs from the policy's.
+    noisy.train()
+    with torch.no_grad():
+        dropped, _ = token_logprobs(updater._logits(noisy, batch), batch.targets)
+    assert not torch.equal(dropped, clean)

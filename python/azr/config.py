@@ -355,11 +355,26 @@ class OptimConfig(_Section):
     entropy_coef: float = setting(
         0.0, "> 0 adds an entropy bonus: the loss subtracts `entropy_coef` times the token entropy.", NON_NEGATIVE
     )
+    rollout_correction: Literal["none", "tis", "seq_mask"] = setting(
+        "tis",
+        "How the update corrects for the sampler's log-probs differing from the trainer's (vLLM, bf16): `tis` "
+        "weights each token by the truncated ratio min(pi_trainer / pi_sampler, `tis_cap`) with the PPO ratio "
+        "against the trainer's own log-probs (exactly today's update when the two agree); `seq_mask` drops "
+        "sequences whose geometric-mean ratio leaves `seq_mask_band`; `none` takes the PPO ratio against the "
+        "sampler's log-probs (docs/train.md).",
+    )
+    tis_cap: float = setting(2.0, "Largest importance weight `tis` gives a token.", Range(low=1))
+    seq_mask_band: tuple[float, float] = setting(
+        (0.99, 1.01), "The geometric-mean ratio band a sequence must lie in under `seq_mask` (low < 1 < high)."
+    )
 
     def _check_relations(self) -> None:
         for beta in self.betas:
             if not 0 <= beta < 1:
                 raise self.invalid("betas", "two numbers in [0, 1)")
+        low, high = self.seq_mask_band
+        if not 0 < low < 1 < high:
+            raise self.invalid("seq_mask_band", "two numbers low < 1 < high, low > 0, e.g. [0.99, 1.01]")
 
 
 @dataclass(frozen=True, slots=True)

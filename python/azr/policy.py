@@ -21,7 +21,7 @@ import torch.distributed as dist
 
 from azr import parallel
 from azr.config import OptimConfig
-from azr.losses import policy_loss, token_logprobs
+from azr.losses import policy_loss, rollout_correction, token_logprobs
 from azr.sampling.base import Progress
 
 __all__ = ["PolicyUpdater", "Rollout", "build_optimizer"]
@@ -29,8 +29,9 @@ __all__ = ["PolicyUpdater", "Rollout", "build_optimizer"]
 
 @dataclass(frozen=True, slots=True)
 class Rollout:
-    """A sampled completion with its advantage. ``temperature`` is the one it was sampled at, so the
-    update scores it under the same distribution as the sampler's ``old_logprobs``."""
+    """A sampled completion with its advantage. ``old_logprobs`` are the sampler's (the behaviour
+    policy's; see ``optim.rollout_correction``); ``temperature`` is the one it was sampled at, so the
+    update scores it under the same distribution."""
 
     prompt_ids: list[int]
     token_ids: list[int]
@@ -89,6 +90,20 @@ def _collate(rollouts: Sequence[Rollout], pad_id: int, device: torch.device) -> 
         rollouts[0].temperature,
         first,
     )
+
+
+_SUMS = ("loss", "clipped", "kl", "entropy", "ratio", "mismatch_abs", "mismatch_kl", "corrected")
+"""The per-token sums a step accumulates over micro-batches (and ranks)."""
+
+
+def _dropout_off(model: torch.nn.Module) -> None:
+    """Dropout off, training mode (and so gradient checkpointing) on: the update's log-probs must be the
+    policy's, not a dropout sample of it, when they are compared with the sampler's (the rollout
+    correction) and taken as pi_old. Covers ``nn.Dropout`` modules (LoRA's included) and attention
+    modules that drop out by ``self.training`` (transformers' ``attention_dropout``)."""
+    for module in model.modules():
+        if isinstance(module, torch.nn.Dropout) or hasattr(module, "attention_dropout"):
+            module.eval()
 
 
 def _chunks(rollouts: Sequence[Rollout], size: int) -> Iterator[list[Rollout]]:
@@ -170,8 +185,10 @@ class PolicyUpdater:
             dist.all_reduce(total)
         num_tokens = max(float(total.item()), 1.0) / world
         self.model.train()
+        _dropout_off(self.model)
         chunks = list(_chunks(rollouts, cfg.micro_batch_size))
-        sums = {"loss": 0.0, "clipped": 0.0, "kl": 0.0, "entropy": 0.0, "ratio": 0.0}
+        sums = dict.fromkeys(_SUMS, 0.0)
+        max_diff = 0.0
         for n, chunk in enumerate(chunks):
             batch = _collate(chunk, self.pad_id, self.device)
             sync = n == len(chunks) - 1
@@ -183,9 +200,17 @@ class PolicyUpdater:
                         ref_logp, _ = token_logprobs(
                             self._logits(self.ref_model, batch), batch.targets, batch.temperature
                         )
-                terms = policy_loss(
+                correction = rollout_correction(
                     logp,
                     batch.old_logp,
+                    batch.mask,
+                    cfg.rollout_correction,
+                    tis_cap=cfg.tis_cap,
+                    band=cfg.seq_mask_band,
+                )
+                terms = policy_loss(
+                    logp,
+                    correction.old_logp,
                     batch.advantages,
                     batch.mask,
                     clip_low=cfg.clip_low,
@@ -195,6 +220,7 @@ class PolicyUpdater:
                     entropy=entropy,
                     entropy_coef=cfg.entropy_coef,
                     num_tokens=num_tokens,
+                    weights=correction.weights,
                 )
                 terms.loss.backward()  # type: ignore[no-untyped-call]
             sums["loss"] += float(terms.loss.detach())
@@ -202,22 +228,33 @@ class PolicyUpdater:
             sums["kl"] += terms.kl_sum
             sums["entropy"] += terms.entropy_sum
             sums["ratio"] += terms.ratio_sum
+            sums["mismatch_abs"] += correction.abs_diff_sum
+            sums["mismatch_kl"] += correction.kl_sum
+            sums["corrected"] += correction.corrected_tokens
+            max_diff = max(max_diff, correction.max_abs_diff)
             if progress is not None:
                 progress(len(chunk), sum(len(r.token_ids) for r in chunk))
-        keys = ("loss", "clipped", "kl", "entropy", "ratio")
-        totals: list[float] = [sums[k] for k in keys] + [local_tokens]
+        totals: list[float] = [sums[k] for k in _SUMS] + [local_tokens]
         if world > 1:
             reduced = torch.tensor(totals, dtype=torch.float64)
             dist.all_reduce(reduced)
             totals = [float(v) for v in reduced.tolist()]
             totals[0] /= world  # each rank's loss is its share of the mean times the world size
-        loss_sum, clipped_sum, kl_sum, entropy_sum, ratio_sum, tokens = totals
-        denom = max(tokens, 1.0)
+            largest = torch.tensor([max_diff], dtype=torch.float64)
+            dist.all_reduce(largest, op=dist.ReduceOp.MAX)
+            max_diff = float(largest.item())
+        summed = dict(zip(_SUMS, totals, strict=False))
+        denom = max(totals[-1], 1.0)
         return {
-            "loss": loss_sum,
-            "clip_fraction": clipped_sum / denom,
-            "kl": kl_sum / denom,
-            "entropy": entropy_sum / denom,
-            "ratio_mean": ratio_sum / denom,
-            "tokens": tokens,
+            "loss": summed["loss"],
+            "clip_fraction": summed["clipped"] / denom,
+            "kl": summed["kl"] / denom,
+            "entropy": summed["entropy"] / denom,
+            "ratio_mean": summed["ratio"] / denom,
+            "tokens": totals[-1],
+            # Sampler vs trainer log-probs on the sampled tokens (see optim.rollout_correction).
+            "mismatch/abs_mean": summed["mismatch_abs"] / denom,
+            "mismatch/abs_max": max_diff,
+            "mismatch/kl": summed["mismatch_kl"] / denom,
+            "mismatch/corrected_fraction": summed["corrected"] / denom,
         }
