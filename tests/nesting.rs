@@ -230,7 +230,7 @@ impl Mixer {
             9 => format!("{}.a", inner(self)),
             10 => format!("{}({}, k={})", inner(self), inner(self), inner(self)),
             11 => format!("{}[{}:{}]", inner(self), inner(self), inner(self)),
-            12 => format!("(lambda y={}: {})", inner(self), inner(self)),
+            12 => format!("(lambda y={}, *z, w: {})", inner(self), inner(self)),
             13 => format!("{} if {} else {}", inner(self), inner(self), inner(self)),
             14 => format!("[y for y in {} if {}]", inner(self), inner(self)),
             15 => format!("f'{{{}}}'", inner(self).replace('\'', "\"")),

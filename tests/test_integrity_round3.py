@@ -304,3 +304,78 @@ def test_inputs_that_spell_the_same_values_are_one_case() -> None:
     assert len({values.argument_key(s) for s in spellings}) == 1
     assert len({values.argument_key(s) for s in ["7", "7.0", "True", "(7,)", "'7'"]}) == 5
     assert values.argument_key("x + 1") == "x + 1"  # not data: kept as written
+
+
+# --- found by a hostile review of this change ---------------------------------------------------------------
+
+FORMATTER_SYS = "import string, enum\ndef f(x):\n    sys = string.Formatter().get_field('0.sys', [enum], {})[0]\n"
+
+
+def test_lambda_parameter_lists_count_toward_the_nesting_bound() -> None:
+    # Commas in a parameter list once ended the segment, so `lambda a, b: lambda a, b: ...` got a bound of
+    # 7 at depth 54, and 1,381 levels fitted under the bound (a segfault on a 256 KiB stack).
+    policy = _core.CheckPolicy()
+    chain = ("lambda:" * 85 + "lambda*,a:") * 15 + "x"
+    assert policy.check_program("def f(x):\n    return " + chain + "\n") == ("too_deep", "nests deeper than 200 levels")
+    assert policy.check_input("lambda a,b:" * 600 + "0") is not None
+    assert _core.check_literal("lambda a,b:" * 5000 + "0") is not None
+
+
+@pytest.mark.parametrize(
+    ("program", "text", "kind"),
+    [
+        (
+            FORMATTER_SYS + "    return sys.modules['_sha2'].sha256(str(x).encode()).digest()[0] % 2",
+            "1",
+            "banned_attribute",
+        ),
+        ("def f(x):\n    return int(repr(f).split()[-1][:-1], 16) % x", "97", "nondeterministic"),
+        ("def f(x):\n    return len(dir(str)) + len(dir(int)) * 1000 + x", "5", "opaque"),
+        ("def f(x):\n    return [].__sizeof__() + x", "5", "banned_attribute"),
+    ],
+)
+def test_reviewed_opaque_programs_are_rejected(sandbox: Sandbox, program: str, text: str, kind: str) -> None:
+    (result,) = TaskValidator(sandbox).validate([(program, text)])
+    assert not isinstance(result, Triple) and result.kind == kind, result
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    return sys.modules['_sha2'].sha256(str(x).encode()).digest()[0] % 2",
+        "    r = sys.modules['random'].Random()\n    r.setstate((3, tuple([x] * 624 + [624]), None))\n"
+        "    return r.getrandbits(1)",
+    ],
+)
+def test_the_salted_run_records_c_digests_and_generator_states(sandbox: Sandbox, body: str) -> None:
+    lifted = check_policy(banned_modules=[], banned_names=[], banned_attributes=[], opaque_modules=[], opaque_names=[])
+    (result,) = TaskValidator(sandbox, lifted).validate([(FORMATTER_SYS + body, "7")])
+    assert not isinstance(result, Triple) and result.kind == "opaque", result
+
+
+@pytest.mark.parametrize(
+    ("program", "text"),
+    [
+        ("from fractions import Fraction\n\ndef f(xs):\n    return len(set(xs) | {Fraction(1, 2)})", "[0.5, 1]"),
+        ("def f(id):\n    return id + 1", "1"),
+        (
+            "def f(x):\n    hash = 0\n    for c in x:\n        hash = (hash * 31 + ord(c)) % 1000003\n    return hash % 2",
+            "'ab'",
+        ),
+    ],
+)
+def test_honest_programs_near_the_opaque_rule_stay_valid(sandbox: Sandbox, program: str, text: str) -> None:
+    (result,) = TaskValidator(sandbox).validate([(program, text)])
+    assert isinstance(result, Triple), result
+
+
+def test_a_class_returning_always_equal_instances_fails_its_tests(sandbox: Sandbox) -> None:
+    impostor = "class f(list):\n    __eq__ = lambda s, o: True"
+    honest = "def f(x):\n    return sorted(x)"
+    assert scoring.score_tests([impostor, honest], ["assert f([2, 1]) == [1, 2]"] * 2, sandbox=sandbox) == [0.0, 1.0]
+
+
+def test_a_pure_answer_cannot_call_a_builtin_the_program_rebinds(sandbox: Sandbox) -> None:
+    compatible = Verifier(sandbox, answers="expression", equality="value")
+    task = Task(TaskType.ABDUCTION, "def f(x):\n    return x * 2\n\nmax = f", ("5",), ("10",))
+    assert [g.correct for g in compatible.grade([task] * 2, ["max([5])", "5"])] == [False, True]

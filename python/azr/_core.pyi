@@ -208,10 +208,11 @@ class CheckPolicy:
         """Check argument text: ``f(<text>)`` must be exactly one call of the entry function."""
     def check_value(self, text: str) -> tuple[str, str] | None:
         """Check a value expression: exactly one expression, same bans."""
-    def check_pure_arguments(self, text: str) -> tuple[str, str] | None:
+    def check_pure_arguments(self, text: str, program: str | None = None) -> tuple[str, str] | None:
         """Check an argument list of pure expressions (CRUXEval compatibility only): literals, operators,
-        displays, subscripts, calls of pure builtins (len, range, sorted, ...), method calls with plain
-        names, and lambdas whose bodies are pure and name only their parameters; nothing else named."""
+        displays, subscripts, calls of pure builtins (len, range, sorted, ...; not those ``program``
+        binds itself), method calls with plain names, and lambdas whose bodies are pure and name only
+        their parameters; nothing else named."""
     @property
     def entry(self) -> str: ...
     @property

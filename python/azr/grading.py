@@ -93,12 +93,13 @@ def _gold(text: str) -> values.Data | values.NotData:
 # starts an expression, since azr writes each as `f(<input>)`.
 SALTED = "\0azr:salted\0"
 """Salt first every function whose value a solver cannot work out by reading the program, wherever the
-program reaches it from: checksums, digests, compression and seeding a generator record being called,
-``hash`` and ``id`` flip their values; the value reported is ``(value, names of the recording functions
-called)``. The static checks reject programs that name these (``opaque``); the salted run, in the first
-run's build and under its seed, catches the ways past a denylist (a module reached as an attribute of
-another, a string evaluated as an annotation)."""
-_MAY_REACH_SALTED = re.compile(r"import|\bhash\b|\bid\b")
+program reaches it from, so that it records being called: checksums, digests (the C modules' too),
+compression, seeding or setting a generator's state, and ``hash``, ``id`` and ``dir`` when the program's
+own code calls them (the standard library uses those innocently); the value reported is ``(value, names
+of the functions called)``. The static checks reject programs that name these (``opaque``); the salted
+run, in the first run's build and under its seed, catches the ways past a denylist (a module reached as
+an attribute of another, a string evaluated as an annotation)."""
+_MAY_REACH_SALTED = re.compile(r"import|\bhash\b|\bid\b|\bdir\b")
 SHIFTED = "\0azr:shifted\0"
 """Shift the heap first (objects of many sizes held while the program runs), so outputs that expose
 memory addresses (``id(object()) % 97``, a default ``repr``) differ, as between two processes."""
@@ -202,8 +203,8 @@ class TaskValidator:
         pending = [k for k in range(len(items)) if out[k] is None]
         calls = {k: f"{entry}({items[k][1]}\n)" for k in pending}
         # The first run, and the salted run in its own instance (same build, same seed). A program that
-        # imports nothing reaches no module, and one whose text never says `hash` or `id` (even in a
-        # string) cannot call them: such a program needs no salted run (most proposals; it halves the cost).
+        # imports nothing reaches no module, and one whose text never says `hash`, `id` or `dir` (even in
+        # a string) cannot call them: such a program needs no salted run (most proposals; it halves the cost).
         salt = [k for k in pending if _MAY_REACH_SALTED.search(items[k][0])]
         runs = self.sandbox.run_batch(
             [Job(items[k][0], calls[k], seed=self.seeds[0]) for k in pending]
@@ -252,7 +253,7 @@ class TaskValidator:
             elif salted[1]:
                 out[k] = Rejected("opaque", f"calls {', '.join(salted[1])}, whose values a solver cannot work out")
             elif not values.typed_equal(salted[0], first[k].value):
-                out[k] = Rejected("opaque", "its value changes when hash() and id() are salted")
+                out[k] = Rejected("nondeterministic", "the salted run reported another value")
         return [r if r is not None else Rejected("internal", "not validated") for r in out]
 
 
@@ -265,8 +266,7 @@ class TaskValidator:
 # as string literals, never spliced into code.
 _TESTS_DRIVER = """
 def __azr_run_tests(program, tests, entry, _type=type, _exec=exec, _dict=dict, _list=list, _tuple=tuple,
-                    _set=set, _frozenset=frozenset, _items=dict.items, _callable=callable,
-                    _isinstance=isinstance, _error=TypeError,
+                    _set=set, _frozenset=frozenset, _items=dict.items, _callable=callable, _error=TypeError,
                     _scalars=(int, float, complex, str, bytes, bool, type(None))):
     def plain(value, depth):
         kind = _type(value)
@@ -296,7 +296,7 @@ def __azr_run_tests(program, tests, entry, _type=type, _exec=exec, _dict=dict, _
     _exec(program, namespace)
     tested = _dict(namespace)
     for name, value in _items(namespace):
-        if _callable(value) and not _isinstance(value, _type):
+        if _callable(value):  # classes too: an instance of a program's class is not plain data
             tested[name] = plain_results(value)
     _exec(tests, tested)
     if entry is not None:

@@ -142,7 +142,7 @@ def _grade_abduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequenc
         parsed = values.parse_arguments(answer)
         if isinstance(parsed, values.Arguments):
             arguments[k] = parsed
-        elif verifier.answers == "expression" and not verifier.policy.check_pure_arguments(answer):
+        elif verifier.answers == "expression" and not verifier.policy.check_pure_arguments(answer, tasks[k].program):
             pure.append(k)
         elif verifier.answers == "expression" and not verifier.policy.check_input(answer):
             evaluate.append(k)

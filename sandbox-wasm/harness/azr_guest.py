@@ -200,21 +200,25 @@ def _classify(error, sink):
 
 # An expression that starts with this marker is evaluated *salted*: before the program runs for it,
 # every function whose value a solver cannot work out by reading a program is replaced, wherever a
-# program reaches it from (the static checks only see names): checksums, digests, compression and
-# seeding a generator record that they were called; `hash` and `id` (also used inside the standard
-# library, e.g. by `copy.deepcopy`) flip many bits of their value, the lowest included. The reported
-# value is then `(value, [names of the recording functions called])`. Module attributes stay salted for
-# the rest of the instance: a salted expression belongs last. Model text cannot start an expression
-# (azr writes each as `f(<input>)`), so only the host asks for it (`TaskValidator`). The wrappers are
-# made here, at build time, so salting costs a few assignments per expression.
+# program reaches it from (the static checks only see names), by one that records being called:
+# checksums, digests (the C modules' too), compression, and seeding or setting a generator's state;
+# `hash`, `id` and `dir` record only calls from the program's own code (the standard library uses them
+# innocently: `copy.deepcopy` keys its memo by `id`, `Fraction.__hash__` calls `hash`). The reported
+# value is then `(value, [names of the functions called])`. Module attributes stay salted for the rest
+# of the instance: a salted expression belongs last. Model text cannot start an expression (azr writes
+# each as `f(<input>)`), so only the host asks for it (`TaskValidator`). The wrappers are made here, at
+# build time, so salting costs a few assignments per expression.
 SALTED = "\0azr:salted\0"
-# An expression that starts with this marker runs its program while holding objects of many sizes,
-# allocated first, so every later allocation lands at another address than in an unshifted run:
-# outputs that expose memory addresses (`id(object()) % 97`, a default `repr`) differ, as they would
-# between two CPython processes (`TaskValidator`'s replays).
+# An expression that starts with this marker runs its program while holding objects of many sizes and
+# kinds, allocated first, so every later allocation lands at another address than in an unshifted run:
+# outputs that expose memory addresses (a default `repr`) differ, as they would between two CPython
+# processes (`TaskValidator`'s replays).
 SHIFTED = "\0azr:shifted\0"
 _object = object
 _bytearray = bytearray
+_tuple = tuple
+_getframe = sys._getframe
+_PROGRAM = "<program>"
 
 
 def _heap_ballast():
@@ -224,77 +228,74 @@ def _heap_ballast():
         [{} for _ in range(7)],
         [_bytearray(n) for n in range(1, 700, 37)],
         [_str(i) for i in range(31)],
+        [_tuple(range(n)) for n in range(1, 70)],  # every small size class
+        [(lambda n=n: n) for n in range(5)],  # function objects
     ]
 
 
 _SALTED_CALLS = set()
-_VALUE_FLIP = 0x5A5A5A5B
-_DIGEST_FLIP = 0x5B
 
 
-def _salted(name, function, mix, records=True):
+def _recording(name, function):
     def wrapper(*args, **kwargs):
-        if records:
-            _SALTED_CALLS.add(name)
-        return mix(function(*args, **kwargs))
+        _SALTED_CALLS.add(name)
+        return function(*args, **kwargs)
 
     return wrapper
 
 
-def _flip(value):
-    return value ^ _VALUE_FLIP
+def _recording_from_program(name, function):
+    def wrapper(*args, **kwargs):
+        if _getframe(1).f_code.co_filename == _PROGRAM:
+            _SALTED_CALLS.add(name)
+        return function(*args, **kwargs)
 
-
-def _flip_bytes(data):
-    return bytes(b ^ _DIGEST_FLIP for b in data)
-
-
-class _Digest:
-    """A hash object whose digests come out flipped."""
-
-    def __init__(self, inner):
-        self.inner = inner
-
-    def update(self, data):
-        self.inner.update(data)
-
-    def digest(self, *args):
-        return _flip_bytes(self.inner.digest(*args))
-
-    def hexdigest(self, *args):
-        return self.digest(*args).hex()
-
-    def copy(self):
-        return _Digest(self.inner.copy())
-
-    def __getattr__(self, name):
-        return getattr(self.inner, name)
+    return wrapper
 
 
 _unsalted_seed = random.Random.seed
+_unsalted_setstate = random.Random.setstate
 
 
 def _salted_seed(self, a=None, version=2):
     if a is not None:
         _SALTED_CALLS.add("random.seed")
-        a = _repr(a) + "#salted"
     return _unsalted_seed(self, a, version)
 
 
+def _salted_setstate(self, state):
+    _SALTED_CALLS.add("random.setstate")
+    return _unsalted_setstate(self, state)
+
+
+def _public_functions(module):
+    names = [name for name in _sorted(vars(module)) if not name.startswith("_")]
+    return [(module, name) for name in names if callable(getattr(module, name))]
+
+
 _SALTED_ATTRIBUTES = [
-    (builtins, "hash", _salted("hash", builtins.hash, _flip, records=False)),
-    (builtins, "id", _salted("id", builtins.id, _flip, records=False)),
+    *[(builtins, name, _recording_from_program(name, getattr(builtins, name))) for name in ("hash", "id", "dir")],
     *[
-        (module, name, _salted(module.__name__ + "." + name, getattr(module, name), _flip))
-        for module, name in ((zlib, "crc32"), (zlib, "adler32"), (binascii, "crc32"), (binascii, "crc_hqx"))
-    ],
-    (zlib, "compress", _salted("zlib.compress", zlib.compress, _flip_bytes)),
-    *[
-        (hashlib, name, _salted("hashlib." + name, getattr(hashlib, name), _Digest))
-        for name in [*sorted(hashlib.algorithms_available), "new"]
-        if hasattr(hashlib, name)
+        (module, name, _recording(module.__name__ + "." + name, getattr(module, name)))
+        for module, name in (
+            (zlib, "crc32"),
+            (zlib, "adler32"),
+            (zlib, "compress"),
+            (zlib, "compressobj"),
+            (binascii, "crc32"),
+            (binascii, "crc_hqx"),
+            *[(hashlib, name) for name in [*sorted(hashlib.algorithms_available), "new", "pbkdf2_hmac", "file_digest"]],
+            *[
+                pair
+                for module_name in ("_md5", "_sha1", "_sha2", "_sha3", "_blake2", "_hmac")
+                if module_name in sys.modules
+                for pair in _public_functions(sys.modules[module_name])
+            ],
+        )
+        if hasattr(module, name)
     ],
     (random.Random, "seed", _salted_seed),
+    (random.Random, "setstate", _salted_setstate),
 ]
 _setattr = setattr
 
@@ -303,7 +304,8 @@ def _salt_opaque():
     _SALTED_CALLS.clear()
     for owner, name, wrapper in _SALTED_ATTRIBUTES:
         _setattr(owner, name, wrapper)
-    random.seed = random._inst.seed  # the module's bound method, rebound to the salted one
+    random.seed = random._inst.seed  # the module's bound methods, rebound to the salted ones
+    random.setstate = random._inst.setstate
     return _SALTED_CALLS
 
 
@@ -311,8 +313,8 @@ def _evaluate(code, expr, max_output, restore, salted=False, shifted=False):
     """Run `code` in a fresh namespace, then evaluate `expr` there.
 
     With `salted`, opaque functions are salted first and the value reported is
-    `(value, names of the recording salted functions called)`; see `SALTED`. With `shifted`, the heap
-    is shifted first; see `SHIFTED`.
+    `(value, names of the salted functions called)`; see `SALTED`. With `shifted`, the heap is shifted
+    first; see `SHIFTED`.
 
     With `restore`, builtins and sys.modules are put back afterwards, for the next expression in
     this instance. After the last expression they are left as the program left them: the instance

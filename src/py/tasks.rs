@@ -99,8 +99,19 @@ impl PyCheckPolicy {
         checked(text, |t| check::check_value(t, &self.inner))
     }
 
-    fn check_pure_arguments(&self, text: &Bound<'_, PyString>) -> Option<(&'static str, String)> {
-        checked(text, |t| check::check_pure_arguments(t, &self.inner))
+    #[pyo3(signature = (text, program=None))]
+    fn check_pure_arguments(
+        &self,
+        text: &Bound<'_, PyString>,
+        program: Option<&Bound<'_, PyString>>,
+    ) -> Option<(&'static str, String)> {
+        let Some(program) = program else {
+            return checked(text, |t| check::check_pure_arguments(t, &self.inner));
+        };
+        let Some(source) = utf8(program) else {
+            return reason(Err(Rejection::NotUnicode));
+        };
+        checked(text, |t| check::check_pure_call(Some(source), t, &self.inner))
     }
 
     #[getter]

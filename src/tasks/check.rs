@@ -140,8 +140,10 @@ pub const DEFAULT_OPAQUE_MODULES: &[&str] = &[
 ];
 
 /// Builtins whose values a solver cannot work out by reading the program: `hash` (of a tuple, a
-/// float, or a string under a secret) and `id` (a memory address).
-pub const DEFAULT_OPAQUE_NAMES: &[&str] = &["hash", "id"];
+/// float, or a string under a secret), `id` (a memory address) and `dir` (the interpreter's own
+/// attribute lists, which change between versions). A program that binds the name itself (`def
+/// f(id)`) uses its own value, not the builtin.
+pub const DEFAULT_OPAQUE_NAMES: &[&str] = &["hash", "id", "dir"];
 
 /// Builtins whose call rejects a program: they only act when called (and fail in the guest,
 /// which has no stdin or files), so a parameter or variable of that name is fine (`def f(input)`).
@@ -202,6 +204,10 @@ pub const DEFAULT_BANNED_ATTRIBUTES: &[&str] = &[
     "_random",
     "_types",
     "bltns",
+    // Attribute access by a computed name: `string.Formatter().get_field("0.sys", [enum], {})` is a
+    // `getattr` (found in review), and an object's size is the interpreter's own detail.
+    "get_field",
+    "__sizeof__",
     // Annotation evaluation runs a string as an expression (`typing.get_type_hints`).
     "get_type_hints",
     "ForwardRef",
@@ -372,7 +378,8 @@ fn check_facts(analysis: &Analysis, policy: &CheckPolicy) -> Result<(), Rejectio
     // By reference, not by call: `[eval][0](...)`, `g = exec`, `lambda e=eval: e(...)` and a
     // parameter named `getattr` all name the builtin without calling it by that name.
     let referenced = || analysis.names.iter().chain(analysis.bound.iter());
-    if let Some(c) = referenced().find(|c| policy.opaque_names.contains(*c)) {
+    let builtin = |n: &&String| policy.opaque_names.contains(*n) && !analysis.bound.contains(*n);
+    if let Some(c) = analysis.names.iter().find(builtin) {
         return Err(Rejection::Opaque(format!("`{c}`")));
     }
     if let Some(c) = referenced().find(|c| policy.banned_names.contains(*c)) {
@@ -560,6 +567,20 @@ pub const PURE_BUILTINS: &[&str] = &[
 /// so it cannot search for an answer by calling `f`; a grader may place it, as written, in the call
 /// it runs. Keyword arguments must be plain ASCII names; no `*`/`**` unpacking.
 pub fn check_pure_arguments(text: &str, policy: &CheckPolicy) -> Result<(), Rejection> {
+    check_pure_call(None, text, policy)
+}
+
+/// [`check_pure_arguments`] for a call of `program`'s entry function: a pure builtin the program
+/// binds itself (`def max(...)`, `sum = f`) would run the program's code, so an answer naming it is
+/// not pure.
+pub fn check_pure_call(program: Option<&str>, text: &str, policy: &CheckPolicy) -> Result<(), Rejection> {
+    let shadowed = match program {
+        Some(source) => {
+            shallow(source, rustpython_parser::Mode::Module)?;
+            analyse(source).map_err(Rejection::Syntax)?.bound
+        }
+        None => HashSet::new(),
+    };
     let chars = text.chars().count();
     if chars > policy.max_chars {
         return Err(Rejection::TooLong {
@@ -577,7 +598,10 @@ pub fn check_pure_arguments(text: &str, policy: &CheckPolicy) -> Result<(), Reje
     if !matches!(c.func.as_ref(), ast::Expr::Name(n) if n.id.as_str() == "__azr_args") {
         return Err(Rejection::NotLiteral("not an argument list".into()));
     }
-    let scope = Vec::new();
+    let scope = Scope {
+        parameters: Vec::new(),
+        shadowed: &shadowed,
+    };
     for arg in &c.args {
         pure(arg, &scope, policy)?;
     }
@@ -596,15 +620,23 @@ pub fn check_pure_arguments(text: &str, policy: &CheckPolicy) -> Result<(), Reje
     Ok(())
 }
 
-/// Whether `expr` is pure, with `scope` the parameters of the lambdas around it.
-fn pure(expr: &ast::Expr, scope: &Vec<String>, policy: &CheckPolicy) -> Result<(), Rejection> {
+/// What a pure expression may name: the parameters of the lambdas around it, and the pure builtins
+/// the program does not bind itself.
+struct Scope<'a> {
+    parameters: Vec<String>,
+    shadowed: &'a HashSet<String>,
+}
+
+/// Whether `expr` is pure in `scope`.
+fn pure(expr: &ast::Expr, scope: &Scope<'_>, policy: &CheckPolicy) -> Result<(), Rejection> {
     let not = |what: String| Err(Rejection::NotLiteral(format!("{what} is not a pure argument")));
     let all = |items: &[ast::Expr]| items.iter().try_for_each(|e| pure(e, scope, policy));
     match expr {
         ast::Expr::Constant(_) => Ok(()),
         ast::Expr::Name(n) => {
             let name = n.id.as_str();
-            if scope.iter().any(|p| p == name) || PURE_BUILTINS.contains(&name) {
+            let builtin = PURE_BUILTINS.contains(&name) && !scope.shadowed.contains(name);
+            if scope.parameters.iter().any(|p| p == name) || builtin {
                 Ok(())
             } else {
                 not(format!("the name `{name}`"))
@@ -647,7 +679,7 @@ fn pure(expr: &ast::Expr, scope: &Vec<String>, policy: &CheckPolicy) -> Result<(
         }
         ast::Expr::Call(call) => {
             let callee_ok = match call.func.as_ref() {
-                ast::Expr::Name(n) => PURE_BUILTINS.contains(&n.id.as_str()),
+                ast::Expr::Name(n) => PURE_BUILTINS.contains(&n.id.as_str()) && !scope.shadowed.contains(n.id.as_str()),
                 ast::Expr::Attribute(_) => true,
                 _ => false,
             };
@@ -665,15 +697,18 @@ fn pure(expr: &ast::Expr, scope: &Vec<String>, policy: &CheckPolicy) -> Result<(
         }
         ast::Expr::Lambda(lambda) => {
             let args = &lambda.args;
-            let mut inner = scope.clone();
+            let mut inner = Scope {
+                parameters: scope.parameters.clone(),
+                shadowed: scope.shadowed,
+            };
             for arg in args.posonlyargs.iter().chain(&args.args).chain(&args.kwonlyargs) {
                 if let Some(default) = &arg.default {
                     pure(default, scope, policy)?;
                 }
-                inner.push(arg.def.arg.to_string());
+                inner.parameters.push(arg.def.arg.to_string());
             }
             for arg in args.vararg.iter().chain(&args.kwarg) {
-                inner.push(arg.arg.to_string());
+                inner.parameters.push(arg.arg.to_string());
             }
             pure(&lambda.body, &inner, policy)
         }
@@ -1046,6 +1081,10 @@ mod tests {
         ] {
             assert!(check_pure_arguments(text, &p).is_err(), "{text}");
         }
+        // A builtin the program rebinds runs the program's code: not pure there.
+        let shadowing = "def f(x):\n    return x\n\nmax = f";
+        assert!(check_pure_call(Some(shadowing), "max([1, 2])", &p).is_err());
+        assert_eq!(check_pure_call(Some(shadowing), "min([1, 2])", &p), Ok(()));
     }
 
     #[test]

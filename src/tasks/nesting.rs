@@ -13,7 +13,8 @@
 //! between brackets are grouped into *segments* separated by `,` (siblings in a call, a display
 //! or a tuple are side by side, not nested); a segment can nest at most as deep as it has
 //! operator tokens plus its deepest bracketed part. A bracket that follows an operand (`f(x)`,
-//! `a[0]`, `g()()`) is a call or subscript in its segment's chain and counts there too. Blocks
+//! `a[0]`, `g()()`) is a call or subscript in its segment's chain and counts there too; the commas of a
+//! `lambda`'s parameter list do not end its segment (its body nests under all of it). Blocks
 //! count one level per indentation and an `elif` chain one level per `elif`. An f-string's
 //! expressions are parsed from inside one string token, so its replacement fields count one
 //! level per punctuation character or word. Everything is counted from above, so the bound is
@@ -47,6 +48,9 @@ struct Frame {
     ops: usize,
     /// Deepest bracketed part (or f-string) in the current segment.
     inner: usize,
+    /// `lambda`s whose parameter list is still open: their commas separate parameters, not siblings,
+    /// and the body after the `:` nests under everything before it.
+    lambda_parameters: usize,
 }
 
 impl Frame {
@@ -62,6 +66,7 @@ impl Frame {
         self.best = self.depth();
         self.ops = 0;
         self.inner = 0;
+        self.lambda_parameters = 0;
     }
 }
 
@@ -146,7 +151,18 @@ impl Counter {
                 self.frames.push(Frame::default());
             }
             Tok::Rpar | Tok::Rsqb | Tok::Rbrace => self.close(),
+            Tok::Comma if self.current().lambda_parameters > 0 => self.current().ops += 1,
             Tok::Comma => self.current().end_segment(),
+            Tok::Lambda => {
+                let frame = self.current();
+                frame.lambda_parameters += 1;
+                frame.ops += 1;
+            }
+            Tok::Colon if self.current().lambda_parameters > 0 => {
+                let frame = self.current();
+                frame.lambda_parameters -= 1;
+                frame.ops += 1;
+            }
             Tok::Newline | Tok::Semi if self.frames.len() == 1 => self.end_statement(),
             Tok::Indent => {
                 self.end_statement();
