@@ -315,13 +315,7 @@ impl std::fmt::Display for Rejection {
 
 /// Checks a proposed program; returns its analysis when it passes.
 pub fn check_program(source: &str, policy: &CheckPolicy) -> Result<Analysis, Rejection> {
-    let chars = source.chars().count();
-    if chars > policy.max_chars {
-        return Err(Rejection::TooLong {
-            chars,
-            max: policy.max_chars,
-        });
-    }
+    within(source, policy.max_chars)?;
     shallow(source, rustpython_parser::Mode::Module)?;
     let analysis = analyse(source).map_err(Rejection::Syntax)?;
     ascii_names(source, rustpython_parser::Mode::Module)?;
@@ -336,6 +330,15 @@ pub fn check_program(source: &str, policy: &CheckPolicy) -> Result<Analysis, Rej
     }
     check_facts(&analysis, policy)?;
     Ok(analysis)
+}
+
+/// Rejects text longer than `max` characters.
+fn within(text: &str, max: usize) -> Result<(), Rejection> {
+    let chars = text.chars().count();
+    if chars > max {
+        return Err(Rejection::TooLong { chars, max });
+    }
+    Ok(())
 }
 
 /// Rejects text whose tree could nest past [`MAX_NESTING`], before anything recursive (the
@@ -445,13 +448,7 @@ pub fn check_value(text: &str, policy: &CheckPolicy) -> Result<(), Rejection> {
 }
 
 fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -> Result<(), Rejection> {
-    let chars = text.chars().count();
-    if chars > policy.max_chars {
-        return Err(Rejection::TooLong {
-            chars,
-            max: policy.max_chars,
-        });
-    }
+    within(text, policy.max_chars)?;
     let call = format!("{callee}({text}\n)");
     shallow(&call, rustpython_parser::Mode::Expression)?;
     let expr = ast::Expr::parse(&call, "<input>").map_err(|e| Rejection::Syntax(e.to_string()))?;
@@ -581,13 +578,7 @@ pub fn check_pure_call(program: Option<&str>, text: &str, policy: &CheckPolicy) 
         }
         None => HashSet::new(),
     };
-    let chars = text.chars().count();
-    if chars > policy.max_chars {
-        return Err(Rejection::TooLong {
-            chars,
-            max: policy.max_chars,
-        });
-    }
+    within(text, policy.max_chars)?;
     let call = format!("__azr_args({text}\n)");
     shallow(&call, rustpython_parser::Mode::Expression)?;
     ascii_names(&call, rustpython_parser::Mode::Expression)?;
@@ -735,13 +726,7 @@ pub fn check_literal(text: &str) -> Result<(), Rejection> {
 
 /// Size and nesting bounds of literal text, checked before the (recursive) parser sees it.
 fn literal_bounds(text: &str) -> Result<(), Rejection> {
-    let chars = text.chars().count();
-    if chars > LITERAL_MAX_CHARS {
-        return Err(Rejection::TooLong {
-            chars,
-            max: LITERAL_MAX_CHARS,
-        });
-    }
+    within(text, LITERAL_MAX_CHARS)?;
     literal_shape(text)?;
     shallow(text, rustpython_parser::Mode::Expression)
 }
