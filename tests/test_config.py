@@ -336,12 +336,14 @@ def test_every_shipped_config_loads_given_its_local_paths(name, tmp_path):
         assert config.eval.every > 0 and config.sampler.backend == "vllm"
 
 
-def test_format_only_control_is_the_demo_with_only_its_reward_rule_changed():
+@pytest.mark.parametrize(
+    ("path", "mode"), [("control-format-only.toml", "format_only"), ("control-random.toml", "random")]
+)
+def test_each_control_is_the_demo_with_only_its_reward_rule_changed(path: str, mode: str) -> None:
     """A control that drifts from its run (another prompt style, budget or seed) measures the drift, not the
-    reward: the two shipped files must resolve to the same configuration but for `selfplay.reward_mode`."""
-    demo = load_config(DEMO)
-    control = load_config(DEMO.parent / "control-format-only.toml")
-    assert (demo.selfplay.reward_mode, control.selfplay.reward_mode) == ("azr", "format_only")
+    reward: each shipped control must resolve to the demo's configuration but for `selfplay.reward_mode`."""
+    demo, control = load_config(DEMO), load_config(DEMO.parent / path)
+    assert (demo.selfplay.reward_mode, control.selfplay.reward_mode) == ("azr", mode)
     assert dataclasses.replace(control, selfplay=dataclasses.replace(control.selfplay, reward_mode="azr")) == demo
 
 

@@ -361,6 +361,14 @@ def test_format_only_control_pays_for_the_format_and_ignores_correctness(taught_
             assert reward == pytest.approx(1.0 - 2.0 * format_errors)  # 1 per well-formed, -1 per format error
 
 
+def test_random_control_pays_a_fair_coin_whatever_the_reply(taught_model_dir, tmp_path):
+    trainer = Trainer(load_config(None, small(taught_model_dir, 1, "selfplay.reward_mode='random'")), tmp_path / "r")
+    trainer.fit()
+    rewards = [s["reward"] for s in trainer.last_samples]
+    assert rewards and set(rewards) <= {0.0, 1.0}
+    assert 0 < sum(rewards) < len(rewards), rewards  # both faces of the coin among the step's replies
+
+
 def test_each_phase_reports_step_task_type_samples_and_tokens(taught_model_dir, tmp_path, caplog):
     """run.progress on, no terminal (as under pytest): one INFO line per phase, named, counted; their token
     counts add up to what the step's metrics say was generated and trained on."""

@@ -295,11 +295,13 @@ class SelfPlayConfig(_Section):
     rejected_proposal_reward: float = setting(
         -0.5, "Reward of a well-formed proposal that fails validation (does not run, not deterministic, ...)."
     )
-    reward_mode: Literal["azr", "format_only"] = setting(
+    reward_mode: Literal["azr", "format_only", "random"] = setting(
         "azr",
         "`azr`: the paper's rewards. `format_only`: a control run that pays for the format alone: any "
         "well-formed reply earns 1 (solver answers right or wrong, proposals valid or not), a format error "
-        "`format_error_reward`. Compare a run with its control to see what correctness adds (docs/learning.md).",
+        "`format_error_reward`. `random`: the noise-floor control, every trained reply's reward a fair coin "
+        "(0 or 1), same groups and advantages. Compare a run with its controls to see what correctness adds "
+        "(docs/learning.md).",
     )
 
     def _check_relations(self) -> None:

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -636,6 +636,11 @@ class Trainer:
         scored: list[_Scored] = []
         for task_type in _TYPES:
             self._play(task_type, scored, metrics)
+        if self.config.selfplay.reward_mode == "random":
+            # The noise-floor control: every trained reply's reward a fair coin, drawn from a seed of (run
+            # seed, step, rank) so a resumed step draws the same; groups and advantages as in a real run.
+            coin = np.random.default_rng(self._seed(phase=997))
+            scored = [replace(s, reward=float(coin.random() < 0.5)) for s in scored]
         self.last_samples = [
             {"group": _GROUP_NAMES[s.group], "reward": s.reward, "text": s.sample.text} for s in scored
         ]
