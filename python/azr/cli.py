@@ -21,6 +21,7 @@ from collections.abc import Sequence
 
 from azr.commands import bench as bench_command
 from azr.commands import evaluate as evaluate_command
+from azr.commands import export as export_command
 from azr.commands import metrics as metrics_command
 from azr.commands import sandbox as sandbox_command
 from azr.commands import train as train_command
@@ -62,7 +63,16 @@ def build_parser() -> argparse.ArgumentParser:
         "WARNING or ERROR; other libraries log from WARNING, or everything under DEBUG (default: $AZR_LOG or INFO)",
     )
     sub = parser.add_subparsers(dest="command", required=True)
-    for command in (verify_command, bench_command, sandbox_command, train_command, evaluate_command, metrics_command):
+    commands = (
+        verify_command,
+        bench_command,
+        sandbox_command,
+        train_command,
+        evaluate_command,
+        metrics_command,
+        export_command,
+    )
+    for command in commands:
         command.register(sub)
     return parser
 
