@@ -277,3 +277,50 @@ def test_sleep_mode_is_refused_on_cpu(model_dir: Path) -> None:
         pytest.skip("GPU: sleep mode is supported there")
     with pytest.raises(ValueError, match="GPU-only"):
         VLLMSampler(model_dir, sleep_level=1, enforce_eager=True)
+
+
+def test_an_exported_lora_checkpoint_loads_in_plain_vllm(model_dir: Path, tmp_path: Path) -> None:
+    """`azr export` writes what vLLM loads by itself: a LoRA checkpoint merged into its base, sampled by
+    `vllm.LLM` (no azr in between) with log-probs of the checkpoint's own weights."""
+    from peft import LoraConfig, get_peft_model
+    from vllm import LLM, SamplingParams
+
+    from azr.commands.export import export
+    from azr.models import peft_quiet
+    from azr.runs import RunDirectory
+    from azr.sampling import Sample
+
+    model, tokenizer = load_model(model_dir, dtype="float32")
+    with peft_quiet():
+        model = get_peft_model(model, LoraConfig(r=4, lora_alpha=8, target_modules="all-linear"))
+    with torch.no_grad():
+        for name, parameter in model.named_parameters():
+            if "lora_B" in name:
+                parameter.normal_(0.0, 0.05, generator=torch.Generator().manual_seed(7))
+    run = RunDirectory(tmp_path / "run")
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad])
+    run.save_checkpoint(1, model, tokenizer, optimizer, {}, keep=1, base_model=str(model_dir))
+    out = export(str(run.path), tmp_path / "exported")
+    llm = LLM(
+        model=str(out),
+        dtype="float32",
+        enforce_eager=True,
+        kv_cache_memory_bytes=64 << 20,
+        max_model_len=1024,
+        enable_chunked_prefill=False,
+        seed=0,
+    )
+    params = SamplingParams(n=2, temperature=1.0, max_tokens=8, logprobs=0, seed=0)
+    prompt_ids = tokenizer(PLAIN)["input_ids"]
+    (result,) = llm.generate([{"prompt_token_ids": prompt_ids}], params, use_tqdm=False)
+    samples = [
+        Sample(
+            text=o.text,
+            prompt_ids=list(prompt_ids),
+            token_ids=list(o.token_ids),
+            logprobs=[entry[t].logprob for entry, t in zip(o.logprobs, o.token_ids, strict=True)],
+        )
+        for o in result.outputs
+    ]
+    model.eval()
+    assert max_logprob_error(model, [samples]) <= 1e-4
