@@ -495,15 +495,7 @@ fn check_wrapped(text: &str, callee: &str, policy: &CheckPolicy, single: bool) -
 /// grader can then pass the values to a program without any of the text running as code.
 pub fn check_arguments(text: &str) -> Result<(), Rejection> {
     literal_bounds(text)?;
-    let call = format!("__azr_args({text}\n)");
-    shallow(&call, rustpython_parser::Mode::Expression)?;
-    let expr = ast::Expr::parse(&call, "<arguments>").map_err(|e| Rejection::Syntax(e.to_string()))?;
-    let ast::Expr::Call(c) = &expr else {
-        return Err(Rejection::NotLiteral("not an argument list".into()));
-    };
-    if !matches!(c.func.as_ref(), ast::Expr::Name(n) if n.id.as_str() == "__azr_args") {
-        return Err(Rejection::NotLiteral("not an argument list".into()));
-    }
+    let c = argument_list(text, false)?;
     c.args.iter().try_for_each(element)?;
     for keyword in &c.keywords {
         let Some(name) = &keyword.arg else {
@@ -579,16 +571,7 @@ pub fn check_pure_call(program: Option<&str>, text: &str, policy: &CheckPolicy) 
         None => HashSet::new(),
     };
     within(text, policy.max_chars)?;
-    let call = format!("__azr_args({text}\n)");
-    shallow(&call, rustpython_parser::Mode::Expression)?;
-    ascii_names(&call, rustpython_parser::Mode::Expression)?;
-    let expr = ast::Expr::parse(&call, "<arguments>").map_err(|e| Rejection::Syntax(e.to_string()))?;
-    let ast::Expr::Call(c) = &expr else {
-        return Err(Rejection::NotLiteral("not an argument list".into()));
-    };
-    if !matches!(c.func.as_ref(), ast::Expr::Name(n) if n.id.as_str() == "__azr_args") {
-        return Err(Rejection::NotLiteral("not an argument list".into()));
-    }
+    let c = argument_list(text, true)?;
     let scope = Scope {
         parameters: Vec::new(),
         shadowed: &shadowed,
@@ -704,6 +687,21 @@ fn pure(expr: &ast::Expr, scope: &Scope<'_>, policy: &CheckPolicy) -> Result<(),
             pure(&lambda.body, &inner, policy)
         }
         _ => not("this expression".into()),
+    }
+}
+
+/// `text` parsed as the argument list of one call (`__azr_args(<text>)`), after the nesting bound and,
+/// with `ascii`, the identifier check.
+fn argument_list(text: &str, ascii: bool) -> Result<ast::ExprCall, Rejection> {
+    let call = format!("__azr_args({text}\n)");
+    shallow(&call, rustpython_parser::Mode::Expression)?;
+    if ascii {
+        ascii_names(&call, rustpython_parser::Mode::Expression)?;
+    }
+    let expr = ast::Expr::parse(&call, "<arguments>").map_err(|e| Rejection::Syntax(e.to_string()))?;
+    match expr {
+        ast::Expr::Call(c) if matches!(c.func.as_ref(), ast::Expr::Name(n) if n.id.as_str() == "__azr_args") => Ok(c),
+        _ => Err(Rejection::NotLiteral("not an argument list".into())),
     }
 }
 
