@@ -60,6 +60,16 @@ fn constructs() -> Vec<(&'static str, Construct)> {
         ("lambda defaults", |n| {
             ret(format!("{}x{}", "(lambda y=".repeat(n), ": y)".repeat(n)))
         }),
+        // Found in review: commas in a parameter list once ended the segment, so the body went uncounted.
+        ("lambda parameter lists", |n| {
+            ret(format!("{}x", "lambda a, b: ".repeat(n)))
+        }),
+        ("keyword-only lambdas", |n| {
+            ret(format!("{}x", "lambda *, a: ".repeat(n)))
+        }),
+        ("lambdas with tuple defaults", |n| {
+            ret(format!("{}x", "lambda a=(1, 2), b=3: ".repeat(n)))
+        }),
         ("conditional chain", |n| ret(format!("{}x", "x if x else ".repeat(n)))),
         ("conditional tests", |n| {
             ret(format!("{}x{}", "(1 if ".repeat(n), " else 2)".repeat(n)))
