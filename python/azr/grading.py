@@ -136,10 +136,10 @@ class TaskValidator:
             (:mod:`azr.replay_builds`; :attr:`replay_builds` says which and how well).
         hash_secrets: string-hash secrets the output must agree under (the first run's plus
             ``hash_secrets - 1`` replays; each extra one is a guest build, ~20 s once, and ~60 MiB, and
-            choosing them builds one or two more on average, once). The check is probabilistic: with
-            the default 3, a program that joins a two-string set passes at most 15% of the time on
-            the builds' probe (8% on average over machines, simulated), a three-string set about
-            0.3% (docs/grading.md). Such a proposal is a losing bet for the proposer.
+            choosing them builds 1.6 more on average, once). The check is probabilistic: with the
+            default 3, the builds are drawn until a two-string join keeps its order in all of them for
+            at most 20% of the probe's sets (11% on average over simulated machines, worst 28%; a
+            three-string join 0.8%; docs/grading.md). Such a proposal is a losing bet for the proposer.
         seeds: the random seed of the first run and of the first replay (replay ``r`` uses
             ``seeds[1] + r - 1``).
         replay_sandboxes: the replays' sandboxes, if you built them yourself (``hash_secrets - 1``

@@ -243,15 +243,16 @@ class PolicyUpdater:
             largest = torch.tensor([max_diff], dtype=torch.float64)
             dist.all_reduce(largest, op=dist.ReduceOp.MAX)
             max_diff = float(largest.item())
-        summed = dict(zip(_SUMS, totals, strict=False))
-        denom = max(totals[-1], 1.0)
+        *sums_over_world, tokens = totals
+        summed = dict(zip(_SUMS, sums_over_world, strict=True))
+        denom = max(tokens, 1.0)
         return {
             "loss": summed["loss"],
             "clip_fraction": summed["clipped"] / denom,
             "kl": summed["kl"] / denom,
             "entropy": summed["entropy"] / denom,
             "ratio_mean": summed["ratio"] / denom,
-            "tokens": totals[-1],
+            "tokens": tokens,
             # Sampler vs trainer log-probs on the sampled tokens (see optim.rollout_correction).
             "mismatch/abs_mean": summed["mismatch_abs"] / denom,
             "mismatch/abs_max": max_diff,
