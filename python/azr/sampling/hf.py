@@ -15,6 +15,7 @@ accumulates (2.5 GB for 8 completions of 512 tokens over Qwen's 152k-token vocab
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any, cast
@@ -63,9 +64,18 @@ class _BehaviourLogProbs:
     """
 
     def __init__(
-        self, temperature: float, top_p: float, progress: Progress | None = None, eos_token_ids: Sequence[int] = ()
+        self,
+        temperature: float,
+        top_p: float,
+        progress: Progress | None = None,
+        eos_token_ids: Sequence[int] = (),
+        row_seeds: Sequence[int] = (),
     ) -> None:
+        import torch
+
         self.temperature = temperature
+        self.generators = [torch.Generator().manual_seed(seed) for seed in row_seeds]
+        """One random stream per row (sampling only): a row's t-th token uses its stream's t-th draw."""
         self.top_p = top_p
         self.previous: torch.Tensor | None = None
         self.chosen: list[torch.Tensor] = []
@@ -96,7 +106,20 @@ class _BehaviourLogProbs:
             if self.top_p < 1.0:
                 scores = _top_p_mask(scores, self.top_p)
         self.previous = torch.log_softmax(scores, dim=-1)
-        return scores
+        if not self.generators:
+            return scores
+        return self._choose(self.previous)
+
+    def _choose(self, logp: torch.Tensor) -> torch.Tensor:
+        """Draw each row's token from ``exp(logp)`` with the row's own generator (Gumbel-max:
+        ``argmax(logp - log E)``, ``E ~ Exp(1)``, is an exact categorical draw) and return scores that
+        make it the only choice, for the greedy search ``generate`` runs. A row's draw then depends on
+        its seed and its own logits, not on the rows it was batched with."""
+        import torch
+
+        noise = torch.stack([torch.empty(logp.shape[1]).exponential_(generator=g) for g in self.generators])
+        chosen = (logp - noise.to(logp.device).log()).argmax(dim=-1, keepdim=True)
+        return torch.full_like(logp, -math.inf).scatter(1, chosen, 0.0)
 
     def logprobs(self, generated: torch.Tensor) -> torch.Tensor:
         """``[rows, steps]`` log-probs of ``generated`` (the new tokens, prompt excluded)."""
@@ -129,9 +152,14 @@ class TransformersSampler:
     ``batch_size`` bounds the number of sequences decoded together: one ``model.generate`` call takes
     ``batch_size // n`` prompts with ``n`` completions each, or, when ``n > batch_size``, one prompt's
     completions ``batch_size`` at a time (greedy decoding needs one row per prompt). Inputs go to ``device``
-    (default: the model's). With ``GenerationConfig.seed`` set, the same prompts, config and
-    ``batch_size`` give the same samples (the global torch RNG is restored afterwards). The model is
-    put in eval mode while generating and back in train mode afterwards if it was training.
+    (default: the model's). Each sampled completion draws from its own random stream, seeded from
+    (``GenerationConfig.seed``, prompt index, sample index), so the same prompts and config give the
+    same samples whatever ``batch_size``: in float32 the same tokens, with log-probs equal to float32
+    rounding (a matmul's summation order changes with the batch's shape: 5e-7 measured); in bf16 the
+    logits move by bf16 rounding with the batch, so a token can change where two are near-tied. Without
+    a seed, the call's base seed is drawn from torch's global RNG. ``autocast_dtype`` (the trainer
+    passes bf16 where it computes in bf16) runs generation under ``torch.autocast``. The model is put in
+    eval mode while generating and back in train mode afterwards if it was training.
 
     A ``progress`` given to :meth:`generate` hears of every decoded token as it is chosen and of each
     batch's samples when the batch ends. ``progress=True`` here shows a display of the sampler's own
@@ -147,6 +175,7 @@ class TransformersSampler:
         batch_size: int = 8,
         device: str | torch.device | None = None,
         progress: bool = False,
+        autocast_dtype: torch.dtype | None = None,
     ) -> None:
         import torch
 
@@ -157,6 +186,7 @@ class TransformersSampler:
         self.batch_size = batch_size
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.progress = progress
+        self.autocast_dtype = autocast_dtype
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if pad is None:
             raise ValueError("the tokenizer has neither a pad nor an EOS token; load it with azr.models.load_model")
@@ -185,22 +215,26 @@ class TransformersSampler:
             raise ValueError("a prompt renders to no tokens; give the model something to condition on")
         sample = config.temperature > 0
         rows = config.n if sample else 1  # greedy completions are all the same: decode one, copy it
-        calls: list[tuple[list[int], int]] = []  # (prompt indices, completions of each) per generate call
+        # (prompt indices, completions of each, index of the first) per generate call
+        calls: list[tuple[list[int], int, int]] = []
         if rows <= self.batch_size:
             per_call = self.batch_size // rows
-            calls = [(list(range(i, min(i + per_call, len(encoded)))), rows) for i in range(0, len(encoded), per_call)]
+            calls = [
+                (list(range(i, min(i + per_call, len(encoded)))), rows, 0) for i in range(0, len(encoded), per_call)
+            ]
         else:
             calls = [
-                ([i], min(self.batch_size, rows - k))
+                ([i], min(self.batch_size, rows - k), k)
                 for i in range(len(encoded))
                 for k in range(0, rows, self.batch_size)
             ]
         groups: list[list[Sample]] = [[] for _ in encoded]
-        with torch.no_grad(), self._eval_mode(), self._seeded(config.seed):
-            for indices, count in calls:
-                for i, group in zip(
-                    indices, self._generate_batch([encoded[i] for i in indices], config, count, progress), strict=True
-                ):
+        with torch.no_grad(), self._eval_mode(), self._autocast():
+            base = config.seed if config.seed is not None else int(torch.randint(0, 2**62, ()).item())
+            for indices, count, first in calls:
+                seeds = [_row_seed(base, i, first + j) for i in indices for j in range(count)] if sample else []
+                batch = [encoded[i] for i in indices]
+                for i, group in zip(indices, self._generate_batch(batch, config, count, progress, seeds), strict=True):
                     groups[i].extend(group)
         if not sample:
             groups = [[group[0]] + [_copy(group[0]) for _ in range(config.n - 1)] for group in groups]
@@ -209,32 +243,40 @@ class TransformersSampler:
         return groups
 
     def _generate_batch(
-        self, batch: list[list[int]], config: GenerationConfig, rows_per_prompt: int, progress: Progress | None
+        self,
+        batch: list[list[int]],
+        config: GenerationConfig,
+        rows_per_prompt: int,
+        progress: Progress | None,
+        row_seeds: Sequence[int],
     ) -> list[list[Sample]]:
-        """``rows_per_prompt`` completions of each prompt in ``batch``, decoded together."""
+        """``rows_per_prompt`` completions of each prompt in ``batch``, decoded together; when sampling,
+        row ``r`` (prompt ``r // rows_per_prompt``) draws its tokens from ``row_seeds[r]`` alone."""
         import torch
         from transformers import GenerationConfig as HFGenerationConfig
         from transformers import LogitsProcessorList
 
         width = max(len(ids) for ids in batch)
-        input_ids = torch.full((len(batch), width), self.pad_token_id, dtype=torch.long)
-        attention_mask = torch.zeros((len(batch), width), dtype=torch.long)
-        for row, ids in enumerate(batch):
+        rows = [ids for ids in batch for _ in range(rows_per_prompt)]
+        input_ids = torch.full((len(rows), width), self.pad_token_id, dtype=torch.long)
+        attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+        for row, ids in enumerate(rows):
             input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
             attention_mask[row, width - len(ids) :] = 1
 
         sample = config.temperature > 0
-        recorder = _BehaviourLogProbs(config.temperature if sample else 0.0, config.top_p, progress, self.eos_token_ids)
+        recorder = _BehaviourLogProbs(
+            config.temperature if sample else 0.0, config.top_p, progress, self.eos_token_ids, row_seeds
+        )
+        # The recorder chooses sampled tokens itself (per-row streams), so generate always runs greedy
+        # search over its one-choice scores; transformers' own warpers and RNG are never used.
         options: dict[str, object] = {
             "max_new_tokens": config.max_new_tokens,
-            "do_sample": sample,
-            "num_return_sequences": rows_per_prompt,
+            "do_sample": False,
             "return_dict_in_generate": True,
             "pad_token_id": self.pad_token_id,
             "eos_token_id": self.eos_token_ids,
         }
-        if sample:  # temperature and top-p are the recorder's; switch off transformers' own warpers
-            options.update(temperature=1.0, top_p=1.0, top_k=0)
         hf_config = HFGenerationConfig(**options)  # type: ignore[no-untyped-call]
         with self._clean_generation_defaults():
             out = cast("GenerationMixin", self.model).generate(
@@ -273,6 +315,14 @@ class TransformersSampler:
             progress(len(batch) * rows_per_prompt, kept - recorder.counted)
         return samples
 
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        """Compute under ``autocast_dtype`` (as the trainer's update does), or in the weights' own format."""
+        import torch
+
+        if self.autocast_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+
     @contextlib.contextmanager
     def _eval_mode(self) -> Iterator[None]:
         was_training = self.model.training
@@ -281,19 +331,6 @@ class TransformersSampler:
             yield
         finally:
             self.model.train(was_training)
-
-    @contextlib.contextmanager
-    def _seeded(self, seed: int | None) -> Iterator[None]:
-        """Seed torch's RNG for this call only; the caller's RNG state is restored afterwards."""
-        import torch
-
-        if seed is None:
-            yield
-            return
-        devices = [self.device.index or 0] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
-            yield
 
     @contextlib.contextmanager
     def _clean_generation_defaults(self) -> Iterator[None]:
@@ -313,6 +350,13 @@ class TransformersSampler:
             yield
         finally:
             owner.generation_config = saved
+
+
+def _row_seed(base: int, prompt: int, sample: int) -> int:
+    """The seed of one completion: a hash of (call seed, prompt index, sample index), so a completion's
+    draws depend on where it stands in the call, not on the batch it was decoded in."""
+    digest = hashlib.blake2b(f"{base}:{prompt}:{sample}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def _copy(sample: Sample) -> Sample:
