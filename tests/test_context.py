@@ -28,6 +28,7 @@ LONG_OUTPUT = (
 def settings(model_dir: Path, *extra: str) -> list[str]:
     return [
         f"model.name={json.dumps(str(model_dir))}",
+        "model.dtype='float32'",  # the same arithmetic on every CI machine; test_precision covers auto
         "run.steps=1",
         "run.progress=false",
         "sampler.max_new_tokens_propose=64",
@@ -61,9 +62,9 @@ def test_a_task_whose_solver_prompt_cannot_fit_is_rejected_and_long_references_a
     assert trainer.context.limit == 1024
     # The abduction solver sees the long output and cannot fit; the deduction solver sees only the
     # program and input, so the same program and input make an admissible deduction task.
-    (abduction,) = trainer._validate(TaskType.ABDUCTION, [(_proposal(TaskType.ABDUCTION), None)])
+    (abduction,) = trainer._validate([(TaskType.ABDUCTION, _proposal(TaskType.ABDUCTION), None)])
     assert isinstance(abduction, Rejected) and abduction.kind == "too_long_for_context", abduction
-    (deduction,) = trainer._validate(TaskType.DEDUCTION, [(_proposal(TaskType.DEDUCTION), None)])
+    (deduction,) = trainer._validate([(TaskType.DEDUCTION, _proposal(TaskType.DEDUCTION), None)])
     assert isinstance(deduction, Task), deduction
     assert len(deduction.outputs[0]) > 1500
 
@@ -71,7 +72,7 @@ def test_a_task_whose_solver_prompt_cannot_fit_is_rejected_and_long_references_a
     budget = trainer.config.sampler.max_new_tokens_propose
     assert not trainer.context.fits(trainer._proposer_prompt(TaskType.DEDUCTION, [deduction.triple]), budget)
     trainer.buffers[TaskType.DEDUCTION].add([deduction])
-    samples, _ = trainer.propose(TaskType.DEDUCTION, 3, np.random.default_rng(0))
+    samples, _ = trainer.propose({TaskType.DEDUCTION: 3}, np.random.default_rng(0))[TaskType.DEDUCTION]
     assert trainer.references_dropped[TaskType.DEDUCTION] > 0
     assert all(len(s.prompt_ids) + budget <= 1024 for s in samples)
 

@@ -56,6 +56,7 @@ def learning_overrides(model_dir: Path, *extra: str) -> list[str]:
     """The settings of the learning run (also used by benches/solve_rate_training_bench.py)."""
     return [
         f"model.name={json.dumps(str(model_dir))}",
+        "model.dtype='float32'",  # the same arithmetic on every CI machine; test_precision covers auto
         "run.steps=30",
         "run.progress=false",
         "run.checkpoint_every=1000",

@@ -36,6 +36,7 @@ TIMING = (
 def small(model_dir: Path, steps: int, *extra: str) -> list[str]:
     return [
         f"model.name={json.dumps(str(model_dir))}",
+        "model.dtype='float32'",  # the same arithmetic on every CI machine; test_precision covers auto
         f"run.steps={steps}",
         "run.progress=false",
         "run.checkpoint_every=1",
@@ -370,8 +371,9 @@ def test_random_control_pays_a_fair_coin_whatever_the_reply(taught_model_dir, tm
 
 
 def test_each_phase_reports_step_task_type_samples_and_tokens(taught_model_dir, tmp_path, caplog):
-    """run.progress on, no terminal (as under pytest): one INFO line per phase, named, counted; their token
-    counts add up to what the step's metrics say was generated and trained on."""
+    """run.progress on, no terminal (as under pytest): one INFO line per phase, in step order, named with
+    the count of each task type, counted; their token counts add up to what the step's metrics say was
+    generated and trained on."""
     import logging
     import re
 
@@ -379,9 +381,15 @@ def test_each_phase_reports_step_task_type_samples_and_tokens(taught_model_dir, 
     with caplog.at_level(logging.INFO, logger="azr.progress"):
         trainer.fit()
     lines = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
-    phases = ("propose", "validate", "solve-rate", "solve")
-    names = [f"step 1/1 {t} {p}" for t in ("deduction", "abduction", "induction") for p in phases]
-    assert [line.split(":")[0] for line in lines] == [*names, "step 1/1 update", "self-play"]
+    names = [line.split(":")[0] for line in lines]
+    phases = [re.sub(r" \[.*\]$", "", name) for name in names]
+    assert phases == [f"step 1/1 {p}" for p in ("propose", "validate", "solve-rate", "solve", "update")] + ["self-play"]
+
+    def per_type(name):
+        match = re.search(r"\[(.*)\]$", name)
+        assert match, name
+        counts = [part.rsplit(" ", 1) for part in match.group(1).split(" · ")]
+        return {t: int(k) for t, k in counts}
 
     def parse(line):
         match = re.search(r": (\d+)/(\d+) (\w+)s\b(?:, ([\d,]+) tokens)?", line)
@@ -389,19 +397,28 @@ def test_each_phase_reports_step_task_type_samples_and_tokens(taught_model_dir, 
         done, total, unit, tokens = match.groups()
         return int(done), int(total), unit, int((tokens or "0").replace(",", ""))
 
-    counts = dict(zip([line.split(":")[0] for line in lines], map(parse, lines), strict=True))
+    counts = dict(zip(phases, map(parse, lines), strict=True))
+    types = dict(zip(phases, names, strict=True))
     for name, (done, total, _, _) in counts.items():
         assert done == total, name
-    for t in ("deduction", "abduction", "induction"):
-        assert counts[f"step 1/1 {t} propose"][:3] == (3, 3, "sample")
-        assert counts[f"step 1/1 {t} validate"][:3] == (3, 3, "proposal")
-        assert counts[f"step 1/1 {t} solve"][:3] == (2, 2, "sample")
-        assert counts[f"step 1/1 {t} solve-rate"][1] % 4 == 0  # 4 samples per valid proposal
+    assert per_type(types["step 1/1 propose"]) == dict.fromkeys(("deduction", "abduction", "induction"), 3)
+    assert per_type(types["step 1/1 validate"]) == dict.fromkeys(("deduction", "abduction", "induction"), 3)
+    assert per_type(types["step 1/1 solve"]) == dict.fromkeys(("deduction", "abduction", "induction"), 2)
+    assert counts["step 1/1 propose"][:3] == (9, 9, "sample")
+    assert counts["step 1/1 validate"][:3] == (9, 9, "proposal")
+    assert counts["step 1/1 solve"][:3] == (6, 6, "sample")
+    rates = per_type(types["step 1/1 solve-rate"])
+    assert all(k % 4 == 0 for k in rates.values())  # 4 samples per valid proposal
+    assert counts["step 1/1 solve-rate"][1] == sum(rates.values())
+    row = metrics(tmp_path / "run")[-1]
+    for t, k in rates.items():
+        assert k == 4 * round(row[f"{t}/propose/valid_rate"] * 3)
     assert counts["self-play"][:3] == (1, 1, "step")
     row = metrics(tmp_path / "run")[-1]
     generated = sum(
         tokens for name, (_, _, _, tokens) in counts.items() if name.endswith(("propose", "solve", "-rate"))
     )
+    # One sampler call per generating phase, all task types together.
     assert generated == row["generation/tokens"] > 0
     assert counts["step 1/1 update"][3] == row["update/tokens"]
 
@@ -417,10 +434,45 @@ def test_propose_alone_gives_each_proposal_its_outcome_and_changes_nothing(taugh
 
     trainer = Trainer(load_config(None, small(taught_model_dir, 1)), tmp_path / "run")
     before = {t: list(trainer.buffers[t].tasks) for t in TaskType}
-    for task_type in TaskType:
-        samples, outcomes = trainer.propose(task_type, 3, np.random.default_rng(0))
+    proposed = trainer.propose(dict.fromkeys(TaskType, 3), np.random.default_rng(0))
+    assert list(proposed) == list(TaskType)
+    for task_type, (samples, outcomes) in proposed.items():
         assert len(samples) == len(outcomes) == 3
         assert all(isinstance(o, Task | Rejected | FormatError) for o in outcomes)
         assert all(o.task_type is task_type for o in outcomes if isinstance(o, Task))
     assert {t: list(trainer.buffers[t].tasks) for t in TaskType} == before
     assert trainer.step == 0
+
+
+def test_each_generating_phase_is_one_sampler_call_over_all_task_types(taught_model_dir, tmp_path):
+    """propose, solve-rate and solve each call the sampler once per step, whatever the number of types,
+    with the phase's budget and temperature (the real sampler underneath, only counted)."""
+    from azr.sampling.hf import TransformersSampler
+
+    calls = []
+
+    class Counted:
+        def __init__(self, inner):
+            self.inner = inner
+
+        def generate(self, prompts, config, progress=None):
+            calls.append((len(prompts), config))
+            return self.inner.generate(prompts, config, progress)
+
+    config = load_config(None, small(taught_model_dir, 1))
+    trainer = Trainer(
+        config,
+        tmp_path / "run",
+        sampler_factory=lambda model, tokenizer: Counted(TransformersSampler(model, tokenizer, batch_size=16)),
+    )
+    row = trainer.train_step()
+    sp, sampler = config.selfplay, config.sampler
+    valid = sum(
+        round(row[f"{t}/propose/valid_rate"] * sp.proposals_per_type) for t in ("deduction", "abduction", "induction")
+    )
+    expected = [(3 * sp.proposals_per_type, 1, sampler.max_new_tokens_propose, sampler.temperature)]
+    if valid:  # no valid proposal: no solve-rate call at all
+        expected.append((valid, sp.solve_rate_samples, sampler.max_new_tokens_solve, 1.0))
+    expected.append((3 * sp.solves_per_type, 1, sampler.max_new_tokens_solve, sampler.temperature))
+    assert [(k, c.n, c.max_new_tokens, c.temperature) for k, c in calls] == expected
+    assert len({c.seed for _, c in calls}) == len(calls)  # each phase draws from its own seed

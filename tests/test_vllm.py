@@ -203,6 +203,7 @@ def one_vllm_step(taught: Path, *extra: str) -> list[str]:
     """Overrides for one small self-play step of the taught tiny model on an eager vLLM engine."""
     return [
         f"model.name={json.dumps(str(taught))}",
+        "model.dtype='float32'",  # log-probs compared with the float32 trainer
         "run.steps=1",
         "run.progress=false",
         "sampler.backend=vllm",

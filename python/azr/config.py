@@ -166,7 +166,10 @@ class ModelConfig(_Section):
 
     name: str = setting(DEFAULT_MODEL, "A local HF directory, a `.gguf` file, or an embedded name (see `azr.models`).")
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = setting(
-        "auto", "`auto`: float32 weights (with bfloat16 autocast on GPU); the others load and train in that dtype."
+        "auto",
+        "`auto`: bfloat16 compute where a probe shows native bf16 (GPU, or a CPU with AMX/AVX512-BF16), with a "
+        "LoRA run's frozen base held in bf16 on CPU and trained weights in float32; float32 elsewhere "
+        "(azr.precision). The others load, train and generate in that dtype.",
     )
     device: str = setting(
         "auto", "`auto`: this rank's GPU when CUDA is available, else CPU; or a torch device (`cpu`, `cuda:1`)."

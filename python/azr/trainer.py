@@ -1,30 +1,36 @@
 """The self-play loop, top to bottom.
 
-Each step, for each task type (deduction, abduction, induction):
+Each step runs five phases, each once for all three task types (deduction, abduction, induction), each
+generating phase as one sampler call (one engine batch):
 
-1. **propose** a batch of tasks, conditioned on reference tasks from that type's buffer;
-2. **validate** them in the sandbox (static checks, runs, deterministic, round-trips);
+1. **propose** tasks of every type, conditioned on its buffer (reference tasks for deduction and
+   abduction, a buffer program for induction);
+2. **validate** them in the sandbox (static checks, runs, deterministic, round-trips), in one batch;
 3. **estimate solve rates**: ``solve_rate_samples`` solver samples per valid proposal at
    temperature 1.0; the proposer's reward is the learnability ``1 - acc`` (0 when acc is 0 or 1);
-4. admit the valid, unseen tasks to the buffer;
-5. **solve** a batch of buffer tasks and **verify** the answers by execution;
+4. **admit** the valid, unseen tasks to their buffers;
+5. **solve** a batch of buffer tasks of each type and **verify** the answers by execution;
 
 then rewards become Task-Relative REINFORCE++ advantages (normalised within each of the six
 (type, role) groups) and one policy update runs over all proposer and solver completions.
 
-Each of these phases (propose, validate, solve-rate, solve per task type, then update) has its own
-progress display naming the step, the task type and the phase, counting samples and tokens
-(:mod:`azr.progress`; ``run.progress = false`` turns them off).
+Because proposals of all types are drawn before any is admitted, an induction proposal is shown a
+program admitted in an earlier step, never one a deduction or abduction proposal of the same step
+produced (when the types ran one after the other, it could be).
+
+Each phase (and the update) has its own progress display naming the step and the phase, with the count
+of each task type in it, counting samples and tokens (:mod:`azr.progress`; ``run.progress = false``
+turns them off).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -39,6 +45,7 @@ from azr.exceptions import ConfigError
 from azr.grading import Rejected, TaskValidator, Verdict, Verifier
 from azr.parsing import FormatError, Parsed, parse_generation
 from azr.policy import PolicyUpdater, Rollout
+from azr.precision import resolve_precision
 from azr.progress import PhaseDisplay
 from azr.prompts import proposer_messages
 from azr.reporting import Reporter, check_report_to
@@ -52,6 +59,8 @@ from azr.tasktypes import spec
 __all__ = ["Trainer", "group_id", "solve_rate_group_id"]
 
 log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 _TYPES = (TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)
 
@@ -90,6 +99,48 @@ class _StepLog:
         self.values[key] = float(value)
 
 
+@dataclass
+class _Proposed:
+    """One task type's proposals in a step: each completion, the buffer program its prompt showed
+    (induction; None otherwise) and, once validated, what became of it."""
+
+    samples: list[Sample]
+    programs: list[str | None]
+    outcomes: list[Task | Rejected | FormatError] = field(default_factory=list)
+
+    @property
+    def valid(self) -> list[Task]:
+        return [o for o in self.outcomes if isinstance(o, Task)]
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """A solver reply and its verdict."""
+
+    sample: Sample
+    verdict: Verdict
+
+
+def _split(flat: Sequence[_T], sizes: Mapping[TaskType, int]) -> dict[TaskType, list[_T]]:
+    """Cut a list built type after type (in ``sizes``' order) back into per-type lists."""
+    out: dict[TaskType, list[_T]] = {}
+    start = 0
+    for task_type, size in sizes.items():
+        out[task_type] = list(flat[start : start + size])
+        start += size
+    assert start == len(flat), f"{len(flat)} items for {start} slots"
+    return out
+
+
+def _cast_trained(model: torch.nn.Module, dtype: str) -> None:
+    """Hold the weights that get gradients in ``dtype`` (LoRA adapters over a bf16 base: float32, so
+    their updates and AdamW states keep full precision; the frozen base keeps its own format)."""
+    wanted = getattr(torch, dtype)
+    for param in model.parameters():
+        if param.requires_grad and param.dtype != wanted:
+            param.data = param.data.to(wanted)
+
+
 def _rate(hits: int, total: int) -> float:
     return hits / total if total else float("nan")
 
@@ -117,8 +168,14 @@ class Trainer:
         if resume and checkpoint is None and not self.run.buffers_dir.exists():
             raise ConfigError(f"--resume: {run_dir} has no checkpoint or buffers to resume from")
         check_report_to(config.run.report_to)  # a missing tensorboard/wandb fails here, before the model loads
+        torch.manual_seed(config.run.seed + self.world.rank)
+        self.device = self._device()
+        lora = config.model.lora_rank > 0
+        self.precision = resolve_precision(config.model.dtype, self.device, lora=lora)
+        """The formats this run loads, trains and computes in (``model.dtype``; :mod:`azr.precision`)."""
+        log.info("precision: %s", self.precision.reason)
         if self.world.is_main:
-            self.run.create(config.to_toml(), resume=resume)
+            self.run.create(config.to_toml() + f"\n# precision: {self.precision.reason}\n", resume=resume)
         barrier(self.world)
         self.display = PhaseDisplay(enabled=config.run.progress and self.world.is_main)
         self._label = "step"
@@ -127,13 +184,9 @@ class Trainer:
         self._resumed = resume
         self.reporter: Reporter | None = None
 
-        torch.manual_seed(config.run.seed + self.world.rank)
-        self.device = self._device()
-        # "auto" trains float32 weights (with bf16 autocast on GPU); load_model takes dtype names.
-        dtype = "float32" if config.model.dtype == "auto" else config.model.dtype
+        dtype = self.precision.weights
         # A LoRA checkpoint resumes from the base model plus its saved adapter (exact optimizer state);
         # a full fine-tune from the checkpoint's weights.
-        lora = config.model.lora_rank > 0
         weights = str(checkpoint / "model") if checkpoint is not None and not lora else config.model.name
         # What a vLLM engine starts from: a LoRA checkpoint's adapter/ is merged into a cached copy for it.
         self._weights = str(checkpoint / ("adapter" if lora else "model")) if checkpoint is not None else weights
@@ -142,6 +195,7 @@ class Trainer:
         log.info("loading %s (%s on %s)", weights, dtype, self.device)
         model, self.tokenizer = load_model(weights, dtype=dtype, device=str(self.device))
         model = self._adapt(model, checkpoint)
+        _cast_trained(model, self.precision.trained)
         self.model = model
         # Before the engine and the sandbox start: budgets no prompt can fit with are a config error.
         self.context = ContextWindow(self.tokenizer, context_length(model))
@@ -151,12 +205,12 @@ class Trainer:
             ref_model, _ = load_model(config.model.name, dtype=dtype, device=str(self.device))
             ref_module: torch.nn.Module = ref_model  # load_model already returns it in eval mode
             ref_module.requires_grad_(False)
-        bf16 = self.device.type == "cuda" and config.model.dtype == "auto"
+        bf16 = self.precision.autocast == "bfloat16"
         # FSDP2 keeps float32 master shards and computes in bf16 itself; DDP and one process autocast.
         trained = parallel.wrap(model, strategy, self.world, self.device, bf16_params=bf16 and strategy == "fsdp2")
         if ref_model is not None and strategy == "fsdp2":
             parallel.wrap(ref_model, strategy, self.world, self.device, bf16_params=bf16)  # shards it in place
-        autocast = torch.bfloat16 if bf16 and strategy != "fsdp2" else None
+        autocast = self.precision.autocast_dtype if strategy != "fsdp2" else None
         self.updater = PolicyUpdater(
             trained,
             config.optim,
@@ -324,13 +378,19 @@ class Trainer:
                 kv_cache_memory_bytes=cfg.kv_cache_memory_bytes or None,
                 enforce_eager=cfg.enforce_eager,
                 sleep_level=cfg.sleep_level,
-                dtype=None if self.config.model.dtype == "auto" else self.config.model.dtype,
+                dtype=self.precision.engine,
                 seed=self.config.run.seed + self.world.rank,
             )
         from azr.sampling.hf import TransformersSampler
 
         # No display of its own: each phase passes the sampler its display's Progress.
-        return TransformersSampler(model, self.tokenizer, batch_size=cfg.batch_size, device=str(self.device))
+        return TransformersSampler(
+            model,
+            self.tokenizer,
+            batch_size=cfg.batch_size,
+            device=str(self.device),
+            autocast_dtype=self.precision.autocast_dtype,
+        )
 
     # --- generation helpers ------------------------------------------------------------------
 
@@ -368,14 +428,14 @@ class Trainer:
 
     # --- grading -------------------------------------------------------------------------------
 
-    def _grade(self, task_type: TaskType, tasks: Sequence[Task], texts: Sequence[str]) -> list[Verdict]:
-        """Verdicts for solver completions ``texts[k]`` on ``tasks[k]``, all verified by execution."""
+    def _grade(self, tasks: Sequence[Task], texts: Sequence[str]) -> list[Verdict]:
+        """Verdicts for solver completions ``texts[k]`` on ``tasks[k]`` (of any types), all verified by
+        execution in one sandbox batch."""
         strict = self.config.selfplay.require_answer_tags
-        answer = spec(task_type).answer
         answers = []
-        for text in texts:
-            parsed = parse_generation(text, task_type, Role.SOLVE, require_answer_tags=strict)
-            answers.append(answer(parsed) if isinstance(parsed, Parsed) else None)
+        for task, text in zip(tasks, texts, strict=True):
+            parsed = parse_generation(text, task.task_type, Role.SOLVE, require_answer_tags=strict)
+            answers.append(spec(task.task_type).answer(parsed) if isinstance(parsed, Parsed) else None)
         return [grade.verdict for grade in self.verifier.grade(tasks, answers)]
 
     def _solver_reward(self, verdict: Verdict) -> float:
@@ -414,12 +474,13 @@ class Trainer:
                 )
         return None
 
-    def _validate(self, task_type: TaskType, proposals: Sequence[tuple[Parsed, str | None]]) -> list[Task | Rejected]:
-        """Each (parsed proposal, induction program) as a buffer task, or why it is rejected. All inputs
-        of all proposals go to the sandbox in one batch (inputs of one program share an instance)."""
+    def _validate(self, proposals: Sequence[tuple[TaskType, Parsed, str | None]]) -> list[Task | Rejected]:
+        """Each (task type, parsed proposal, induction program) as a buffer task, or why it is rejected. All
+        inputs of all proposals, of every type, go to the sandbox in one batch (inputs of one program share
+        an instance)."""
         items: list[tuple[str, str]] = []
         spans: list[tuple[int, int]] = []
-        for parsed, program in proposals:
+        for task_type, parsed, program in proposals:
             if task_type is TaskType.INDUCTION:
                 assert program is not None
                 # Distinct by value, not by text: `7`, `(7)` and `0x7` are one hidden case.
@@ -435,7 +496,7 @@ class Trainer:
         results = self.validator.validate(items)
         needed = self.config.selfplay.induction_shown + 1
         out: list[Task | Rejected] = []
-        for (parsed, _), (lo, hi) in zip(proposals, spans, strict=True):
+        for (task_type, parsed, _), (lo, hi) in zip(proposals, spans, strict=True):
             mine = results[lo:hi]
             if task_type is not TaskType.INDUCTION:
                 (result,) = mine
@@ -460,21 +521,23 @@ class Trainer:
                 out.append(self._too_long(task) or task)
         return out
 
-    # --- one task type ---------------------------------------------------------------------------
+    # --- the phases of a step ----------------------------------------------------------------------
+    #
+    # Each phase runs once per step for every task type it is given; each generating phase is one
+    # sampler call over all of them (one engine batch). Inputs and outputs are per type.
 
-    def propose(
-        self, task_type: TaskType, count: int, rng: np.random.Generator, where: str = "", phase: int = 0
-    ) -> tuple[list[Sample], list[Task | Rejected | FormatError]]:
-        """``count`` proposals of ``task_type`` from the current buffers, each with what became of it: a
-        valid buffer task, a rejection by the sandbox, or a format error. Used by each step and by
-        ``benches/proposal_bench.py`` (the valid-proposal rate of a model at step 0)."""
-        cfg, sp = self.config, self.config.selfplay
-        buffer = self.buffers[task_type]
-        temperature = cfg.sampler.temperature
-        # 1. propose
-        programs: list[str | None]
-        budget = cfg.sampler.max_new_tokens_propose
-        prompts: list[Prompt]
+    def _phase_name(self, phase: str, counts: Mapping[TaskType, int]) -> str:
+        """``step 3/10 solve-rate [deduction 8 · abduction 4 · induction 0]``: the display stays per type."""
+        per_type = " · ".join(f"{t} {counts[t]}" for t in counts)
+        return f"{self._label} {phase} [{per_type}]"
+
+    def _proposer_prompts(
+        self, task_type: TaskType, count: int, rng: np.random.Generator
+    ) -> tuple[list[Prompt], list[str | None]]:
+        """``count`` proposer prompts of ``task_type`` from the buffers as they are now, and for induction
+        the buffer program each prompt shows (None for deduction and abduction)."""
+        sp = self.config.selfplay
+        budget = self.config.sampler.max_new_tokens_propose
         if task_type is TaskType.INDUCTION:
             drawn = [(p, self._proposer_prompt(task_type, [], p)) for p in self.buffers.programs(count, rng)]
             # Admission keeps out programs too long for this prompt; a buffer from a run with larger
@@ -484,158 +547,242 @@ class Trainer:
                 log.warning(
                     "%d induction programs skipped: their prompts do not fit the context", len(drawn) - len(kept)
                 )
-            programs = [p for p, _ in kept]
-            prompts = [prompt for _, prompt in kept]
-        else:
-            programs = [None] * count
-            prompts = []
-            for _ in programs:
-                references = [
-                    t.triple
-                    for t in buffer.sample(
-                        sp.references, rng, mode=sp.reference_sampling, half_life=sp.recency_half_life
-                    )
-                ]
+            return [prompt for _, prompt in kept], [p for p, _ in kept]
+        prompts: list[Prompt] = []
+        for _ in range(count):
+            references = [
+                t.triple
+                for t in self.buffers[task_type].sample(
+                    sp.references, rng, mode=sp.reference_sampling, half_life=sp.recency_half_life
+                )
+            ]
+            prompt = self._proposer_prompt(task_type, references)
+            while references and not self.context.fits(prompt, budget):
+                references.pop()  # the sample is in random order: the last one is as good to lose as any
+                self.references_dropped[task_type] += 1
                 prompt = self._proposer_prompt(task_type, references)
-                while references and not self.context.fits(prompt, budget):
-                    references.pop()  # the sample is in random order: the last one is as good to lose as any
-                    self.references_dropped[task_type] += 1
-                    prompt = self._proposer_prompt(task_type, references)
-                prompts.append(prompt)
-        with self.display.phase(f"{where} propose", len(prompts)) as progress:
-            proposals = [
-                g[0]
-                for g in self._generate(
-                    prompts,
-                    n=1,
-                    temperature=temperature,
-                    max_new=cfg.sampler.max_new_tokens_propose,
-                    phase=phase + 1,
-                    progress=progress,
-                )
-            ]
+            prompts.append(prompt)
+        return prompts, [None] * count
 
-        # 2. validate
-        with self.display.phase(f"{where} validate", len(proposals), "proposal") as progress:
-            parsed = [
-                parse_generation(sample.text, task_type, Role.PROPOSE, require_answer_tags=sp.require_answer_tags)
-                for sample in proposals
-            ]
-            well_formed = [(k, p) for k, p in enumerate(parsed) if isinstance(p, Parsed)]
-            checked = dict(
-                zip(
-                    [k for k, _ in well_formed],
-                    self._validate(task_type, [(p, programs[k]) for k, p in well_formed]),
-                    strict=True,
-                )
-            )
-            outcomes = [p if isinstance(p, FormatError) else checked[k] for k, p in enumerate(parsed)]
-            if progress is not None:
-                progress(len(proposals))
-
-        return proposals, outcomes
-
-    def _play(self, task_type: TaskType, scored: list[_Scored], metrics: _StepLog) -> None:
-        cfg, sp = self.config, self.config.selfplay
-        buffer = self.buffers[task_type]
-        phase = _TYPES.index(task_type) * 10
-        rng = self._rng(phase)
-        temperature = cfg.sampler.temperature
-        where = f"{self._label} {task_type}"
-
-        dropped = self.references_dropped[task_type]
-        proposals, outcomes = self.propose(task_type, sp.proposals_per_type, rng, where, phase)
-        dropped = self.references_dropped[task_type] - dropped
-        valid = [o for o in outcomes if isinstance(o, Task)]
-
-        # 3. solve-rate estimation: n samples at temperature 1.0 per valid proposal
-        n = sp.solve_rate_samples
-        with self.display.phase(f"{where} solve-rate", len(valid) * n) as progress:
-            groups = self._generate(
-                [self._solver_prompt(t) for t in valid],
-                n=n,
-                temperature=1.0,
-                max_new=cfg.sampler.max_new_tokens_solve,
-                phase=phase + 2,
+    def _propose_phase(
+        self, counts: Mapping[TaskType, int], rngs: Mapping[TaskType, np.random.Generator]
+    ) -> dict[TaskType, _Proposed]:
+        """1. propose: ``counts[t]`` proposals of each type ``t``, conditioned on its buffer (references for
+        deduction and abduction, a buffer program for induction), in one sampler call."""
+        prompts: dict[TaskType, list[Prompt]] = {}
+        programs: dict[TaskType, list[str | None]] = {}
+        for task_type, count in counts.items():
+            prompts[task_type], programs[task_type] = self._proposer_prompts(task_type, count, rngs[task_type])
+        sizes = {t: len(p) for t, p in prompts.items()}
+        with self.display.phase(self._phase_name("propose", sizes), sum(sizes.values())) as progress:
+            flat = self._generate(
+                [p for t in prompts for p in prompts[t]],
+                n=1,
+                temperature=self.config.sampler.temperature,
+                max_new=self.config.sampler.max_new_tokens_propose,
+                phase=1,
                 progress=progress,
             )
-            flat_tasks = [t for t in valid for _ in range(n)]
-            verdicts = self._grade(task_type, flat_tasks, [s.text for g in groups for s in g])
-        solved = [sum(v is Verdict.ACCEPTED for v in verdicts[k * n : (k + 1) * n]) for k in range(len(valid))]
-        acc_of = {id(t): c for t, c in zip(valid, solved, strict=True)}
-        format_only = sp.reward_mode == "format_only"
-        if sp.train_on_solve_rate_samples:
-            for sample, verdict in zip([s for g in groups for s in g], verdicts, strict=True):
-                scored.append(_Scored(sample, self._solver_reward(verdict), solve_rate_group_id(task_type), 1.0))
-        for sample, outcome in zip(proposals, outcomes, strict=True):
-            if isinstance(outcome, FormatError):
-                reward = composite_reward(Verdict.FORMAT_ERROR, format_error=sp.format_error_reward)
-            elif format_only:
-                reward = 1.0
-            elif isinstance(outcome, Rejected):
-                reward = composite_reward(Verdict.WRONG, wrong=sp.rejected_proposal_reward)
-            else:
-                reward = learnability_from_counts(acc_of[id(outcome)], n)
-            scored.append(_Scored(sample, reward, group_id(task_type, Role.PROPOSE), temperature))
+        samples = _split([g[0] for g in flat], sizes)
+        return {t: _Proposed(samples[t], programs[t]) for t in prompts}
 
-        # 4. admit (every rank admits every rank's tasks, in rank order, so buffers stay identical)
-        admitted = 0
-        for rank_tasks in gather(valid, self.world):
-            admitted += sum(buffer.add(rank_tasks))
+    def _validate_phase(self, proposed: Mapping[TaskType, _Proposed]) -> None:
+        """2. validate: parse every proposal and run the well-formed ones in the sandbox, all types in one
+        batch; sets each proposal's outcome (a task, a rejection or a format error)."""
+        strict = self.config.selfplay.require_answer_tags
+        total = sum(len(p.samples) for p in proposed.values())
+        sizes = {t: len(p.samples) for t, p in proposed.items()}
+        with self.display.phase(self._phase_name("validate", sizes), total, "proposal") as progress:
+            parsed = {
+                t: [parse_generation(s.text, t, Role.PROPOSE, require_answer_tags=strict) for s in p.samples]
+                for t, p in proposed.items()
+            }
+            well_formed = [
+                (t, k, result)
+                for t, results in parsed.items()
+                for k, result in enumerate(results)
+                if isinstance(result, Parsed)
+            ]
+            checked = self._validate([(t, result, proposed[t].programs[k]) for t, k, result in well_formed])
+            by_position = {(t, k): outcome for (t, k, _), outcome in zip(well_formed, checked, strict=True)}
+            for t, results in parsed.items():
+                proposed[t].outcomes = [
+                    result if isinstance(result, FormatError) else by_position[(t, k)]
+                    for k, result in enumerate(results)
+                ]
+            if progress is not None:
+                progress(total)
 
-        # 5. solve buffer tasks and verify
-        tasks = buffer.sample(sp.solves_per_type, rng)
-        with self.display.phase(f"{where} solve", len(tasks)) as progress:
+    def propose(
+        self, counts: Mapping[TaskType, int], rng: np.random.Generator
+    ) -> dict[TaskType, tuple[list[Sample], list[Task | Rejected | FormatError]]]:
+        """``counts[t]`` proposals of each type ``t`` from the current buffers, each with what became of it:
+        a valid buffer task, a rejection by the sandbox, or a format error (the propose and validate
+        phases, one sampler call). Used by ``benches/proposal_bench.py`` (a model's valid-proposal rate
+        at step 0) and tests."""
+        proposed = self._propose_phase(counts, dict.fromkeys(counts, rng))
+        self._validate_phase(proposed)
+        return {t: (p.samples, p.outcomes) for t, p in proposed.items()}
+
+    def _solve_rate_phase(self, valid: Mapping[TaskType, list[Task]]) -> dict[TaskType, list[list[_Attempt]]]:
+        """3. solve-rate: ``solve_rate_samples`` solver replies per valid proposal at temperature 1.0, all
+        types in one sampler call, each verified by execution; the replies of each task, per type."""
+        n = self.config.selfplay.solve_rate_samples
+        tasks = [t for task_type in valid for t in valid[task_type]]
+        sizes = {t: len(v) * n for t, v in valid.items()}
+        with self.display.phase(self._phase_name("solve-rate", sizes), len(tasks) * n) as progress:
+            groups = self._generate(
+                [self._solver_prompt(t) for t in tasks],
+                n=n,
+                temperature=1.0,
+                max_new=self.config.sampler.max_new_tokens_solve,
+                phase=2,
+                progress=progress,
+            )
+            flat_tasks = [t for t in tasks for _ in range(n)]
+            verdicts = self._grade(flat_tasks, [s.text for g in groups for s in g])
+        attempts = [[_Attempt(s, verdicts[k * n + j]) for j, s in enumerate(group)] for k, group in enumerate(groups)]
+        return _split(attempts, {t: len(v) for t, v in valid.items()})
+
+    def _admit_phase(self, valid: Mapping[TaskType, list[Task]]) -> dict[TaskType, int]:
+        """4. admit: every rank admits every rank's valid tasks, in rank order, so buffers stay identical;
+        returns how many were new, per type."""
+        admitted = {}
+        for task_type, tasks in valid.items():
+            admitted[task_type] = sum(
+                sum(self.buffers[task_type].add(rank_tasks)) for rank_tasks in gather(tasks, self.world)
+            )
+        return admitted
+
+    def _solve_phase(
+        self, types: Sequence[TaskType], rngs: Mapping[TaskType, np.random.Generator]
+    ) -> dict[TaskType, list[tuple[Task, _Attempt]]]:
+        """5. solve: ``solves_per_type`` buffer tasks of each type, one reply each at the rollout temperature,
+        all types in one sampler call, verified by execution."""
+        count = self.config.selfplay.solves_per_type
+        tasks = {t: self.buffers[t].sample(count, rngs[t]) for t in types}
+        flat = [task for t in types for task in tasks[t]]
+        sizes = {t: len(tasks[t]) for t in types}
+        with self.display.phase(self._phase_name("solve", sizes), len(flat)) as progress:
             answers = [
                 g[0]
                 for g in self._generate(
-                    [self._solver_prompt(t) for t in tasks],
+                    [self._solver_prompt(t) for t in flat],
                     n=1,
-                    temperature=temperature,
-                    max_new=cfg.sampler.max_new_tokens_solve,
-                    phase=phase + 3,
+                    temperature=self.config.sampler.temperature,
+                    max_new=self.config.sampler.max_new_tokens_solve,
+                    phase=3,
                     progress=progress,
                 )
             ]
-            solve_verdicts = self._grade(task_type, tasks, [a.text for a in answers])
-        for sample, verdict in zip(answers, solve_verdicts, strict=True):
-            scored.append(_Scored(sample, self._solver_reward(verdict), group_id(task_type, Role.SOLVE), temperature))
+            verdicts = self._grade(flat, [a.text for a in answers])
+        pairs = [(task, _Attempt(a, v)) for task, a, v in zip(flat, answers, verdicts, strict=True)]
+        return _split(pairs, sizes)
 
-        # metrics of this type
-        t = str(task_type)
+    def _play(self, types: Sequence[TaskType], metrics: _StepLog) -> list[_Scored]:
+        """The five phases for ``types``, then each completion's reward and group and each type's metrics."""
+        sp = self.config.selfplay
+        rngs = {t: self._rng(_TYPES.index(t) * 10) for t in types}
+        dropped_before = dict(self.references_dropped)
+        proposed = self._propose_phase(dict.fromkeys(types, sp.proposals_per_type), rngs)
+        self._validate_phase(proposed)
+        valid = {t: proposed[t].valid for t in types}
+        rates = self._solve_rate_phase(valid)
+        admitted = self._admit_phase(valid)
+        solved = self._solve_phase(types, rngs)
+
+        scored: list[_Scored] = []
+        for t in types:
+            scored += self._score(t, proposed[t], rates[t], solved[t])
+            self._type_metrics(t, scored, metrics, proposed[t], rates[t], solved[t], admitted[t], dropped_before[t])
+        return scored
+
+    def _score(
+        self,
+        task_type: TaskType,
+        proposed: _Proposed,
+        rates: Sequence[Sequence[_Attempt]],
+        solved: Sequence[tuple[Task, _Attempt]],
+    ) -> list[_Scored]:
+        """Rewards and groups of one type's trained completions: its proposals (learnability of the
+        solve rate), its buffer solves and, with ``train_on_solve_rate_samples``, its solve-rate replies."""
+        sp, temperature = self.config.selfplay, self.config.sampler.temperature
+        n = sp.solve_rate_samples
+        scored: list[_Scored] = []
+        if sp.train_on_solve_rate_samples:
+            for attempt in (a for group in rates for a in group):
+                scored.append(
+                    _Scored(attempt.sample, self._solver_reward(attempt.verdict), solve_rate_group_id(task_type), 1.0)
+                )
+        solves_of = iter(sum(a.verdict is Verdict.ACCEPTED for a in group) for group in rates)
+        for sample, outcome in zip(proposed.samples, proposed.outcomes, strict=True):
+            if isinstance(outcome, FormatError):
+                reward = composite_reward(Verdict.FORMAT_ERROR, format_error=sp.format_error_reward)
+            elif isinstance(outcome, Rejected):
+                reward = (
+                    1.0
+                    if sp.reward_mode == "format_only"
+                    else composite_reward(Verdict.WRONG, wrong=sp.rejected_proposal_reward)
+                )
+            else:
+                accepted = next(solves_of)  # valid proposals and their solve-rate groups are in the same order
+                reward = 1.0 if sp.reward_mode == "format_only" else learnability_from_counts(accepted, n)
+            scored.append(_Scored(sample, reward, group_id(task_type, Role.PROPOSE), temperature))
+        for _, attempt in solved:
+            scored.append(
+                _Scored(
+                    attempt.sample, self._solver_reward(attempt.verdict), group_id(task_type, Role.SOLVE), temperature
+                )
+            )
+        return scored
+
+    def _type_metrics(
+        self,
+        task_type: TaskType,
+        scored: Sequence[_Scored],
+        metrics: _StepLog,
+        proposed: _Proposed,
+        rates: Sequence[Sequence[_Attempt]],
+        solved: Sequence[tuple[Task, _Attempt]],
+        admitted: int,
+        dropped_before: int,
+    ) -> None:
+        t, sp = str(task_type), self.config.selfplay
+        outcomes = proposed.outcomes
         proposer_rewards = [s.reward for s in scored if s.group == group_id(task_type, Role.PROPOSE)]
         solver_rewards = [s.reward for s in scored if s.group == group_id(task_type, Role.SOLVE)]
-        metrics.put(f"{t}/propose/reward_mean", float(np.mean(proposer_rewards)))
-        metrics.put(f"{t}/solve/reward_mean", float(np.mean(solver_rewards)))
+        metrics.put(f"{t}/propose/reward_mean", float(np.mean(proposer_rewards)) if proposer_rewards else float("nan"))
+        metrics.put(f"{t}/solve/reward_mean", float(np.mean(solver_rewards)) if solver_rewards else float("nan"))
         if sp.train_on_solve_rate_samples:
             trained = [s.reward for s in scored if s.group == solve_rate_group_id(task_type)]
             metrics.put(f"{t}/solve_rate/reward_mean", float(np.mean(trained)) if trained else float("nan"))
-        metrics.put(f"{t}/propose/valid_rate", _rate(len(valid), len(outcomes)))
+        metrics.put(f"{t}/propose/valid_rate", _rate(len(proposed.valid), len(outcomes)))
         metrics.put(
             f"{t}/propose/format_error_rate", _rate(sum(isinstance(o, FormatError) for o in outcomes), len(outcomes))
         )
         metrics.put(f"{t}/propose/admitted", admitted)
         if task_type is not TaskType.INDUCTION:
-            metrics.put(f"{t}/propose/references_dropped", dropped)
-        metrics.put(f"{t}/propose/solve_rate_estimate", _rate(sum(solved), len(valid) * n))
-        metrics.put(f"{t}/solve/accuracy", _rate(sum(v is Verdict.ACCEPTED for v in solve_verdicts), len(tasks)))
+            metrics.put(f"{t}/propose/references_dropped", self.references_dropped[task_type] - dropped_before)
+        accepted = sum(a.verdict is Verdict.ACCEPTED for group in rates for a in group)
+        metrics.put(f"{t}/propose/solve_rate_estimate", _rate(accepted, sum(len(g) for g in rates)))
+        verdicts = [a.verdict for _, a in solved]
+        metrics.put(f"{t}/solve/accuracy", _rate(sum(v is Verdict.ACCEPTED for v in verdicts), len(verdicts)))
         metrics.put(
-            f"{t}/solve/format_error_rate", _rate(sum(v is Verdict.FORMAT_ERROR for v in solve_verdicts), len(tasks))
+            f"{t}/solve/format_error_rate", _rate(sum(v is Verdict.FORMAT_ERROR for v in verdicts), len(verdicts))
         )
-        metrics.put(f"buffer/{t}", len(buffer))
+        metrics.put(f"buffer/{t}", len(self.buffers[task_type]))
 
     # --- the step ---------------------------------------------------------------------------------
 
     def train_step(self) -> dict[str, float]:
-        """One self-play step over all three task types, then one policy update. Returns its metrics."""
+        """One self-play step: the five phases over all three task types, then one policy update. Returns
+        its metrics."""
         started = time.perf_counter()
         self._gen_seconds, self._gen_tokens = 0.0, 0
         self._label = f"step {self.step + 1}/{self.config.run.steps}"
         before = self.sandbox.stats.snapshot()
         metrics = _StepLog()
-        scored: list[_Scored] = []
-        for task_type in _TYPES:
-            self._play(task_type, scored, metrics)
+        scored = self._play(_TYPES, metrics)
         if self.config.selfplay.reward_mode == "random":
             # The noise-floor control: every trained reply's reward a fair coin, drawn from a seed of (run
             # seed, step, rank) so a resumed step draws the same; groups and advantages as in a real run.
@@ -695,11 +842,9 @@ class Trainer:
             if all(len(self.buffers[t]) >= sp.seed_buffer_size for t in _TYPES):
                 return
             self._label = f"seeding round {round_ + 1}/{sp.max_seeding_rounds}"
-            scratch: list[_Scored] = []
-            for t in _TYPES:
-                if len(self.buffers[t]) < sp.seed_buffer_size:
-                    self._gen_seconds, self._gen_tokens = 0.0, 0
-                    self._play(t, scratch, _StepLog())
+            below = [t for t in _TYPES if len(self.buffers[t]) < sp.seed_buffer_size]
+            self._gen_seconds, self._gen_tokens = 0.0, 0
+            self._play(below, _StepLog())  # rewards and metrics unused: no update while seeding
         log.warning("seeding stopped after %d rounds with buffers %s", sp.max_seeding_rounds, self.buffers.sizes())
 
     def fit(self) -> list[dict[str, float]]:
