@@ -30,7 +30,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["NATIVE_SPEEDUP", "Precision", "cpu_bf16_speedup", "native_bf16", "resolve_precision"]
+__all__ = ["NATIVE_SPEEDUP", "Precision", "cpu_bf16_speedup", "inference_dtype", "native_bf16", "resolve_precision"]
 
 NATIVE_SPEEDUP = 1.5
 """bf16 must beat float32 on the probe matmul by this factor for ``auto`` to choose it on a CPU."""
@@ -44,14 +44,15 @@ class Precision:
 
     ``weights``: what the model loads in; ``trained``: the format of the weights that get gradients
     (LoRA adapters, or every weight of a full fine-tune); ``autocast``: the compute format under
-    ``torch.autocast`` (None: compute in the weights' own format); ``engine``: the vLLM engine's dtype;
+    ``torch.autocast`` (None: compute in the weights' own format); ``engine``: the vLLM engine's dtype
+    (``"auto"`` on a GPU: the checkpoint's own, as vLLM chooses);
     ``reason``: one line for the run's log and config dump.
     """
 
     weights: DTypeName
     trained: DTypeName
     autocast: DTypeName | None
-    engine: DTypeName
+    engine: str
     reason: str
 
     @property
@@ -92,8 +93,12 @@ def cpu_bf16_speedup(size: int = 512, repeats: int = 8) -> float:
 def native_bf16(device: torch.device) -> tuple[bool, str]:
     """Whether ``device`` computes bfloat16 natively, and the evidence in words."""
     if device.type == "cuda":
-        supported = bool(torch.cuda.is_bf16_supported())
-        return supported, f"CUDA device {'supports' if supported else 'lacks'} bfloat16"
+        with torch.cuda.device(device):
+            try:  # emulated bf16 (pre-Ampere GPUs) is not native; older torch has no such argument
+                supported = bool(torch.cuda.is_bf16_supported(including_emulation=False))
+            except TypeError:
+                supported = bool(torch.cuda.is_bf16_supported())
+        return supported, f"CUDA device {'supports' if supported else 'lacks'} native bfloat16"
     if device.type == "cpu":
         speedup = cpu_bf16_speedup()
         native = speedup >= NATIVE_SPEEDUP
@@ -107,10 +112,28 @@ def resolve_precision(dtype: str, device: torch.device, *, lora: bool) -> Precis
         if dtype not in _TORCH:
             raise ValueError(f"model.dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
         name: DTypeName = dtype  # type: ignore[assignment]
-        return Precision(name, name, None, name, f"model.dtype = {dtype}: weights and compute in {dtype}")
+        # LoRA adapters stay float32 whatever the base (as peft keeps them): AdamW steps on bf16 adapters
+        # would round small updates away.
+        trained: DTypeName = "float32" if lora else name
+        adapters = ", LoRA adapters in float32" if lora and name != "float32" else ""
+        return Precision(name, trained, None, name, f"model.dtype = {dtype}: weights and compute in {dtype}{adapters}")
     native, evidence = native_bf16(device)
     if not native:
         return Precision("float32", "float32", None, "float32", f"auto -> float32 ({evidence})")
-    weights: DTypeName = "bfloat16" if lora else "float32"
-    held = "frozen base in bfloat16, adapters in float32" if lora else "float32 master weights"
-    return Precision(weights, "float32", "bfloat16", "bfloat16", f"auto -> bfloat16 compute, {held} ({evidence})")
+    # The frozen base in bf16 on CPU only: measured there (docs/train.md); GPUs keep float32 weights.
+    held_bf16 = lora and device.type == "cpu"
+    weights: DTypeName = "bfloat16" if held_bf16 else "float32"
+    held = "frozen base in bfloat16, adapters in float32" if held_bf16 else "float32 weights"
+    engine = "bfloat16" if device.type == "cpu" else "auto"
+    return Precision(weights, "float32", "bfloat16", engine, f"auto -> bfloat16 compute, {held} ({evidence})")
+
+
+def inference_dtype(dtype: str, device: torch.device) -> tuple[DTypeName, str]:
+    """The weights' format for generation only (``azr eval``): ``auto`` is bfloat16 throughout where the
+    hardware computes it natively (nothing is trained, so no float32 copy is kept), else float32."""
+    if dtype != "auto":
+        if dtype not in _TORCH:
+            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
+        return dtype, f"{dtype} as asked"  # type: ignore[return-value]
+    native, evidence = native_bf16(device)
+    return ("bfloat16", f"auto -> bfloat16 ({evidence})") if native else ("float32", f"auto -> float32 ({evidence})")

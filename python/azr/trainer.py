@@ -171,7 +171,8 @@ class Trainer:
         torch.manual_seed(config.run.seed + self.world.rank)
         self.device = self._device()
         lora = config.model.lora_rank > 0
-        self.precision = resolve_precision(config.model.dtype, self.device, lora=lora)
+        # Rank 0's decision for every rank: the probe is a timing, and ranks must hold the same formats.
+        self.precision = gather(resolve_precision(config.model.dtype, self.device, lora=lora), self.world)[0]
         """The formats this run loads, trains and computes in (``model.dtype``; :mod:`azr.precision`)."""
         log.info("precision: %s", self.precision.reason)
         if self.world.is_main:

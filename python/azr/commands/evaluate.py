@@ -75,12 +75,23 @@ def register(sub: Any) -> None:
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 keeps every token)")
     parser.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per answer")
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (per-sample seeds derive from it)")
-    parser.add_argument("--batch-size", type=int, default=8, help="sequences generated together")
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        help="sequences per sampler call (default: 8 with transformers; with vLLM, every problem of a "
+        f"benchmark in one call, up to {VLLM_BATCH}: the engine schedules its own batches)",
+    )
     parser.add_argument(
         "--backend", default="transformers", choices=["transformers", "vllm"], help="generation backend"
     )
     parser.add_argument("--device", help="transformers backend: cpu, cuda, cuda:1, ...; unset: cuda if available")
-    parser.add_argument("--dtype", help="transformers backend: float32, bfloat16, ...; unset: by device")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "float32", "bfloat16", "float16"],
+        help="weights and compute: auto (bfloat16 where the hardware has native bf16, by a matmul probe; else "
+        "float32), float32, bfloat16, float16",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -93,6 +104,10 @@ def register(sub: Any) -> None:
     parser.add_argument("--save-generations", help="write model generations here (JSON, usable with --answers)")
     parser.add_argument("--json", action="store_true", help="print the results JSON instead of a table")
     parser.set_defaults(func=run)
+
+
+VLLM_BATCH = 4096
+"""Sequences per sampler call with vLLM when ``--batch-size`` is not given: a whole benchmark at once."""
 
 
 def _ints(text: str, what: str) -> tuple[int, ...]:
@@ -118,7 +133,7 @@ def settings_from_args(args: argparse.Namespace, benchmarks: tuple[str, ...] | N
         top_p=args.top_p,
         max_new_tokens=args.max_new_tokens,
         seed=args.seed,
-        batch_size=args.batch_size,
+        batch_size=args.batch_size or (VLLM_BATCH if args.backend == "vllm" else 8),
         timeout_s=args.timeout,
     )
 
@@ -208,12 +223,20 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
     if checkpoint is not None:
         log.info("loading checkpoint %s (step %s, %s)", checkpoint["path"], checkpoint["step"], checkpoint["weights"])
     log.info("loading %s (%s backend)", resolved, args.backend)
-    options: dict[str, Any] = {}
-    if args.backend == "transformers":
-        import torch
+    import torch
 
-        options = {"batch_size": settings.batch_size, "dtype": args.dtype}
-        options["device"] = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    from azr.precision import inference_dtype
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    options: dict[str, Any] = {}
+    if args.backend == "vllm" and torch.cuda.is_available() and args.dtype == "auto":
+        options["dtype"] = "auto"  # vLLM on a GPU: the checkpoint's own dtype, as before
+    else:
+        dtype, reason = inference_dtype(args.dtype, torch.device(device if args.backend == "transformers" else "cpu"))
+        log.info("precision: %s", reason)
+        options["dtype"] = dtype
+    if args.backend == "transformers":
+        options.update(batch_size=settings.batch_size, device=device)
     sampler = load_sampler(resolved, backend=args.backend, **options)
     report, generations = evaluate_model(
         sampler, settings, sandbox, label=spec, progress=PhaseDisplay(), checkpoint=checkpoint

@@ -71,11 +71,12 @@ class _BehaviourLogProbs:
         eos_token_ids: Sequence[int] = (),
         row_seeds: Sequence[int] = (),
     ) -> None:
-        import torch
 
         self.temperature = temperature
-        self.generators = [torch.Generator().manual_seed(seed) for seed in row_seeds]
-        """One random stream per row (sampling only): a row's t-th token uses its stream's t-th draw."""
+        self.row_seeds = list(row_seeds)
+        self.generators: list[torch.Generator] = []
+        """One random stream per row (sampling only), on the logits' device, made at the first step: a
+        row's t-th token uses its stream's t-th draw."""
         self.top_p = top_p
         self.previous: torch.Tensor | None = None
         self.chosen: list[torch.Tensor] = []
@@ -106,7 +107,7 @@ class _BehaviourLogProbs:
             if self.top_p < 1.0:
                 scores = _top_p_mask(scores, self.top_p)
         self.previous = torch.log_softmax(scores, dim=-1)
-        if not self.generators:
+        if not self.row_seeds:
             return scores
         return self._choose(self.previous)
 
@@ -117,8 +118,13 @@ class _BehaviourLogProbs:
         its seed and its own logits, not on the rows it was batched with."""
         import torch
 
-        noise = torch.stack([torch.empty(logp.shape[1]).exponential_(generator=g) for g in self.generators])
-        chosen = (logp - noise.to(logp.device).log()).argmax(dim=-1, keepdim=True)
+        if not self.generators:
+            self.generators = [torch.Generator(device=logp.device).manual_seed(s) for s in self.row_seeds]
+        noise = torch.stack(
+            [torch.empty(logp.shape[1], device=logp.device).exponential_(generator=g) for g in self.generators]
+        )
+        # exponential_ can return exactly 0 on CPU: -inf - log(0) would be NaN, which argmax would pick.
+        chosen = (logp - noise.clamp_min_(torch.finfo(noise.dtype).tiny).log()).argmax(dim=-1, keepdim=True)
         return torch.full_like(logp, -math.inf).scatter(1, chosen, 0.0)
 
     def logprobs(self, generated: torch.Tensor) -> torch.Tensor:
