@@ -116,6 +116,10 @@ def test_eval_end_to_end_on_the_tiny_model(
         assert any(line.startswith(f"{name} grade: 20/20 answers") for line in lines), lines
     messages = [r.getMessage() for r in caplog.records if r.name == "azr.commands.evaluate"]
     assert f"loading checkpoint {checkpoint} (step 12, model)" in messages
+    from azr.precision import inference_dtype
+
+    torch = pytest.importorskip("torch")
+    assert f"precision: {inference_dtype('auto', torch.device('cpu'))[1]}" in messages  # --dtype auto by default
 
     saved = json.loads(generations.read_text())
     for name, per_problem in saved.items():
@@ -203,3 +207,21 @@ def test_eval_help_says_what_the_timeout_applies_to_and_no_default_twice(capsys:
     assert "every benchmark: one CRUXEval answer check (the program on an input) or one HumanEval completion's" in text
     assert not re.search(r"\(default: [^)]*\) \(default:", text)
     assert "(default: None)" not in text
+
+
+def test_the_default_batch_follows_the_backend() -> None:
+    """transformers decodes 8 sequences per call by default; vLLM gets a whole benchmark per call (the
+    engine schedules its own batches), unless --batch-size says otherwise."""
+    import argparse
+
+    from azr.commands.evaluate import VLLM_BATCH, register, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+    for argv, expected in [
+        ([], 8),
+        (["--backend", "vllm"], VLLM_BATCH),
+        (["--backend", "vllm", "--batch-size", "16"], 16),
+    ]:
+        args = parser.parse_args(["eval", "--benchmarks", "humaneval", *argv])
+        assert settings_from_args(args).batch_size == expected

@@ -84,6 +84,11 @@ def register(sub: Any) -> None:
     parser.add_argument(
         "--backend", default="transformers", choices=["transformers", "vllm"], help="generation backend"
     )
+    parser.add_argument(
+        "--enforce-eager",
+        action="store_true",
+        help="vLLM backend: skip torch.compile and CUDA graphs (starts in seconds; decodes slower on GPU)",
+    )
     parser.add_argument("--device", help="transformers backend: cpu, cuda, cuda:1, ...; unset: cuda if available")
     parser.add_argument(
         "--dtype",
@@ -237,6 +242,8 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
         options["dtype"] = dtype
     if args.backend == "transformers":
         options.update(batch_size=settings.batch_size, device=device)
+    elif args.enforce_eager:
+        options["enforce_eager"] = True
     sampler = load_sampler(resolved, backend=args.backend, **options)
     report, generations = evaluate_model(
         sampler, settings, sandbox, label=spec, progress=PhaseDisplay(), checkpoint=checkpoint
