@@ -96,3 +96,54 @@ def test_proposer_example_setting_is_checked_before_anything_loads():
     assert load_config(None, ["selfplay.proposer_example=exchange"]).selfplay.proposer_example == "exchange"
     with pytest.raises(ConfigError, match="proposer_example"):
         load_config(None, ["selfplay.proposer_example=inline"])
+
+
+@pytest.mark.parametrize("task_type", list(TaskType))
+def test_solver_exchange_shows_a_solved_task_that_verifies(task_type, sandbox):
+    """``selfplay.solver_example = "exchange"``: a solved task of the same type as an earlier turn, whose
+    reply the parser accepts and whose answer is right by execution (a wrong worked example would teach
+    wrong answers), then the real request, the same as the plain style's."""
+    from azr.grading import Verdict, Verifier
+    from azr.tasks import Task
+    from azr.tasktypes import spec
+
+    task = {
+        TaskType.DEDUCTION: Task(task_type, "def f(x):\n    return x + 1", ("41",), ("42",)),
+        TaskType.ABDUCTION: Task(task_type, "def f(x):\n    return x + 1", ("41",), ("42",)),
+        TaskType.INDUCTION: Task(task_type, "def f(x):\n    return x + 1", ("1", "2", "3"), ("2", "3", "4"), "add"),
+    }[task_type]
+    plain = spec(task_type).solver_prompt(task, 2, "none")
+    messages = spec(task_type).solver_prompt(task, 2, "exchange")
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
+    assert messages[0] == plain[0] and messages[-1] == plain[-1]
+    example_request, reply = messages[1]["content"], messages[2]["content"]
+    assert "return x + 1" not in example_request and "</think>" in reply
+    parsed = parse_generation(reply, task_type, "solve")
+    assert isinstance(parsed, Parsed), parsed
+    # The example's own task, rebuilt from its request, graded by the real verifier.
+    from azr.prompts import _SOLVER_EXAMPLES
+
+    fields, _, _ = _SOLVER_EXAMPLES[task_type]
+    if task_type is TaskType.INDUCTION:
+        pairs = fields["io_pairs"]
+        example = Task(
+            task_type, "def f(s):\n    return s", tuple(i for i, _ in pairs), tuple(o for _, o in pairs), "m"
+        )
+    elif task_type is TaskType.DEDUCTION:
+        example = Task(task_type, fields["program"], (fields["input"],), ("[4, 6]",))
+    else:
+        example = Task(task_type, fields["program"], ("'ab', 2",), (fields["output"],))
+    (grade,) = Verifier(sandbox).grade([example], [spec(task_type).answer(parsed)])
+    assert grade.verdict is Verdict.ACCEPTED, grade
+    with pytest.raises(ValueError, match="unknown solver example style"):
+        spec(task_type).solver_prompt(task, 2, "inline")  # type: ignore[arg-type]
+
+
+def test_solver_example_setting_reaches_the_trainer_prompt_and_is_checked():
+    from azr.config import load_config
+    from azr.exceptions import ConfigError
+
+    assert load_config(None, ["selfplay.solver_example=exchange"]).selfplay.solver_example == "exchange"
+    assert load_config(None).selfplay.solver_example == "none"
+    with pytest.raises(ConfigError, match="solver_example"):
+        load_config(None, ["selfplay.solver_example=quoted"])

@@ -268,6 +268,12 @@ class SelfPlayConfig(_Section):
         "earlier turn answered in full (Qwen2.5-Coder-0.5B at step 0: 38/48/17% valid quoted, 62/71/67% as an "
         "exchange; docs/train.md).",
     )
+    solver_example: Literal["none", "exchange"] = setting(
+        "none",
+        "Whether solver prompts show a solved task of the same type first, as an earlier turn answered in full "
+        "(`exchange`), or only the reply's shape (`none`); benches/solver_bench.py measures the well-formed "
+        "rate of each (docs/train.md).",
+    )
     recency_half_life: float = setting(
         64.0, "`recency` sampling: a task this many insertions old is half as likely as the newest.", POSITIVE
     )

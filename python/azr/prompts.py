@@ -14,7 +14,7 @@ from typing import Literal
 from azr.sampling.base import Message
 from azr.tasks import TaskType, Triple
 
-__all__ = ["EXAMPLE_PROGRAM", "SYSTEM", "ExampleStyle", "proposer_messages", "solver_messages"]
+__all__ = ["EXAMPLE_PROGRAM", "SYSTEM", "ExampleStyle", "SolverExample", "proposer_messages", "solver_messages"]
 
 ExampleStyle = Literal["quoted", "exchange"]
 """How a proposer prompt shows its worked example (``selfplay.proposer_example``)."""
@@ -194,18 +194,38 @@ def _induction_request(program: str, n_inputs: int, style: ExampleStyle) -> str:
     )
 
 
-def solver_messages(
-    task_type: TaskType | str,
-    *,
-    program: str | None = None,
-    input: str | None = None,
-    output: str | None = None,
-    io_pairs: Sequence[tuple[str, str]] | None = None,
-    message: str | None = None,
-) -> list[Message]:
-    """Ask to solve one task: deduction needs ``program`` and ``input``; abduction ``program`` and
-    ``output``; induction ``io_pairs`` and ``message``."""
-    task_type = TaskType(task_type)
+SolverExample = Literal["none", "exchange"]
+"""Whether a solver prompt shows a solved task first (``selfplay.solver_example``)."""
+
+# One solved task per type, shown as an earlier exchange: short reasoning, then exactly the block asked for.
+_SOLVER_EXAMPLES: dict[TaskType, tuple[dict[str, object], str, str]] = {
+    TaskType.DEDUCTION: (
+        {"program": "def f(xs):\n    return [x * 2 for x in xs if x > 1]", "input": "[1, 2, 3]"},
+        "x > 1 keeps 2 and 3; doubled they are 4 and 6.",
+        "[4, 6]",
+    ),
+    TaskType.ABDUCTION: (
+        {"program": "def f(s, n):\n    return s * n", "output": "'abab'"},
+        "'ab' repeated 2 times is 'abab', so s = 'ab' and n = 2.",
+        "'ab', 2",
+    ),
+    TaskType.INDUCTION: (
+        {"io_pairs": [("'abc'", "'cba'"), ("''", "''"), ("'xy'", "'yx'")], "message": "Reverse the text."},
+        "Every output is its input backwards.",
+        "def f(s):\n    return s[::-1]",
+    ),
+}
+
+
+def _solver_request(
+    task_type: TaskType,
+    program: str | None,
+    input: str | None,
+    output: str | None,
+    io_pairs: Sequence[tuple[str, str]] | None,
+    message: str | None,
+) -> tuple[str, str]:
+    """The user's request for one task and the fenced block kind its answer goes in."""
     if task_type is TaskType.DEDUCTION:
         if program is None or input is None:
             raise ValueError("deduction needs a program and an input")
@@ -213,8 +233,8 @@ def solver_messages(
             f"{_fence('python', program)}\nWhat does `f({input.strip()})` return?\n"
             "Answer with one ```output block holding the returned value as a Python literal, inside <answer>."
         )
-        kind = "output"
-    elif task_type is TaskType.ABDUCTION:
+        return user, "output"
+    if task_type is TaskType.ABDUCTION:
         if program is None or output is None:
             raise ValueError("abduction needs a program and an output")
         user = (
@@ -223,15 +243,52 @@ def solver_messages(
             "Answer with one ```input block holding the argument text (e.g. `[1, 2], 'a'` for "
             "f([1, 2], 'a')), inside <answer>."
         )
-        kind = "input"
-    else:
-        if not io_pairs or message is None:
-            raise ValueError("induction needs input/output pairs and a message")
-        shown = "\n".join(f"f({i.strip()}) == {o.strip()}" for i, o in io_pairs)
-        user = (
-            f"Write a Python function `f` that satisfies all of these:\n```\n{shown}\n```\n"
-            f"Hint: {message.strip()}\n{_RULES}\n"
-            "Answer with one ```python block inside <answer>."
-        )
-        kind = "python"
-    return _messages(user, kind)
+        return user, "input"
+    if not io_pairs or message is None:
+        raise ValueError("induction needs input/output pairs and a message")
+    shown = "\n".join(f"f({i.strip()}) == {o.strip()}" for i, o in io_pairs)
+    user = (
+        f"Write a Python function `f` that satisfies all of these:\n```\n{shown}\n```\n"
+        f"Hint: {message.strip()}\n{_RULES}\n"
+        "Answer with one ```python block inside <answer>."
+    )
+    return user, "python"
+
+
+def solver_messages(
+    task_type: TaskType | str,
+    *,
+    program: str | None = None,
+    input: str | None = None,
+    output: str | None = None,
+    io_pairs: Sequence[tuple[str, str]] | None = None,
+    message: str | None = None,
+    example: SolverExample = "none",
+) -> list[Message]:
+    """Ask to solve one task: deduction needs ``program`` and ``input``; abduction ``program`` and
+    ``output``; induction ``io_pairs`` and ``message``. ``example="exchange"`` puts a solved task of the
+    same type first, as an earlier user turn answered in full (short ``<think>``, then exactly the block
+    asked for): a small model copies a reply it sees as its own far more reliably than a described shape
+    (measured: ``benches/solver_bench.py``, docs/train.md)."""
+    task_type = TaskType(task_type)
+    user, kind = _solver_request(task_type, program, input, output, io_pairs, message)
+    if example == "none":
+        return _messages(user, kind)
+    if example != "exchange":
+        raise ValueError(f"unknown solver example style {example!r}: 'none' or 'exchange'")
+    fields, think, answer = _SOLVER_EXAMPLES[task_type]
+    example_user, _ = _solver_request(
+        task_type,
+        fields.get("program"),  # type: ignore[arg-type]
+        fields.get("input"),  # type: ignore[arg-type]
+        fields.get("output"),  # type: ignore[arg-type]
+        fields.get("io_pairs"),  # type: ignore[arg-type]
+        fields.get("message"),  # type: ignore[arg-type]
+    )
+    shape = _reply_shape(kind)
+    return [
+        {"role": "system", "content": SYSTEM},
+        {"role": "user", "content": f"{example_user}\n\n{shape}"},
+        {"role": "assistant", "content": _worked_example((kind, answer), think=think)},
+        {"role": "user", "content": f"{user}\n\n{shape}"},
+    ]

@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from azr import values
-from azr.prompts import solver_messages
+from azr.prompts import SolverExample, solver_messages
 from azr.sandbox import Job
 from azr.tasks import Task, TaskType
 
@@ -82,22 +82,23 @@ class TaskTypeSpec:
     """The fenced block a solver's reply must hold (``output``, ``input`` or ``python``)."""
     answer: Callable[[Parsed], str | None]
     """The answer text in a parsed solver reply."""
-    solver_prompt: Callable[[Task, int], list[Message]]
-    """The solver's chat for a task; the int is how many induction pairs the solver sees."""
+    solver_prompt: Callable[[Task, int, SolverExample], list[Message]]
+    """The solver's chat for a task; the int is how many induction pairs the solver sees, the last
+    argument whether a solved example comes first (``selfplay.solver_example``)."""
     grade: GradeFn
     """Grades answers (None: no answer) to tasks of this type: one :class:`~azr.grading.Grade` each."""
 
 
-def _deduction_prompt(task: Task, shown: int) -> list[Message]:
-    return solver_messages(TaskType.DEDUCTION, program=task.program, input=task.inputs[0])
+def _deduction_prompt(task: Task, shown: int, example: SolverExample = "none") -> list[Message]:
+    return solver_messages(TaskType.DEDUCTION, program=task.program, input=task.inputs[0], example=example)
 
 
-def _abduction_prompt(task: Task, shown: int) -> list[Message]:
-    return solver_messages(TaskType.ABDUCTION, program=task.program, output=task.outputs[0])
+def _abduction_prompt(task: Task, shown: int, example: SolverExample = "none") -> list[Message]:
+    return solver_messages(TaskType.ABDUCTION, program=task.program, output=task.outputs[0], example=example)
 
 
-def _induction_prompt(task: Task, shown: int) -> list[Message]:
-    return solver_messages(TaskType.INDUCTION, io_pairs=task.pairs[:shown], message=task.message)
+def _induction_prompt(task: Task, shown: int, example: SolverExample = "none") -> list[Message]:
+    return solver_messages(TaskType.INDUCTION, io_pairs=task.pairs[:shown], message=task.message, example=example)
 
 
 def _grade_deduction(verifier: Verifier, tasks: Sequence[Task], answers: Sequence[str | None]) -> list[Grade]:

@@ -447,7 +447,8 @@ class Trainer:
         return composite_reward(verdict, 1.0, format_error=sp.format_error_reward, wrong=sp.wrong_reward)
 
     def _solver_prompt(self, task: Task) -> Prompt:
-        return spec(task.task_type).solver_prompt(task, self.config.selfplay.induction_shown)
+        sp = self.config.selfplay
+        return spec(task.task_type).solver_prompt(task, sp.induction_shown, sp.solver_example)
 
     def _proposer_prompt(self, task_type: TaskType, references: Sequence[Triple], program: str = "") -> Prompt:
         """A proposer prompt: ``references`` for deduction and abduction, ``program`` for induction."""

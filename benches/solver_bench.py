@@ -1,0 +1,147 @@
+"""Well-formed rate of a model's solver replies at step 0, per task type and solver prompt style.
+
+    python benches/solver_bench.py [--config configs/cpu-demo.toml] [--tasks 20] [--replies 5] \\
+        [--styles none,exchange] [--set section.key=value ...]
+    PYTHONPATH=python .venv-vllm/bin/python benches/solver_bench.py --set sampler.backend=vllm \\
+        --set sampler.enforce_eager=true
+
+Builds the trainer as ``azr train`` would, then collects ``--tasks`` valid tasks per type the model
+itself proposes at step 0 (the trainer's propose-and-validate path; valid deduction and abduction tasks
+are admitted to the buffers, so induction proposals see the model's programs, as in a run). Each task is
+then solved ``--replies`` times at temperature 1.0 with the run's solve budget
+(``sampler.max_new_tokens_solve``, nothing prefilled into the reply), once per solver prompt style
+(``selfplay.solver_example``), all replies of a style in one sampler call, and graded by execution as in
+training. Prints per style and type: the share of well-formed replies (not a format error), accuracy,
+the share of tasks whose replies' rewards differ (what Task-Relative REINFORCE++ can learn from),
+the share cut at the budget, and the commonest format errors. No update is made.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import cast
+
+import numpy as np
+
+from azr.config import DEFAULT_MODEL, load_config
+from azr.grading import Verdict
+from azr.parsing import FormatError, parse_generation
+from azr.prompts import SolverExample
+from azr.sampling.base import GenerationConfig
+from azr.tasks import Role, Task, TaskType
+from azr.tasktypes import spec
+from azr.trainer import Trainer
+
+TYPES = (TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", default="configs/cpu-demo.toml")
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--tasks", type=int, default=20, help="valid model-proposed tasks per type")
+    parser.add_argument("--replies", type=int, default=5, help="solver replies per task")
+    parser.add_argument("--styles", default="none,exchange", help="solver prompt styles, comma-separated")
+    parser.add_argument("--max-rounds", type=int, default=8, help="proposal rounds before giving up on a type")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--set", dest="overrides", action="append", default=[])
+    args = parser.parse_args()
+    overrides = [
+        f"model.name={json.dumps(args.model)}",
+        "sampler.temperature=1.0",
+        f"run.seed={args.seed}",
+        "run.progress=false",
+        *args.overrides,
+    ]
+    config = load_config(args.config, overrides)
+    started = time.perf_counter()
+    trainer = Trainer(config, Path(tempfile.mkdtemp(prefix="azr-solver-bench-")) / "run")
+    print(f"model {args.model} ({config.sampler.backend}, {trainer.precision.reason})")
+    print(f"loaded in {time.perf_counter() - started:.1f} s; solve budget {config.sampler.max_new_tokens_solve}")
+
+    tasks = collect_tasks(trainer, args.tasks, args.max_rounds, args.seed)
+    print("tasks: " + ", ".join(f"{t} {len(tasks[t])}" for t in TYPES))
+    budget = config.sampler.max_new_tokens_solve
+    rows = []
+    for k, style in enumerate(s.strip() for s in args.styles.split(",")):
+        flat = [task for t in TYPES for task in tasks[t]]
+        example = cast(SolverExample, style)
+        prompts = [spec(task.task_type).solver_prompt(task, config.selfplay.induction_shown, example) for task in flat]
+        generation = GenerationConfig(
+            n=args.replies, temperature=1.0, top_p=config.sampler.top_p, max_new_tokens=budget, seed=1000 + k
+        )
+        started = time.perf_counter()
+        groups = trainer.sampler.generate(prompts, generation)
+        seconds = time.perf_counter() - started
+        texts = [s.text for g in groups for s in g]
+        verdicts = trainer._grade([task for task in flat for _ in range(args.replies)], texts)
+        tokens = sum(len(s.token_ids) for g in groups for s in g)
+        print(f"\n== style {style}: {len(texts)} replies, {tokens} tokens in {seconds:.0f} s")
+        start = 0
+        for t in TYPES:
+            n = len(tasks[t]) * args.replies
+            mine = verdicts[start : start + n]
+            samples = [s for g in groups[start // args.replies : (start + n) // args.replies] for s in g]
+            start += n
+            rows.append((style, t, summarize(trainer, t, samples, mine, args.replies)))
+            print_examples(t, samples, mine)
+    print("\n| style | type | well-formed | accuracy | tasks with varying rewards | cut at the budget |")
+    print("|---|---|---|---|---|---|")
+    for style, t, row in rows:
+        print(
+            f"| {style} | {t} | {row['well_formed']:.0%} | {row['accuracy']:.0%} | {row['varying']:.0%} | "
+            f"{row['cut']:.0%} |"
+        )
+    for style, t, row in rows:
+        print(f"{style} {t} format errors: {row['errors']}")
+
+
+def collect_tasks(trainer: Trainer, wanted: int, rounds: int, seed: int) -> dict[TaskType, list[Task]]:
+    """Valid tasks the model proposes, ``wanted`` per type (fewer if ``rounds`` rounds do not yield them)."""
+    tasks: dict[TaskType, list[Task]] = {t: [] for t in TYPES}
+    rng = np.random.default_rng(seed)
+    for _ in range(rounds):
+        short = {t: max(4, 2 * (wanted - len(tasks[t]))) for t in TYPES if len(tasks[t]) < wanted}
+        if not short:
+            break
+        for task_type, (_, outcomes) in trainer.propose(short, rng).items():
+            valid = [o for o in outcomes if isinstance(o, Task)]
+            tasks[task_type].extend(valid[: wanted - len(tasks[task_type])])
+            trainer.buffers[task_type].add(valid)  # induction proposals then see the model's programs
+    return tasks
+
+
+def summarize(trainer: Trainer, task_type: TaskType, samples: list, verdicts: list[Verdict], replies: int) -> dict:
+    rewards = [trainer._solver_reward(v) for v in verdicts]
+    groups = [rewards[k : k + replies] for k in range(0, len(rewards), replies)]
+    errors: collections.Counter[str] = collections.Counter()
+    for sample, verdict in zip(samples, verdicts, strict=True):
+        if verdict is Verdict.FORMAT_ERROR:
+            parsed = parse_generation(sample.text, task_type, Role.SOLVE)
+            reason = parsed.reason if isinstance(parsed, FormatError) else "no answer in the block"
+            errors[reason.split(":")[0][:50]] += 1
+    total = max(len(verdicts), 1)
+    return {
+        "well_formed": sum(v is not Verdict.FORMAT_ERROR for v in verdicts) / total,
+        "accuracy": sum(v is Verdict.ACCEPTED for v in verdicts) / total,
+        "varying": sum(len(set(g)) > 1 for g in groups) / max(len(groups), 1),
+        "cut": sum(not s.finished for s in samples) / total,
+        "errors": dict(errors.most_common(4)),
+    }
+
+
+def print_examples(task_type: TaskType, samples: list, verdicts: list[Verdict]) -> None:
+    shown: set[Verdict] = set()
+    for sample, verdict in zip(samples, verdicts, strict=True):
+        if verdict not in shown:
+            shown.add(verdict)
+            print(f"--- {task_type} {verdict.name}:\n{sample.text[:600]}\n")
+
+
+if __name__ == "__main__":
+    main()
