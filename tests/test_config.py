@@ -259,10 +259,12 @@ def test_describe_lists_every_key_and_loads_back(tmp_path):
 def test_eval_section_and_report_to_lists(tmp_path):
     data = tmp_path / "crux.jsonl"
     data.write_text("")
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text("{}")
     path = tmp_path / "c.toml"
     path.write_text(
-        f'[eval]\nevery = 5\ncruxeval = "{data}"\nlimit = 20\nbenchmarks = ["cruxeval-o", "cruxeval-i"]\n'
-        '[run]\nreport_to = ["jsonl", "tensorboard"]\n'
+        f'[eval]\nevery = 5\ncruxeval = "{data}"\ncruxeval_prompts = "{prompts}"\nlimit = 20\n'
+        'benchmarks = ["cruxeval-o", "cruxeval-i"]\n[run]\nreport_to = ["jsonl", "tensorboard"]\n'
     )
     config = load_config(path, ["eval.n=4", "eval.temperature=0.8"])
     assert (config.eval.every, config.eval.cruxeval, config.eval.limit) == (5, str(data), 20)
@@ -273,6 +275,7 @@ def test_eval_section_and_report_to_lists(tmp_path):
     # Defaults: evaluation off, greedy, all three benchmarks; metrics.jsonl only.
     default = load_config()
     assert (default.eval.every, default.eval.n, default.eval.temperature) == (0, 1, 0.0)
+    assert (default.eval.protocol, default.eval.max_new_tokens) == ("published", 0)  # the literature's ruler
     assert default.eval.benchmarks == ("cruxeval-o", "cruxeval-i", "humaneval")
     assert default.run.report_to == ("jsonl",)
     again = tmp_path / "again.toml"
@@ -293,7 +296,8 @@ def test_eval_benchmark_names_are_azr_evals():
         (["eval.every=-1"], r"eval\.every must be >= 0"),
         (["eval.limit=-3"], r"eval\.limit must be >= 0"),
         (["eval.n=0"], r"eval\.n must be >= 1"),
-        (["eval.max_new_tokens=0"], r"eval\.max_new_tokens must be >= 1"),
+        (["eval.max_new_tokens=-1"], r"eval\.max_new_tokens must be >= 0"),
+        (["eval.protocol='chat'"], r"eval\.protocol must be one of"),
         (["eval.temperature=-0.5"], r"eval\.temperature must be >= 0"),
         (["eval.timeout_s=0"], r"eval\.timeout_s must be in"),
         (['eval.benchmarks=["mbpp"]'], r"eval\.benchmarks must be one of"),
@@ -308,6 +312,10 @@ def test_eval_benchmark_names_are_azr_evals():
         (
             ["eval.every=10", 'eval.benchmarks=["humaneval"]', "eval.humaneval='/no/he.jsonl'"],
             r"eval\.humaneval must be a file .*, got \"/no/he\.jsonl\"",
+        ),
+        (
+            ["eval.every=10", f"eval.cruxeval={json.dumps(__file__)}"],
+            r"eval\.cruxeval_prompts must be the CRUXEval prompt templates .* or eval\.protocol = 'selfplay'",
         ),
         (['run.report_to=["jsonl", "csv"]'], r"run\.report_to must be one of"),
         (["run.report_to='tensorboard'"], r"run\.report_to must be a list"),
@@ -328,7 +336,12 @@ def test_every_shipped_config_loads_given_its_local_paths(name, tmp_path):
     """The GPU recipes name placeholder paths (azr never downloads): with real files they load as they are."""
     crux = tmp_path / "cruxeval.jsonl"
     crux.write_text("")
-    config = load_config(DEMO.parent / name, [f"eval.cruxeval={json.dumps(str(crux))}"])
+    prompts = tmp_path / "prompts.json"
+    prompts.write_text("{}")
+    config = load_config(
+        DEMO.parent / name,
+        [f"eval.cruxeval={json.dumps(str(crux))}", f"eval.cruxeval_prompts={json.dumps(str(prompts))}"],
+    )
     assert config.run.steps >= 1
     if name.startswith("azr-coder-"):
         sp, op = config.selfplay, config.optim

@@ -63,6 +63,7 @@ def test_two_gloo_ranks_split_an_evaluation_and_rank_0_logs_the_merged_result(ta
         "sandbox.workers=1",
         "eval.every=1",
         f"eval.cruxeval={json.dumps(str(CRUXEVAL))}",
+        f"eval.cruxeval_prompts={json.dumps(str(CRUXEVAL.parent / 'prompts.json'))}",  # the published protocol
         "eval.limit=3",
         "eval.max_new_tokens=32",
         'eval.benchmarks=["cruxeval-o", "humaneval"]',

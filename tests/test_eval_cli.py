@@ -163,9 +163,10 @@ def test_the_table_names_a_lora_checkpoint() -> None:
     loaded = {"path": "runs/demo/checkpoints/step-000002", "step": 2, "weights": "adapter"}
     report = EvalReport("runs/demo", [BenchmarkResult("humaneval", ["a", "b"], [1, 1], [1, 0])], checkpoint=loaded)
     table = format_table(report).splitlines()
-    assert table[:3] == [
+    assert table[:4] == [
         "runs/demo",
         "checkpoint: runs/demo/checkpoints/step-000002 (step 2, LoRA adapter on its base model)",
+        "protocol: selfplay",  # a report without settings was azr's own prompts
         "pass@k: fraction of problems solved (0 to 1)",
     ]
     assert table[-1].split() == ["humaneval", "2", "2", "0.500"]

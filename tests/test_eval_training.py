@@ -33,6 +33,7 @@ def with_eval(model_dir: Path, steps: int, *extra: str) -> list[str]:
         f"eval.cruxeval={json.dumps(str(CRUXEVAL))}",
         "eval.limit=3",
         "eval.max_new_tokens=48",
+        "eval.protocol='selfplay'",  # the tiny model was taught azr's own format
         'run.report_to=["jsonl", "tensorboard"]',
         *extra,
     )

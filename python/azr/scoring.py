@@ -54,7 +54,7 @@ __all__ = [
 DEFAULT_TESTS_TIMEOUT_S = 3.0
 """Wall-clock limit per test run (HumanEval's harness uses 3 s)."""
 
-_MAX_PARSE_CHARS = 20_000
+MAX_PARSE_CHARS = 20_000
 
 _default_sandbox: Sandbox | None = None
 _default_lock = threading.Lock()
@@ -168,7 +168,7 @@ def extract_answer(completion: object, task_type: TaskType | str) -> str | None:
 def _split_assertion(text: str, task_type: TaskType) -> str:
     """``f(args) == value`` gives ``value`` (deduction) or ``args`` (abduction); ``f(args)`` gives ``args``
     (abduction). Anything else is returned as is, for the Verifier to accept or reject."""
-    if len(text) > _MAX_PARSE_CHARS:
+    if len(text) > MAX_PARSE_CHARS:
         return text
     try:
         tree = ast.parse(text, mode="eval").body

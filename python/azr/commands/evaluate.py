@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from azr.evaluation.protocols import PROTOCOLS, max_new_tokens
 from azr.evaluation.report import EvalReport, format_comparison, format_table
 from azr.evaluation.run import BENCHMARKS, EvalSettings, evaluate_answers, load_answers
 from azr.exceptions import ConfigError, MissingDependencyError
@@ -73,7 +74,24 @@ def register(sub: Any) -> None:
     parser.add_argument("--k", default="1", help="comma-separated k for pass@k (each needs n >= k)")
     parser.add_argument("--temperature", type=float, default=0.0, help="sampling temperature; 0 is greedy")
     parser.add_argument("--top-p", type=float, default=1.0, help="nucleus sampling mass (1 keeps every token)")
-    parser.add_argument("--max-new-tokens", type=int, default=512, help="generation budget per answer")
+    parser.add_argument(
+        "--protocol",
+        default="selfplay",
+        choices=list(PROTOCOLS),
+        help="how problems are prompted and answers read: selfplay (azr's solver prompts), published (the "
+        "protocol behind Qwen2.5-Coder's published figures: CRUXEval chain-of-thought few-shot, HumanEval "
+        "instruct), published-direct (CRUXEval's direct few-shot prompt); docs/eval.md",
+    )
+    parser.add_argument(
+        "--cruxeval-prompts",
+        help="the CRUXEval paper's four prompt templates as JSON (needed by the published protocols; "
+        "scripts/cruxeval_prompts.py writes one from a CRUXEval checkout)",
+    )
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        help="generation budget per answer (default: 512 for selfplay, 1024 for the published protocols)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sampling seed (per-sample seeds derive from it)")
     parser.add_argument(
         "--batch-size",
@@ -136,10 +154,12 @@ def settings_from_args(args: argparse.Namespace, benchmarks: tuple[str, ...] | N
         ks=_ints(args.k, "--k"),
         temperature=args.temperature,
         top_p=args.top_p,
-        max_new_tokens=args.max_new_tokens,
+        max_new_tokens=args.max_new_tokens or max_new_tokens(args.protocol),
         seed=args.seed,
         batch_size=args.batch_size or (VLLM_BATCH if args.backend == "vllm" else 8),
         timeout_s=args.timeout,
+        protocol=args.protocol,
+        cruxeval_prompts=Path(args.cruxeval_prompts) if args.cruxeval_prompts else None,
     )
 
 

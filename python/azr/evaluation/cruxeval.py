@@ -11,7 +11,7 @@ expression is evaluated alone, never next to the task's program: one that calls 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -91,13 +91,19 @@ def extract_answer(text: object, mode: CruxMode) -> str | None:
 
 
 def grade(
-    items: Sequence[CruxItem], answers: Sequence[Sequence[object]], mode: CruxMode, verifier: Verifier
+    items: Sequence[CruxItem],
+    answers: Sequence[Sequence[object]],
+    mode: CruxMode,
+    verifier: Verifier,
+    *,
+    extract: Callable[[object], str | None] | None = None,
 ) -> list[list[bool]]:
     """Grade every answer of every item (``answers[k]`` belongs to ``items[k]``), in one sandbox batch.
 
     Answers may be raw model text or bare answers (see :func:`extract_answer`); anything that yields
     no answer is wrong. Always graded in CRUXEval compatibility mode (see the module docstring),
-    whatever ``verifier``'s own mode; its sandbox and policy are used.
+    whatever ``verifier``'s own mode; its sandbox and policy are used. ``extract`` reads the answer out
+    of each (default: :func:`extract_answer`; a protocol's own reader, :mod:`azr.evaluation.protocols`).
     """
     if len(items) != len(answers):
         raise ValueError(f"{len(items)} items but {len(answers)} answer lists")
@@ -106,7 +112,8 @@ def grade(
         for item, group in zip(items, answers, strict=True)
         for _ in group
     ]
-    flat = [extract_answer(answer, mode) for group in answers for answer in group]
+    read = extract or (lambda answer: extract_answer(answer, mode))
+    flat = [read(answer) for group in answers for answer in group]
     compatible = Verifier(verifier.sandbox, verifier.policy, answers="expression", equality="value")
     verdicts = [g.correct for g in compatible.grade(tasks, flat)]
     out: list[list[bool]] = []

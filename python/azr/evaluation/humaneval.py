@@ -10,7 +10,7 @@ adapters use.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,12 +99,14 @@ def grade(
     sandbox: Sandbox,
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
+    extract: Callable[[object], str | None] = extract_code,
 ) -> list[list[bool]]:
-    """Run every completion of every problem against that problem's tests, in one sandbox batch."""
+    """Run every completion of every problem against that problem's tests, in one sandbox batch;
+    ``extract`` reads the program out of each (a protocol's own reader, :mod:`azr.evaluation.protocols`)."""
     if len(problems) != len(completions):
         raise ValueError(f"{len(problems)} problems but {len(completions)} completion lists")
     cases = [p.case for p, group in zip(problems, completions, strict=True) for _ in group]
-    codes = [extract_code(c) for group in completions for c in group]
+    codes = [extract(c) for group in completions for c in group]
     scores = score_tests(codes, cases, sandbox=sandbox, timeout_s=timeout_s)
     out: list[list[bool]] = []
     start = 0

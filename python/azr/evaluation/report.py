@@ -102,6 +102,12 @@ class EvalReport:
     settings: dict[str, Any] = field(default_factory=dict)
     checkpoint: dict[str, Any] | None = None
 
+    @property
+    def protocol(self) -> str:
+        """How the answers were prompted and read (``settings["protocol"]``; results written before
+        protocols existed, and answer files scored without one, were azr's self-play prompts)."""
+        return str(self.settings.get("protocol") or "selfplay")
+
     def overall(self) -> dict[int, float | None]:
         n = [x for b in self.benchmarks for x in b.n]
         correct = [x for b in self.benchmarks for x in b.correct]
@@ -115,6 +121,7 @@ class EvalReport:
             "checkpoint": self.checkpoint,
             "unit": UNIT,
             "ks": list(self.ks),
+            "protocol": self.protocol,
             "settings": self.settings,
             "overall": {f"pass@{k}": v for k, v in self.overall().items()},
             "benchmarks": {b.name: b.to_json() for b in self.benchmarks},
@@ -179,7 +186,7 @@ def format_table(report: EvalReport) -> str:
     """pass@k as fractions (0 to 1), one row per benchmark plus an overall row, under the label, the
     checkpoint loaded (if any) and the unit."""
     head = f"{'benchmark':<12}{'problems':>10}{'samples':>10}" + "".join(f"{'pass@' + str(k):>10}" for k in report.ks)
-    lines = [report.label, *_checkpoint_line(report), _UNIT_LINE, head, "-" * len(head)]
+    lines = [report.label, *_checkpoint_line(report), f"protocol: {report.protocol}", _UNIT_LINE, head, "-" * len(head)]
     for name, problems, samples, scores in _rows(report):
         cells = "".join(f"{_fraction(scores[k]):>10}" for k in report.ks)
         lines.append(f"{name:<12}{problems:>10}{samples:>10}" + cells)
@@ -191,6 +198,11 @@ def format_table(report: EvalReport) -> str:
 def format_comparison(a: EvalReport, b: EvalReport, labels: Sequence[str] | None = None) -> str:
     """Side by side: pass@k of A, of B (fractions, 0 to 1), and B - A, for every benchmark both evaluated."""
     name_a, name_b = labels or ("A", "B")
+    if a.protocol != b.protocol:
+        raise ConfigError(
+            f"{name_a} was measured under the {a.protocol} protocol and {name_b} under {b.protocol}: scores under "
+            "different prompts and answer formats are not comparable; evaluate both with the same --protocol"
+        )
     ks = [k for k in a.ks if k in b.ks]
     rows_a = {name: scores for name, _, _, scores in _rows(a)}
     rows_b = {name: scores for name, _, _, scores in _rows(b)}
@@ -202,7 +214,7 @@ def format_comparison(a: EvalReport, b: EvalReport, labels: Sequence[str] | None
     lines += [f"{name_a} {line}" for line in _checkpoint_line(a)]
     lines.append(f"{name_b}: {b.label}")
     lines += [f"{name_b} {line}" for line in _checkpoint_line(b)]
-    lines += [_UNIT_LINE, head, "-" * len(head)]
+    lines += [f"protocol: {a.protocol}", _UNIT_LINE, head, "-" * len(head)]
     for name in names:
         cells = []
         for k in ks:

@@ -14,12 +14,13 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from azr.evaluation import cruxeval, humaneval
+from azr.evaluation import cruxeval, humaneval, protocols
+from azr.evaluation.protocols import PROTOCOLS, EvalProtocol
 from azr.evaluation.report import BenchmarkResult, EvalReport
 from azr.exceptions import AzrError, ConfigError
 from azr.grading import Verifier
 from azr.progress import PhaseDisplay
-from azr.sampling.base import GenerationConfig, Message, Sampler
+from azr.sampling.base import GenerationConfig, Prompt, Sampler
 from azr.sandbox import Sandbox
 from azr.scoring import extract_code
 
@@ -62,6 +63,8 @@ class EvalSettings:
     seed: int | None = 0
     batch_size: int = 8
     timeout_s: float = humaneval.DEFAULT_TIMEOUT_S
+    protocol: EvalProtocol = "selfplay"
+    cruxeval_prompts: Path | None = None
 
     def __post_init__(self) -> None:
         unknown = [b for b in self.benchmarks if b not in BENCHMARKS]
@@ -83,11 +86,25 @@ class EvalSettings:
             raise ConfigError(f"timeout_s must be in (0, 600], got {self.timeout_s!r}")
         if any(b.startswith("cruxeval") for b in self.benchmarks) and self.cruxeval_path is None:
             raise ConfigError("CRUXEval needs its JSONL: pass --cruxeval PATH (fields code, input, output, id)")
+        if self.protocol not in PROTOCOLS:
+            raise ConfigError(f"unknown protocol {self.protocol!r}; choose from {', '.join(PROTOCOLS)}")
+        crux = any(b.startswith("cruxeval") for b in self.benchmarks)
+        if crux and self.protocol != "selfplay" and self.cruxeval_prompts is None:
+            raise ConfigError(
+                f"the {self.protocol} protocol prompts CRUXEval with the paper's templates: pass --cruxeval-prompts "
+                "PATH (a JSON of direct_output, cot_output, direct_input, cot_input; scripts/cruxeval_prompts.py "
+                "writes one from a CRUXEval checkout)"
+            )
 
-    def generation(self, seed_offset: int = 0) -> GenerationConfig:
+    def generation(self, seed_offset: int = 0, stop: tuple[str, ...] = ()) -> GenerationConfig:
         seed = None if self.seed is None else self.seed + seed_offset
         return GenerationConfig(
-            n=self.n, temperature=self.temperature, top_p=self.top_p, max_new_tokens=self.max_new_tokens, seed=seed
+            n=self.n,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_new_tokens=self.max_new_tokens,
+            seed=seed,
+            stop=stop,
         )
 
     def to_json(self) -> dict[str, Any]:
@@ -97,6 +114,7 @@ class EvalSettings:
             ks=list(self.ks),
             cruxeval_path=str(self.cruxeval_path) if self.cruxeval_path else None,
             humaneval_path=str(self.humaneval_path) if self.humaneval_path else None,
+            cruxeval_prompts=str(self.cruxeval_prompts) if self.cruxeval_prompts else None,
         )
         return data
 
@@ -111,45 +129,82 @@ class Benchmark:
 
     name: str
     ids: list[str]
-    prompts: list[list[Message]]
+    prompts: list[Prompt]
     grade: Callable[[Sequence[int], Sequence[Sequence[object]]], list[list[bool]]]
     extract: Callable[[object], str | None]
+    stop: tuple[str, ...] = ()
+    """Strings that end a completion under the benchmark's protocol."""
 
 
 def load_benchmarks(settings: EvalSettings, sandbox: Sandbox) -> list[Benchmark]:
-    """Load every benchmark in ``settings`` (first ``limit`` problems of each)."""
+    """Load every benchmark in ``settings`` (first ``limit`` problems of each), prompted, stopped and
+    read back as ``settings.protocol`` says (:mod:`azr.evaluation.protocols`)."""
     verifier = Verifier(sandbox)
+    protocol = settings.protocol
     out: list[Benchmark] = []
     for name in settings.benchmarks:
         if name == "humaneval":
             problems = humaneval.load_humaneval(settings.humaneval_path, settings.limit)
+            extract_program = extract_code if protocol == "selfplay" else protocols.humaneval_code
 
             def grade_humaneval(
                 positions: Sequence[int],
                 answers: Sequence[Sequence[object]],
                 ps: list[humaneval.HumanEvalProblem] = problems,
+                extract: Callable[[object], str | None] = extract_program,
             ) -> list[list[bool]]:
-                return humaneval.grade([ps[i] for i in positions], answers, sandbox, timeout_s=settings.timeout_s)
+                return humaneval.grade(
+                    [ps[i] for i in positions], answers, sandbox, timeout_s=settings.timeout_s, extract=extract
+                )
 
-            ids, prompts = [p.task_id for p in problems], humaneval.prompts(problems)
-            out.append(Benchmark(name, ids, prompts, grade_humaneval, extract_code))
+            ids = [p.task_id for p in problems]
+            if protocol == "selfplay":
+                out.append(Benchmark(name, ids, list(humaneval.prompts(problems)), grade_humaneval, extract_code))
+            else:
+                prompts: list[Prompt] = [protocols.humaneval_prompt(p.prompt) for p in problems]
+                out.append(
+                    Benchmark(name, ids, prompts, grade_humaneval, protocols.humaneval_code, protocols.HUMANEVAL_STOP)
+                )
             continue
         assert settings.cruxeval_path is not None  # checked by EvalSettings
         mode = cruxeval.CruxMode.OUTPUT if name == "cruxeval-o" else cruxeval.CruxMode.INPUT
         items = cruxeval.load_cruxeval(settings.cruxeval_path, settings.limit)
+        if protocol == "selfplay":
+
+            def extract(text: object, m: cruxeval.CruxMode = mode) -> str | None:
+                return cruxeval.extract_answer(text, m)
+
+            crux_prompts: list[Prompt] = list(cruxeval.prompts(items, mode))
+            stop: tuple[str, ...] = ()
+        else:
+            assert settings.cruxeval_prompts is not None  # checked by EvalSettings
+            templates = protocols.CruxTemplates.load(settings.cruxeval_prompts)
+            crux_prompts = [
+                protocols.cruxeval_prompt(
+                    templates,
+                    protocol,
+                    mode.task_type,
+                    it.code,
+                    it.input if mode is cruxeval.CruxMode.OUTPUT else it.output,
+                )
+                for it in items
+            ]
+
+            def extract(text: object, m: cruxeval.CruxMode = mode) -> str | None:
+                return protocols.cruxeval_answer(text, protocol, m.task_type)
+
+            stop = protocols.CRUX_STOP
 
         def grade_cruxeval(
             positions: Sequence[int],
             answers: Sequence[Sequence[object]],
             its: list[cruxeval.CruxItem] = items,
             m: cruxeval.CruxMode = mode,
+            read: Callable[[object], str | None] = extract,
         ) -> list[list[bool]]:
-            return cruxeval.grade([its[i] for i in positions], answers, m, verifier)
+            return cruxeval.grade([its[i] for i in positions], answers, m, verifier, extract=read)
 
-        def extract(text: object, m: cruxeval.CruxMode = mode) -> str | None:
-            return cruxeval.extract_answer(text, m)
-
-        out.append(Benchmark(name, [it.id for it in items], cruxeval.prompts(items, mode), grade_cruxeval, extract))
+        out.append(Benchmark(name, [it.id for it in items], crux_prompts, grade_cruxeval, extract, stop))
     return out
 
 
@@ -221,7 +276,7 @@ def evaluate_model(
             per_call = max(1, settings.batch_size // settings.n)  # batch_size counts sequences, n per prompt
             for offset in range(0, len(prompts), per_call):
                 chunk = prompts[offset : offset + per_call]
-                samples = sampler.generate(chunk, settings.generation(seed_offset=offset), progress_of)
+                samples = sampler.generate(chunk, settings.generation(offset, bench.stop), progress_of)
                 if len(samples) != len(chunk):
                     raise AzrError(f"the sampler returned {len(samples)} sample lists for {len(chunk)} prompts")
                 texts.extend([s.text for s in group] for group in samples)

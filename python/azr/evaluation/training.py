@@ -31,6 +31,7 @@ from pathlib import Path
 from azr.config import TrainConfig
 from azr.distributed import World, gather
 from azr.evaluation import humaneval
+from azr.evaluation.protocols import max_new_tokens
 from azr.evaluation.report import EvalReport
 from azr.evaluation.run import EvalSettings, evaluate_model, load_benchmarks, merge_shards
 from azr.exceptions import AzrError, ConfigError
@@ -58,10 +59,12 @@ def settings_from_config(config: TrainConfig) -> EvalSettings:
         ks=(1,),
         temperature=cfg.temperature,
         top_p=1.0,
-        max_new_tokens=cfg.max_new_tokens,
+        max_new_tokens=cfg.max_new_tokens or max_new_tokens(cfg.protocol),
         seed=config.run.seed,
         batch_size=config.sampler.batch_size,
         timeout_s=cfg.timeout_s,
+        protocol=cfg.protocol,
+        cruxeval_prompts=Path(cfg.cruxeval_prompts) if cfg.cruxeval_prompts else None,
     )
 
 

@@ -22,13 +22,16 @@ Prompt = str | Sequence[Message]
 
 @dataclass(frozen=True, slots=True)
 class GenerationConfig:
-    """How to sample. ``temperature == 0`` means greedy; ``n`` completions are drawn per prompt."""
+    """How to sample. ``temperature == 0`` means greedy; ``n`` completions are drawn per prompt.
+    ``stop``: strings that end a completion (kept in it, as the last thing in its text), besides the
+    model's EOS tokens; CRUXEval's published protocol stops at ``[/ANSWER]``."""
 
     n: int = 1
     temperature: float = 1.0
     top_p: float = 1.0
     max_new_tokens: int = 512
     seed: int | None = None
+    stop: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -33,13 +33,19 @@ def render(tokenizer: PreTrainedTokenizerBase, prompt: Prompt) -> str:
     """The text the model is conditioned on: a string as is, chat messages through the chat template.
 
     Messages are rendered with ``add_generation_prompt=True`` (the text ends where the assistant's
-    reply begins). A tokenizer without a chat template gets the message contents joined by blank lines.
+    reply begins); when the last message is the assistant's, the reply is prefilled with it and rendered
+    open (``continue_final_message=True``), for the model to continue. A tokenizer without a chat
+    template gets the message contents joined by blank lines.
     """
     if isinstance(prompt, str):
         return prompt
     messages = [dict(message) for message in prompt]
+    prefilled = bool(messages) and messages[-1].get("role") == "assistant"
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        if prefilled:  # the reply is begun: render it open, for the model to continue
+            text = tokenizer.apply_chat_template(messages, tokenize=False, continue_final_message=True)
+        else:
+            text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         assert isinstance(text, str)
         return text
     return "\n\n".join(message["content"] for message in messages)
@@ -137,6 +143,27 @@ class _BehaviourLogProbs:
             assert self.previous is not None and len(columns) == steps - 1
             columns.append(self.previous.gather(1, generated[:, -1:]).squeeze(1))
         return torch.stack(columns, dim=1) if columns else generated.new_zeros((generated.shape[0], 0)).float()
+
+
+class _StopStrings:
+    """A stopping criterion: a row is done once its *generated* text holds a stop string (transformers'
+    own ``stop_strings`` also match across the prompt's end, which vLLM's ``stop`` does not). Only the
+    last few generated tokens are decoded each step: a stop string of L characters ends within the last
+    L + 2 tokens of the step that completes it."""
+
+    def __init__(self, tokenizer: PreTrainedTokenizerBase, stop: Sequence[str], prompt_width: int) -> None:
+        self.tokenizer = tokenizer
+        self.stop = list(stop)
+        self.prompt_width = prompt_width
+        self.window = max(len(s) for s in self.stop) + 2
+
+    def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        import torch
+
+        generated = input_ids[:, self.prompt_width :]
+        tail = generated[:, -self.window :].tolist()
+        done = [any(s in self.tokenizer.decode(ids, skip_special_tokens=True) for s in self.stop) for ids in tail]
+        return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
 
 
 def _top_p_mask(scores: torch.Tensor, top_p: float) -> torch.Tensor:
@@ -283,6 +310,11 @@ class TransformersSampler:
             "pad_token_id": self.pad_token_id,
             "eos_token_id": self.eos_token_ids,
         }
+        extra: dict[str, object] = {}
+        if config.stop:  # rows that wrote a stop string finish; they are cut just after it below
+            from transformers import StoppingCriteriaList
+
+            extra["stopping_criteria"] = StoppingCriteriaList([_StopStrings(self.tokenizer, config.stop, width)])
         hf_config = HFGenerationConfig(**options)  # type: ignore[no-untyped-call]
         with self._clean_generation_defaults():
             out = cast("GenerationMixin", self.model).generate(
@@ -290,6 +322,7 @@ class TransformersSampler:
                 attention_mask=attention_mask.to(self.device),
                 generation_config=hf_config,
                 logits_processor=LogitsProcessorList([recorder]),
+                **extra,
             )
         generated = out.sequences[:, width:]
         logprobs = recorder.logprobs(generated).cpu().tolist()
@@ -303,6 +336,9 @@ class TransformersSampler:
                 end = next((t for t, token in enumerate(ids) if token in self.eos_token_ids), None)
                 finished = end is not None
                 keep = len(ids) if end is None else end + 1
+                stopped = self._stop_length(ids[:keep], config.stop)
+                if stopped is not None:
+                    keep, finished = stopped, True
                 token_ids = ids[:keep]
                 text = self.tokenizer.decode(token_ids, skip_special_tokens=True)
                 assert isinstance(text, str)
@@ -317,9 +353,27 @@ class TransformersSampler:
                 )
             samples.append(group)
         if progress is not None:  # the samples, and any token the per-step count missed (none, by construction)
+            # (A row ended by a stop string is counted until generate pads it: the display may run ahead.)
             kept = sum(len(s.token_ids) for group in samples for s in group)
-            progress(len(batch) * rows_per_prompt, kept - recorder.counted)
+            progress(len(batch) * rows_per_prompt, max(0, kept - recorder.counted))
         return samples
+
+    def _stop_length(self, ids: list[int], stop: Sequence[str]) -> int | None:
+        """The number of tokens up to and including the first stop string in ``ids``' text, or None."""
+        if not stop:
+            return None
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if not any(s in text for s in stop):
+            return None
+        low, high = 1, len(ids)  # the shortest prefix whose text holds a stop string (monotone in length)
+        while low < high:
+            middle = (low + high) // 2
+            prefix = self.tokenizer.decode(ids[:middle], skip_special_tokens=True)
+            if any(s in prefix for s in stop):
+                high = middle
+            else:
+                low = middle + 1
+        return low
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         """Compute under ``autocast_dtype`` (as the trainer's update does), or in the weights' own format."""

@@ -187,6 +187,8 @@ class VLLMSampler:
             "stop_token_ids": self.eos_token_ids,
             "skip_special_tokens": True,
         }
+        if config.stop:
+            common.update(stop=list(config.stop), include_stop_str_in_output=True)
         requests: list[dict[str, list[int]]] = []
         params: list[Any] = []
         for i, ids in enumerate(encoded):
