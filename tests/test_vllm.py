@@ -130,6 +130,18 @@ def test_greedy_is_argmax(sampler: VLLMSampler, torch_model: Any) -> None:
     assert group[0].token_ids == reference.argmax(dim=-1).tolist()
 
 
+def test_a_stop_string_ends_the_completion_with_it_as_the_transformers_sampler_does(sampler: VLLMSampler) -> None:
+    """``GenerationConfig.stop`` (CRUXEval's ``[/ANSWER]``): the text ends with the stop string, the tokens
+    are the unstopped run's first ones, the completion counts as finished."""
+    (full,) = sampler.generate([PLAIN], GenerationConfig(n=1, temperature=0.0, max_new_tokens=24))[0]
+    pieces = [sampler.tokenizer.decode(full.token_ids[: k + 1], skip_special_tokens=True) for k in range(24)]
+    k = next(k for k in range(4, 24) if pieces[k] != pieces[k - 1])
+    stop = pieces[k][len(pieces[k - 1]) - 2 :]
+    (cut,) = sampler.generate([PLAIN], GenerationConfig(n=1, temperature=0.0, max_new_tokens=24, stop=(stop,)))[0]
+    assert cut.finished and cut.text.endswith(stop) and stop in full.text
+    assert cut.token_ids == full.token_ids[: len(cut.token_ids)] and len(cut.token_ids) <= k + 1
+
+
 def test_same_seed_same_samples_and_global_rng_untouched(sampler: VLLMSampler) -> None:
     config = GenerationConfig(n=4, temperature=1.0, max_new_tokens=12, seed=7)
     state, py_state = torch.get_rng_state(), random.getstate()
