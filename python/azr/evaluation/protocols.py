@@ -13,7 +13,8 @@ answer is read back. A score means something only with its protocol named beside
     Python function?" and the problem's prompt in a ```python fence, the reply prefilled with ```python;
     greedy, stop at a closing fence (and at ``\\nif __name__``, ``\\ndef main(``, ``\\nprint(``, ``\\n#``),
     tabs as 4 spaces, cut at the first fence, then the longest syntactically valid prefix kept
-    (EvalPlus "sanitize"-style); the completion is graded as written (the model re-writes the function).
+    (EvalPlus "sanitize"-style), graded after the problem's prompt (``azr.scoring.assemble_program``:
+    the prompt's imports stay available, the completion's definition replaces the prompt's).
 
 - ``published-direct``: CRUXEval's direct (no chain of thought) few-shot prompt, otherwise as
   ``published``; HumanEval as ``published``.
