@@ -41,17 +41,9 @@ def main() -> None:
     parser.add_argument("--types", default="deduction,abduction,induction", help="comma-separated task types")
     parser.add_argument("--show", type=int, default=1, help="replies to print per type and outcome")
     args = parser.parse_args()
-    overrides = [
-        f"model.name={json.dumps(args.model)}",
-        "sampler.temperature=1.0",
-        f"run.seed={args.seed}",
-        "run.progress=false",
-        *args.overrides,
-    ]
-    config = load_config(args.config, overrides)
-    started = time.perf_counter()
-    trainer = Trainer(config, Path(tempfile.mkdtemp(prefix="azr-proposals-")) / "run")
-    print(f"model {args.model} ({config.sampler.backend}): loaded in {time.perf_counter() - started:.1f} s")
+    trainer, seconds = step0_trainer(args, "azr-proposals-")
+    config = trainer.config
+    print(f"model {args.model} ({config.sampler.backend}): loaded in {seconds:.1f} s")
     rows = []
     for k, task_type in enumerate((TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)):
         if str(task_type) not in args.types.split(","):
@@ -91,6 +83,22 @@ def main() -> None:
         "summary: "
         + ", ".join(f"{t} {v}/{n} valid ({v / n:.0%}, {c} copies, {d} distinct new)" for t, v, n, c, d in rows)
     )
+
+
+def step0_trainer(args: argparse.Namespace, prefix: str) -> tuple[Trainer, float]:
+    """A trainer built as ``azr train`` builds it from ``args`` (``--config``, ``--model``, ``--seed``,
+    ``--set``), sampling at temperature 1.0, in a temporary run directory; and its set-up seconds."""
+    overrides = [
+        f"model.name={json.dumps(args.model)}",
+        "sampler.temperature=1.0",
+        f"run.seed={args.seed}",
+        "run.progress=false",
+        *args.overrides,
+    ]
+    config = load_config(args.config, overrides)
+    started = time.perf_counter()
+    trainer = Trainer(config, Path(tempfile.mkdtemp(prefix=prefix)) / "run")
+    return trainer, time.perf_counter() - started
 
 
 def _normal(program: str) -> str:

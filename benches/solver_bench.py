@@ -20,15 +20,13 @@ from __future__ import annotations
 
 import argparse
 import collections
-import json
-import tempfile
 import time
-from pathlib import Path
 from typing import cast
 
 import numpy as np
+from proposal_bench import step0_trainer
 
-from azr.config import DEFAULT_MODEL, load_config
+from azr.config import DEFAULT_MODEL
 from azr.grading import Verdict
 from azr.parsing import FormatError, parse_generation
 from azr.prompts import SolverExample
@@ -51,18 +49,10 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
-    overrides = [
-        f"model.name={json.dumps(args.model)}",
-        "sampler.temperature=1.0",
-        f"run.seed={args.seed}",
-        "run.progress=false",
-        *args.overrides,
-    ]
-    config = load_config(args.config, overrides)
-    started = time.perf_counter()
-    trainer = Trainer(config, Path(tempfile.mkdtemp(prefix="azr-solver-bench-")) / "run")
+    trainer, seconds = step0_trainer(args, "azr-solver-bench-")
+    config = trainer.config
     print(f"model {args.model} ({config.sampler.backend}, {trainer.precision.reason})")
-    print(f"loaded in {time.perf_counter() - started:.1f} s; solve budget {config.sampler.max_new_tokens_solve}")
+    print(f"loaded in {seconds:.1f} s; solve budget {config.sampler.max_new_tokens_solve}")
 
     tasks = collect_tasks(trainer, args.tasks, args.max_rounds, args.seed)
     print("tasks: " + ", ".join(f"{t} {len(tasks[t])}" for t in TYPES))
