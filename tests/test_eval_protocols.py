@@ -48,6 +48,11 @@ def test_templates_render_as_raw_completion_prompts(templates: CruxTemplates) ->
     backwards = cruxeval_prompt(templates, "published", IN, code, "{'a': 3}")
     assert backwards.endswith("[PYTHON]\n" + code + "\nassert f(??) == {'a': 3}\n[/PYTHON]\n[THOUGHT]\n")
     assert "{code}" not in cot + direct + backwards
+    # One pass: a placeholder's text inside the problem's code is the code's, not a slot.
+    tricky = "def f(x):\n    return f'{output}{input}' + x"
+    assert f"[PYTHON]\n{tricky}\nassert f(??) == 'gold'" in cruxeval_prompt(
+        templates, "published", IN, tricky, "'gold'"
+    )
     with pytest.raises(ValueError, match="selfplay"):
         cruxeval_prompt(templates, "selfplay", OUT, code, value)
 
@@ -95,6 +100,14 @@ def test_a_templates_file_missing_a_template_or_placeholder_is_refused(tmp_path:
             "f(1)",
         ),  # calls f: read, then graded
         ("assert f(2) == 5", "published-direct", OUT, "5"),  # cut at the budget before [/ANSWER]
+        # empty answers are no answers (not f() for CRUXEval-I)
+        ("", "published-direct", IN, None),
+        ("[/ANSWER]", "published-direct", IN, None),
+        ("[/THOUGHT]\n[ANSWER]\n[/ANSWER]", "published", IN, None),
+        # a repeated opening tag, a stray fence after the assertion
+        ("[ANSWER]\nassert f(1) == 2\n[/ANSWER]", "published-direct", OUT, "2"),
+        ("assert f(1) == 2\n```\n```\n[/ANSWER]", "published-direct", IN, "1"),
+        ("[ANSWER] inside the thought [/THOUGHT]\n[ANSWER]\nassert f(3) == 4\n[/ANSWER]", "published", OUT, "4"),
     ],
 )
 def test_published_answers_are_read_from_the_first_answer_block(reply, protocol, task_type, expected) -> None:
@@ -144,6 +157,10 @@ def test_humaneval_published_prompt_is_prefilled_and_its_code_read_as_written(ti
     assert humaneval_code(reply) == "def add(a, b):\n    return a + b"
     assert humaneval_code("def add(a, b):\n    return a + b\n    )(\n") == "def add(a, b):\n    return a + b"
     assert humaneval_code("```") is None and humaneval_code(None) is None
+    prose = "Here is the function:\ndef add(a, b):\n    return a + b\n\nIt adds."
+    assert humaneval_code(prose) == "def add(a, b):\n    return a + b"
+    form_feed = 'def add(a, b):\n    s = "x\x0cy"\n    return a + b'
+    assert humaneval_code(form_feed) == form_feed  # split on newlines only
 
 
 def test_cli_published_protocol_end_to_end_on_the_tiny_model(tiny_model_dir, tmp_path, capsys) -> None:
@@ -171,6 +188,36 @@ def test_cli_published_protocol_end_to_end_on_the_tiny_model(tiny_model_dir, tmp
     # The published protocols need the templates; azr ships none.
     assert main(["eval", str(tiny_model_dir), *common, "--protocol", "published"]) == 2
     assert "--cruxeval-prompts" in capsys.readouterr().err
+    # A results file compared with a model under another protocol: refused before any model loads.
+    missing = str(tmp_path / "no-such-model")
+    assert (
+        main(
+            [
+                "eval",
+                "--compare",
+                str(outs["selfplay"]),
+                missing,
+                *common,
+                "--protocol",
+                "published",
+                "--cruxeval-prompts",
+                str(PROMPTS),
+            ]
+        )
+        == 2
+    )
+    assert "pass --protocol selfplay" in capsys.readouterr().err
+
+
+def test_answers_under_a_published_protocol_need_no_templates(cruxeval, tmp_path, capsys) -> None:
+    """Scoring pre-generated raw completions reads them with the protocol's reader; nothing is prompted."""
+    rows = cruxeval[:4]
+    replies = {r["id"]: [f"assert f({r['input']}) == {r['output']}\n[/ANSWER]"] for r in rows}
+    (tmp_path / "a.json").write_text(json.dumps(replies))
+    argv = ["eval", "--answers", str(tmp_path / "a.json"), "--benchmarks", "cruxeval-o", "--cruxeval", str(CRUXEVAL)]
+    assert main([*argv, "--limit", "4", "--protocol", "published-direct", "--out", str(tmp_path / "r.json")]) == 0
+    result = json.loads((tmp_path / "r.json").read_text())
+    assert result["protocol"] == "published-direct" and result["overall"]["pass@1"] == 1.0
 
 
 def test_stop_strings_are_what_the_published_runs_used() -> None:

@@ -292,7 +292,18 @@ def _run(args: argparse.Namespace) -> int:
     if modes != 1:
         raise ConfigError("give exactly one of: MODEL, --answers FILE, or --compare A B")
     if args.compare:
-        # Each operand is a results JSON from --out, or a model evaluated now with these settings.
+        # Each operand is a results JSON from --out, or a model evaluated now with these settings; a
+        # results file under another protocol than the one a model would be evaluated with is refused
+        # before any model loads.
+        files = [EvalReport.read(spec) for spec in args.compare if _is_results_file(spec)]
+        if len(files) < len(args.compare):
+            settings_from_args(args).check_prompting()
+            for report in files:
+                if report.protocol != args.protocol:
+                    raise ConfigError(
+                        f"{report.label} was measured under the {report.protocol} protocol, the model would be "
+                        f"evaluated under {args.protocol}: pass --protocol {report.protocol} to compare them"
+                    )
         reports = []
         for spec in args.compare:
             if _is_results_file(spec):
@@ -317,6 +328,7 @@ def _run(args: argparse.Namespace) -> int:
         label = ", ".join(args.answers)
         report = evaluate_answers(answers, settings, sandbox, label=label, progress=PhaseDisplay())
     else:
+        settings.check_prompting()  # before minutes of loading
         report = _evaluate_model(args.model, settings, sandbox, args)
     if args.out:
         report.write(args.out)

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
@@ -60,6 +61,12 @@ CRUX_STOP = ("[/ANSWER]",)
 
 HUMANEVAL_STOP = ("\n```", "\nif __name__", "\ndef main(", "\nprint(", "\n#")
 """Where a HumanEval completion ends under the published protocol (Qwen2.5-Coder's instruct evaluation)."""
+
+_PREFIX_TRIES = 200
+"""Parses :func:`humaneval_code` tries at most before giving up (bounded work on hostile text)."""
+
+_CODE_START = re.compile(r"(?:def |async def |class |import |from |@)")
+_PLACEHOLDER = re.compile(r"\{code\}|\{input\}|\{output\}")
 
 HUMANEVAL_SYSTEM = "You are an intelligent programming assistant to produce Python algorithmic solutions"
 
@@ -116,8 +123,12 @@ def cruxeval_prompt(
     """The raw completion prompt for one problem: ``argument`` is the input (CRUXEval-O, deduction) or
     the output (CRUXEval-I, abduction). Placeholders are replaced literally (the examples' own braces
     stay as they are)."""
-    text = templates.template(task_type, _is_cot(protocol)).replace("{code}", code)
-    return text.replace("{input}" if task_type is TaskType.DEDUCTION else "{output}", argument)
+    slot = "{input}" if task_type is TaskType.DEDUCTION else "{output}"
+    # One pass: a placeholder's text inside the problem's own code (``f'{output}'``) stays as written.
+    filled = {"{code}": code, slot: argument}
+    return _PLACEHOLDER.sub(
+        lambda m: filled.get(m.group(0), m.group(0)), templates.template(task_type, _is_cot(protocol))
+    )
 
 
 def cruxeval_answer(completion: object, protocol: EvalProtocol, task_type: TaskType) -> str | None:
@@ -133,13 +144,16 @@ def cruxeval_answer(completion: object, protocol: EvalProtocol, task_type: TaskT
         return None
     if not _is_cot(protocol):
         text = "[ANSWER]\n" + text
-    start = text.find("[ANSWER]")
-    if start < 0:
+    end = text.find("[/ANSWER]")
+    head = text if end < 0 else text[:end]
+    if "[ANSWER]" not in head:
         return None
-    block = text[start + len("[ANSWER]") :]
-    end = block.find("[/ANSWER]")
-    block = block if end < 0 else block[:end]
-    return scoring.extract_answer(f"[ANSWER]{block}[/ANSWER]", task_type)
+    block = head.rpartition("[ANSWER]")[2].strip()  # the innermost opening before the first closing
+    # The assertion line when there is one (a stray fence after it must not replace it), else the block.
+    line = next((ln.strip() for ln in block.splitlines() if ln.strip().startswith("assert")), block)
+    answer = scoring.extract_answer(f"[ANSWER]{line}[/ANSWER]", task_type) if line else None
+    # An empty answer is no answer here: CRUXEval's harness counts an input answer without `f(` wrong.
+    return answer if answer else None
 
 
 def humaneval_prompt(code_prompt: str) -> list[Message]:
@@ -166,14 +180,24 @@ def humaneval_code(completion: object) -> str | None:
             text = text[:at]
     if len(text) > scoring.MAX_PARSE_CHARS:  # not parsed here; the sandbox grades it as written
         return text
-    lines = text.splitlines()
-    for end in range(len(lines), 0, -1):
-        candidate = "\n".join(lines[:end])
+    lines = text.split("\n")
+    start = next((k for k, ln in enumerate(lines) if _CODE_START.match(ln)), 0)  # skip a line of leading prose
+    lines = lines[start:]
+    # The longest parsable prefix: cut before the line a parse fails on, and again (each try shrinks it).
+    for _ in range(_PREFIX_TRIES):
+        candidate = "\n".join(lines)
+        if not candidate.strip():
+            return None
         try:
             ast.parse(candidate)
-        except (SyntaxError, ValueError, MemoryError, RecursionError):
+        except SyntaxError as exc:
+            failed = (exc.lineno or len(lines)) - 1
+            lines = lines[: min(failed, len(lines) - 1)]
             continue
-        return candidate if candidate.strip() else None
+        except (ValueError, MemoryError, RecursionError):
+            lines = lines[:-1]
+            continue
+        return candidate.rstrip()
     return None
 
 

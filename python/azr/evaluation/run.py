@@ -88,6 +88,10 @@ class EvalSettings:
             raise ConfigError("CRUXEval needs its JSONL: pass --cruxeval PATH (fields code, input, output, id)")
         if self.protocol not in PROTOCOLS:
             raise ConfigError(f"unknown protocol {self.protocol!r}; choose from {', '.join(PROTOCOLS)}")
+
+    def check_prompting(self) -> None:
+        """What generating needs beyond scoring: the published protocols prompt CRUXEval with the paper's
+        templates (scoring pre-generated answers reads them without)."""
         crux = any(b.startswith("cruxeval") for b in self.benchmarks)
         if crux and self.protocol != "selfplay" and self.cruxeval_prompts is None:
             raise ConfigError(
@@ -177,18 +181,19 @@ def load_benchmarks(settings: EvalSettings, sandbox: Sandbox) -> list[Benchmark]
             crux_prompts: list[Prompt] = list(cruxeval.prompts(items, mode))
             stop: tuple[str, ...] = ()
         else:
-            assert settings.cruxeval_prompts is not None  # checked by EvalSettings
-            templates = protocols.CruxTemplates.load(settings.cruxeval_prompts)
-            crux_prompts = [
-                protocols.cruxeval_prompt(
-                    templates,
-                    protocol,
-                    mode.task_type,
-                    it.code,
-                    it.input if mode is cruxeval.CruxMode.OUTPUT else it.output,
-                )
-                for it in items
-            ]
+            crux_prompts = []  # scoring answers only: evaluate_model checks the templates before generating
+            if settings.cruxeval_prompts is not None:
+                templates = protocols.CruxTemplates.load(settings.cruxeval_prompts)
+                crux_prompts = [
+                    protocols.cruxeval_prompt(
+                        templates,
+                        protocol,
+                        mode.task_type,
+                        it.code,
+                        it.input if mode is cruxeval.CruxMode.OUTPUT else it.output,
+                    )
+                    for it in items
+                ]
 
             def extract(text: object, m: cruxeval.CruxMode = mode) -> str | None:
                 return protocols.cruxeval_answer(text, protocol, m.task_type)
@@ -262,6 +267,7 @@ def evaluate_model(
     if not 0 <= index < count:
         raise ValueError(f"shard must be (index, count) with 0 <= index < count, got {shard}")
     display = progress or _SILENT
+    settings.check_prompting()
     if max(settings.ks) > settings.n:
         raise ConfigError(f"pass@{max(settings.ks)} needs --n >= {max(settings.ks)} samples per problem")
     if settings.temperature == 0 and settings.n > 1:

@@ -23,8 +23,9 @@ Prompt = str | Sequence[Message]
 @dataclass(frozen=True, slots=True)
 class GenerationConfig:
     """How to sample. ``temperature == 0`` means greedy; ``n`` completions are drawn per prompt.
-    ``stop``: strings that end a completion (kept in it, as the last thing in its text), besides the
-    model's EOS tokens; CRUXEval's published protocol stops at ``[/ANSWER]``."""
+    ``stop``: strings that end a completion, besides the model's EOS tokens, kept in it (vLLM cuts the
+    text right after the stop string; transformers keeps the whole token that completed it, so a few
+    characters may follow); CRUXEval's published protocol stops at ``[/ANSWER]``."""
 
     n: int = 1
     temperature: float = 1.0

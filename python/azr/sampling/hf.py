@@ -453,3 +453,5 @@ def _validate(config: GenerationConfig) -> None:
         raise ValueError(f"GenerationConfig.temperature must be >= 0 (0 is greedy), got {config.temperature}")
     if not 0 < config.top_p <= 1:
         raise ValueError(f"GenerationConfig.top_p must be in (0, 1], got {config.top_p}")
+    if isinstance(config.stop, str) or not all(isinstance(s, str) and s for s in config.stop):
+        raise ValueError(f"GenerationConfig.stop must be a tuple of non-empty strings, got {config.stop!r}")
