@@ -125,6 +125,8 @@ def _azr_eval(model: Path, out: Path) -> dict:
             "16",
             "--device",
             "cpu",
+            "--dtype",
+            "float32",  # the trainer's (the tests pin model.dtype); auto would be bf16 on a bf16 CPU
             "--workers",
             "2",
             "--out",
