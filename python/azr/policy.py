@@ -22,6 +22,7 @@ import torch.distributed as dist
 from azr import parallel
 from azr.config import OptimConfig
 from azr.losses import policy_loss, rollout_correction, token_logprobs
+from azr.precision import autocast
 from azr.sampling.base import Progress
 
 __all__ = ["PolicyUpdater", "Rollout", "build_optimizer"]
@@ -138,9 +139,7 @@ class PolicyUpdater:
         self.optimizer = build_optimizer(model, config)
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+        return autocast(self.device, self.autocast_dtype)
 
     def _logits(self, model: torch.nn.Module, batch: _Batch) -> torch.Tensor:
         """Logits at each completion position. The output head runs only from the micro-batch's first

@@ -23,6 +23,7 @@ without autocast, as before.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from dataclasses import dataclass
@@ -30,7 +31,15 @@ from typing import Literal
 
 import torch
 
-__all__ = ["NATIVE_SPEEDUP", "Precision", "cpu_bf16_speedup", "inference_dtype", "native_bf16", "resolve_precision"]
+__all__ = [
+    "NATIVE_SPEEDUP",
+    "Precision",
+    "autocast",
+    "cpu_bf16_speedup",
+    "inference_dtype",
+    "native_bf16",
+    "resolve_precision",
+]
 
 NATIVE_SPEEDUP = 1.5
 """bf16 must beat float32 on the probe matmul by this factor for ``auto`` to choose it on a CPU."""
@@ -106,12 +115,25 @@ def native_bf16(device: torch.device) -> tuple[bool, str]:
     return False, f"no bfloat16 probe for device type {device.type!r}"
 
 
+def _named(dtype: str, what: str) -> DTypeName:
+    """An explicit dtype name, checked."""
+    if dtype not in _TORCH:
+        raise ValueError(f"{what} must be auto, float32, bfloat16 or float16, got {dtype!r}")
+    return dtype  # type: ignore[return-value]
+
+
+def autocast(device: torch.device, dtype: torch.dtype | None) -> contextlib.AbstractContextManager[object]:
+    """``torch.autocast`` to ``dtype`` on ``device``'s type, or nothing when ``dtype`` is None: the one
+    context the update and the transformers sampler both compute under."""
+    if dtype is None:
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
 def resolve_precision(dtype: str, device: torch.device, *, lora: bool) -> Precision:
     """What ``model.dtype = dtype`` means for a run on ``device`` (``lora``: only adapters are trained)."""
     if dtype != "auto":
-        if dtype not in _TORCH:
-            raise ValueError(f"model.dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
-        name: DTypeName = dtype  # type: ignore[assignment]
+        name = _named(dtype, "model.dtype")
         # LoRA adapters stay float32 whatever the base (as peft keeps them): AdamW steps on bf16 adapters
         # would round small updates away.
         trained: DTypeName = "float32" if lora else name
@@ -132,8 +154,6 @@ def inference_dtype(dtype: str, device: torch.device) -> tuple[DTypeName, str]:
     """The weights' format for generation only (``azr eval``): ``auto`` is bfloat16 throughout where the
     hardware computes it natively (nothing is trained, so no float32 copy is kept), else float32."""
     if dtype != "auto":
-        if dtype not in _TORCH:
-            raise ValueError(f"dtype must be auto, float32, bfloat16 or float16, got {dtype!r}")
-        return dtype, f"{dtype} as asked"  # type: ignore[return-value]
+        return _named(dtype, "dtype"), f"{dtype} as asked"
     native, evidence = native_bf16(device)
     return ("bfloat16", f"auto -> bfloat16 ({evidence})") if native else ("float32", f"auto -> float32 ({evidence})")

@@ -9,7 +9,7 @@ blocks) follows the Absolute Zero paper.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 from azr.sampling.base import Message
 from azr.tasks import TaskType, Triple
@@ -198,7 +198,7 @@ SolverExample = Literal["none", "exchange"]
 """Whether a solver prompt shows a solved task first (``selfplay.solver_example``)."""
 
 # One solved task per type, shown as an earlier exchange: short reasoning, then exactly the block asked for.
-_SOLVER_EXAMPLES: dict[TaskType, tuple[dict[str, object], str, str]] = {
+_SOLVER_EXAMPLES: dict[TaskType, tuple[dict[str, Any], str, str]] = {
     TaskType.DEDUCTION: (
         {"program": "def f(xs):\n    return [x * 2 for x in xs if x > 1]", "input": "[1, 2, 3]"},
         "x > 1 keeps 2 and 3; doubled they are 4 and 6.",
@@ -219,11 +219,12 @@ _SOLVER_EXAMPLES: dict[TaskType, tuple[dict[str, object], str, str]] = {
 
 def _solver_request(
     task_type: TaskType,
-    program: str | None,
-    input: str | None,
-    output: str | None,
-    io_pairs: Sequence[tuple[str, str]] | None,
-    message: str | None,
+    *,
+    program: str | None = None,
+    input: str | None = None,
+    output: str | None = None,
+    io_pairs: Sequence[tuple[str, str]] | None = None,
+    message: str | None = None,
 ) -> tuple[str, str]:
     """The user's request for one task and the fenced block kind its answer goes in."""
     if task_type is TaskType.DEDUCTION:
@@ -271,20 +272,15 @@ def solver_messages(
     asked for): a small model copies a reply it sees as its own far more reliably than a described shape
     (measured: ``benches/solver_bench.py``, docs/train.md)."""
     task_type = TaskType(task_type)
-    user, kind = _solver_request(task_type, program, input, output, io_pairs, message)
+    user, kind = _solver_request(
+        task_type, program=program, input=input, output=output, io_pairs=io_pairs, message=message
+    )
     if example == "none":
         return _messages(user, kind)
     if example != "exchange":
         raise ValueError(f"unknown solver example style {example!r}: 'none' or 'exchange'")
     fields, think, answer = _SOLVER_EXAMPLES[task_type]
-    example_user, _ = _solver_request(
-        task_type,
-        fields.get("program"),  # type: ignore[arg-type]
-        fields.get("input"),  # type: ignore[arg-type]
-        fields.get("output"),  # type: ignore[arg-type]
-        fields.get("io_pairs"),  # type: ignore[arg-type]
-        fields.get("message"),  # type: ignore[arg-type]
-    )
+    example_user, _ = _solver_request(task_type, **fields)
     shape = _reply_shape(kind)
     return [
         {"role": "system", "content": SYSTEM},

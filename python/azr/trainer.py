@@ -592,8 +592,8 @@ class Trainer:
         """2. validate: parse every proposal and run the well-formed ones in the sandbox, all types in one
         batch; sets each proposal's outcome (a task, a rejection or a format error)."""
         strict = self.config.selfplay.require_answer_tags
-        total = sum(len(p.samples) for p in proposed.values())
         sizes = {t: len(p.samples) for t, p in proposed.items()}
+        total = sum(sizes.values())
         with self.display.phase(self._phase_name("validate", sizes), total, "proposal") as progress:
             parsed = {
                 t: [parse_generation(s.text, t, Role.PROPOSE, require_answer_tags=strict) for s in p.samples]
@@ -716,19 +716,20 @@ class Trainer:
                 scored.append(
                     _Scored(attempt.sample, self._solver_reward(attempt.verdict), solve_rate_group_id(task_type), 1.0)
                 )
-        solves_of = iter(sum(a.verdict is Verdict.ACCEPTED for a in group) for group in rates)
+        # Valid proposals and their solve-rate groups are in the same order.
+        accepted = {
+            id(task): sum(a.verdict is Verdict.ACCEPTED for a in group)
+            for task, group in zip(proposed.valid, rates, strict=True)
+        }
         for sample, outcome in zip(proposed.samples, proposed.outcomes, strict=True):
             if isinstance(outcome, FormatError):
                 reward = composite_reward(Verdict.FORMAT_ERROR, format_error=sp.format_error_reward)
+            elif sp.reward_mode == "format_only":
+                reward = 1.0
             elif isinstance(outcome, Rejected):
-                reward = (
-                    1.0
-                    if sp.reward_mode == "format_only"
-                    else composite_reward(Verdict.WRONG, wrong=sp.rejected_proposal_reward)
-                )
+                reward = composite_reward(Verdict.WRONG, wrong=sp.rejected_proposal_reward)
             else:
-                accepted = next(solves_of)  # valid proposals and their solve-rate groups are in the same order
-                reward = 1.0 if sp.reward_mode == "format_only" else learnability_from_counts(accepted, n)
+                reward = learnability_from_counts(accepted[id(outcome)], n)
             scored.append(_Scored(sample, reward, group_id(task_type, Role.PROPOSE), temperature))
         for _, attempt in solved:
             scored.append(

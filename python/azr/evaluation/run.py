@@ -145,6 +145,10 @@ def load_benchmarks(settings: EvalSettings, sandbox: Sandbox) -> list[Benchmark]
     read back as ``settings.protocol`` says (:mod:`azr.evaluation.protocols`)."""
     verifier = Verifier(sandbox)
     protocol = settings.protocol
+    templates = None  # the CRUXEval templates, read once for both halves
+    if protocol != "selfplay" and settings.cruxeval_prompts is not None:
+        if any(b.startswith("cruxeval") for b in settings.benchmarks):
+            templates = protocols.CruxTemplates.load(settings.cruxeval_prompts)
     out: list[Benchmark] = []
     for name in settings.benchmarks:
         if name == "humaneval":
@@ -163,12 +167,12 @@ def load_benchmarks(settings: EvalSettings, sandbox: Sandbox) -> list[Benchmark]
 
             ids = [p.task_id for p in problems]
             if protocol == "selfplay":
-                out.append(Benchmark(name, ids, list(humaneval.prompts(problems)), grade_humaneval, extract_code))
+                he_prompts: list[Prompt] = list(humaneval.prompts(problems))
+                he_stop: tuple[str, ...] = ()
             else:
-                prompts: list[Prompt] = [protocols.humaneval_prompt(p.prompt) for p in problems]
-                out.append(
-                    Benchmark(name, ids, prompts, grade_humaneval, protocols.humaneval_code, protocols.HUMANEVAL_STOP)
-                )
+                he_prompts = [protocols.humaneval_prompt(p.prompt) for p in problems]
+                he_stop = protocols.HUMANEVAL_STOP
+            out.append(Benchmark(name, ids, he_prompts, grade_humaneval, extract_program, he_stop))
             continue
         assert settings.cruxeval_path is not None  # checked by EvalSettings
         mode = cruxeval.CruxMode.OUTPUT if name == "cruxeval-o" else cruxeval.CruxMode.INPUT
@@ -182,8 +186,7 @@ def load_benchmarks(settings: EvalSettings, sandbox: Sandbox) -> list[Benchmark]
             stop: tuple[str, ...] = ()
         else:
             crux_prompts = []  # scoring answers only: evaluate_model checks the templates before generating
-            if settings.cruxeval_prompts is not None:
-                templates = protocols.CruxTemplates.load(settings.cruxeval_prompts)
+            if templates is not None:
                 crux_prompts = [
                     protocols.cruxeval_prompt(
                         templates,

@@ -377,11 +377,9 @@ class TransformersSampler:
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         """Compute under ``autocast_dtype`` (as the trainer's update does), or in the weights' own format."""
-        import torch
+        from azr.precision import autocast
 
-        if self.autocast_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(device_type=self.device.type, dtype=self.autocast_dtype)
+        return autocast(self.device, self.autocast_dtype)
 
     @contextlib.contextmanager
     def _eval_mode(self) -> Iterator[None]:
