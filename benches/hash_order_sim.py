@@ -6,7 +6,7 @@ random secrets) with a model of CPython's FNV and set placement, and measures, o
 sets the choice never saw, the share whose order all the builds agree on (a proposal that joins such a
 set passes validation exactly then). Strategies: the first build plus two drawn in order (before), and
 plus the best two of as many drawn as it takes to agree on at most ``--target`` of the probe
-(:mod:`azr.replay_builds`, now).
+(:mod:`azr.verify.replay_builds`, now).
 
 ``--check-guest`` first checks the model against this machine's real guest builds: it recovers each
 build's secret from ``hash()`` of a few strings in the guest and compares the model's orders with the

@@ -19,9 +19,9 @@ import argparse
 import math
 
 from azr import Sandbox
-from azr.config import SelfPlayConfig
-from azr.grading import TaskValidator
-from azr.tasks import Triple
+from azr.selfplay.config import SelfPlayConfig
+from azr.verify.tasks import Triple
+from azr.verify.validation import TaskValidator
 
 FAMILY = {
     "zlib.crc32": "import zlib\ndef f(s):\n    return zlib.crc32(s.encode()) % 2",

@@ -22,13 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from azr.buffer import seed_tasks
-from azr.config import DEFAULT_MODEL, load_config
-from azr.grading import Rejected
-from azr.parsing import FormatError
-from azr.prompts import EXAMPLE_PROGRAM as EXAMPLE
-from azr.tasks import Task, TaskType
-from azr.trainer import Trainer
+from azr.selfplay.buffer import seed_tasks
+from azr.selfplay.config import DEFAULT_MODEL, load_config
+from azr.selfplay.trainer import Trainer
+from azr.verify.parsing import FormatError
+from azr.verify.prompts import EXAMPLE_PROGRAM as EXAMPLE
+from azr.verify.tasks import Task, TaskType
+from azr.verify.validation import Rejected
 
 
 def main() -> None:

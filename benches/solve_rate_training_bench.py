@@ -17,10 +17,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import test_learning
 from teaching import teach
 
-from azr.config import load_config
-from azr.tasks import TaskType
-from azr.tiny import build_tiny_model
-from azr.trainer import Trainer
+from azr.models.tiny import build_tiny_model
+from azr.selfplay.config import load_config
+from azr.selfplay.trainer import Trainer
+from azr.verify.tasks import TaskType
 
 TYPES = ("deduction", "abduction", "induction")
 

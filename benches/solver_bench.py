@@ -26,14 +26,14 @@ from typing import cast
 import numpy as np
 from proposal_bench import step0_trainer
 
-from azr.config import DEFAULT_MODEL
-from azr.grading import Verdict
-from azr.parsing import FormatError, parse_generation
-from azr.prompts import SolverExample
 from azr.sampling.base import GenerationConfig
-from azr.tasks import Role, Task, TaskType
-from azr.tasktypes import spec
-from azr.trainer import Trainer
+from azr.selfplay.config import DEFAULT_MODEL
+from azr.selfplay.trainer import Trainer
+from azr.verify.grading import Verdict
+from azr.verify.parsing import FormatError, parse_generation
+from azr.verify.prompts import SolverExample
+from azr.verify.tasks import Role, Task, TaskType
+from azr.verify.tasktypes import spec
 
 TYPES = (TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)
 

@@ -18,8 +18,9 @@ import time
 from pathlib import Path
 
 from azr import Job, Sandbox, _core
-from azr.grading import TaskValidator, Verifier
-from azr.tasks import Triple
+from azr.verify.grading import Verifier
+from azr.verify.tasks import Triple
+from azr.verify.validation import TaskValidator
 
 BATCH, SAMPLES, INDUCTION_INPUTS, HIDDEN = 64, 8, 10, 5
 

@@ -27,8 +27,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from azr.config import DEFAULT_MODEL, load_config
-from azr.trainer import Trainer
+from azr.selfplay.config import DEFAULT_MODEL, load_config
+from azr.selfplay.trainer import Trainer
 
 
 def main() -> None:
@@ -139,13 +139,13 @@ def compare_backends(args: Any) -> None:
 def compare_samplers(args: Any) -> None:
     """Tokens/s of both backends on one batch, and the time of one weight sync into the vLLM engine."""
     from azr.models import load_model
-    from azr.prompts import solver_messages
     from azr.sampling import GenerationConfig, TransformersSampler
     from azr.sampling.vllm import VLLMSampler
+    from azr.verify.prompts import solver_messages
 
     model = args.model
     if model == "tiny":
-        from azr.tiny import build_tiny_model
+        from azr.models.tiny import build_tiny_model
 
         model = str(build_tiny_model(Path(tempfile.mkdtemp(prefix="azr-tiny-")) / "model", head_dim=32))
     prompts = [

@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from azr.config import DEFAULT_MODEL, load_config
-from azr.policy import PolicyUpdater, Rollout, _Batch
-from azr.trainer import Trainer
+from azr.selfplay.config import DEFAULT_MODEL, load_config
+from azr.selfplay.policy import PolicyUpdater, Rollout, _Batch
+from azr.selfplay.trainer import Trainer
 
 
 class FullLogitsUpdater(PolicyUpdater):

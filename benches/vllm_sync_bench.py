@@ -24,11 +24,11 @@ from typing import Any
 
 import torch
 
-from azr.config import DEFAULT_MODEL
 from azr.models import load_model
-from azr.prompts import solver_messages
 from azr.sampling import GenerationConfig, Sample
 from azr.sampling.vllm import VLLMSampler
+from azr.selfplay.config import DEFAULT_MODEL
+from azr.verify.prompts import solver_messages
 
 
 def teacher_forced_error(model: Any, groups: list[list[Sample]]) -> float:
@@ -63,7 +63,7 @@ def main() -> None:
     args = parser.parse_args()
     model = args.model
     if model == "tiny":
-        from azr.tiny import build_tiny_model
+        from azr.models.tiny import build_tiny_model
 
         model = str(build_tiny_model(Path(tempfile.mkdtemp(prefix="azr-tiny-")) / "model", head_dim=32))
     torch_model, tokenizer = load_model(model, dtype="float32")

@@ -38,6 +38,6 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A random-init tiny causal LM with a real BPE tokenizer and chat template, built once (no downloads)."""
     pytest.importorskip("torch")
     pytest.importorskip("transformers")
-    from azr.tiny import build_tiny_model
+    from azr.models.tiny import build_tiny_model
 
     return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model", seed=0)

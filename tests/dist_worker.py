@@ -10,9 +10,9 @@ import json
 import sys
 from pathlib import Path
 
-from azr.config import load_config
-from azr.tasks import TaskType
-from azr.trainer import Trainer
+from azr.selfplay.config import load_config
+from azr.selfplay.trainer import Trainer
+from azr.verify.tasks import TaskType
 
 
 def digest(model) -> str:

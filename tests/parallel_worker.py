@@ -18,11 +18,10 @@ from pathlib import Path
 
 import torch
 
-from azr import parallel
-from azr.config import OptimConfig
-from azr.distributed import init_world
-from azr.models import load_model
-from azr.policy import PolicyUpdater, Rollout
+from azr.models import load_model, parallel
+from azr.models.distributed import init_world
+from azr.selfplay.config import OptimConfig
+from azr.selfplay.policy import PolicyUpdater, Rollout
 
 
 def rollouts(vocab: int, model: torch.nn.Module) -> list[Rollout]:

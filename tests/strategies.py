@@ -1,4 +1,4 @@
-"""Hypothesis strategies shared by the tests: random plain data values (what azr.values reads)."""
+"""Hypothesis strategies shared by the tests: random plain data values (what azr.verify.values reads)."""
 
 from __future__ import annotations
 

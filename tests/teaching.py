@@ -1,6 +1,6 @@
 """Teach the tiny random model the answer format, so end-to-end tests see valid tasks, not only format errors.
 
-About a minute (400 steps, 2 cores) of supervised fine-tuning on prompts built by ``azr.prompts`` with templated answers
+About a minute (400 steps, 2 cores) of supervised fine-tuning on prompts built by ``azr.verify.prompts`` with templated answers
 (programs ``x + K``, digit inputs). The result is a real model whose samples are mostly well formed and
 varied, which is what the trainer's validation, dedup, solve-rate and kill/resume paths need.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from azr.buffer import seed_tasks
-from azr.prompts import proposer_messages, solver_messages
-from azr.tasks import TaskType, Triple
+from azr.selfplay.buffer import seed_tasks
+from azr.verify.prompts import proposer_messages, solver_messages
+from azr.verify.tasks import TaskType, Triple
 
 
 def _wrap(blocks):

@@ -5,9 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from azr.buffer import IDENTITY_PROGRAM, BufferSet, TaskBuffer, seed_tasks
 from azr.exceptions import ConfigError
-from azr.tasks import Task, TaskType
+from azr.selfplay.buffer import IDENTITY_PROGRAM, BufferSet, TaskBuffer, seed_tasks
+from azr.verify.tasks import Task, TaskType
 
 D = TaskType.DEDUCTION
 

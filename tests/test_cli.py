@@ -141,8 +141,8 @@ def test_log_levels_show_azr_and_rust_messages_from_info_and_other_libraries_fro
         assert logging.getLogger("_core.sandbox.guest").isEnabledFor(logging.INFO)  # guest build (Rust, pyo3-log)
         assert not logging.getLogger("another_library.module").isEnabledFor(logging.INFO)
         configure_logging("warning")
-        assert not logging.getLogger("azr.progress").isEnabledFor(logging.INFO)
-        assert logging.getLogger("azr.progress").isEnabledFor(logging.WARNING)
+        assert not logging.getLogger("azr.runs.progress").isEnabledFor(logging.INFO)
+        assert logging.getLogger("azr.runs.progress").isEnabledFor(logging.WARNING)
         configure_logging("DEBUG")
         assert logging.getLogger("another_library.module").isEnabledFor(logging.DEBUG)
         configure_logging("ERROR")
@@ -225,7 +225,7 @@ def test_train_show_config_prints_every_key_and_exits_0(capsys: pytest.CaptureFi
     assert main(argv) == 0
     shown = tmp_path / "shown.toml"
     shown.write_text(capsys.readouterr().out, encoding="utf-8")
-    from azr.config import load_config
+    from azr.selfplay.config import load_config
 
     assert load_config(shown) == load_config(DEMO, ["run.steps=7"])
     assert "# Self-play steps to train" in shown.read_text(encoding="utf-8")
@@ -270,7 +270,7 @@ def test_python_dash_m_azr_runs_the_cli_and_keeps_its_exit_code(tmp_path: Path) 
 
 
 def _run_dir(path: Path, records: list[dict[str, object]]) -> Path:
-    from azr.runs import RunDirectory
+    from azr.runs.directory import RunDirectory
 
     run = RunDirectory(path)
     run.path.mkdir(parents=True)

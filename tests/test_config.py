@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from azr.config import OptimConfig, RunConfig, SandboxSettings, TrainConfig, describe, load_config, sections
 from azr.exceptions import ConfigError
+from azr.selfplay.config import OptimConfig, RunConfig, SandboxSettings, TrainConfig, describe, load_config, sections
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.toml"
 
@@ -284,8 +284,8 @@ def test_eval_section_and_report_to_lists(tmp_path):
 
 
 def test_eval_benchmark_names_are_azr_evals():
-    from azr.config import EVAL_BENCHMARKS
     from azr.evaluation import BENCHMARKS
+    from azr.selfplay.config import EVAL_BENCHMARKS
 
     assert EVAL_BENCHMARKS == BENCHMARKS
 
@@ -361,8 +361,8 @@ def test_each_control_is_the_demo_with_only_its_reward_rule_changed(path: str, m
 
 
 def test_rollout_correction_settings_are_checked() -> None:
-    from azr.config import OptimConfig
     from azr.exceptions import ConfigError
+    from azr.selfplay.config import OptimConfig
 
     assert OptimConfig().rollout_correction == "tis"
     for bad in ((1.0, 1.01), (0.99, 0.999), (0.0, 2.0)):

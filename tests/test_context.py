@@ -11,12 +11,12 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from azr.config import load_config
 from azr.exceptions import ConfigError
-from azr.grading import Rejected
-from azr.parsing import Parsed, parse_generation
-from azr.tasks import Role, Task, TaskType
-from azr.trainer import Trainer
+from azr.selfplay.config import load_config
+from azr.selfplay.trainer import Trainer
+from azr.verify.parsing import Parsed, parse_generation
+from azr.verify.tasks import Role, Task, TaskType
+from azr.verify.validation import Rejected
 
 # A valid task whose output is long (['0', '1', ..., '239'], ~1,700 characters) and whose program is short.
 LONG_OUTPUT = (

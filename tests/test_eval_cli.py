@@ -109,14 +109,14 @@ def test_eval_end_to_end_on_the_tiny_model(
         assert 0.0 <= bench["pass@1"] <= 1.0
     assert result["settings"]["n"] == 1 and result["label"] == str(run_dir)
     # No terminal under pytest: one line per phase, naming the benchmark, counting samples and tokens.
-    lines = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "azr.runs.progress"]
     for name in ("cruxeval-o", "cruxeval-i", "humaneval"):
         (generate,) = [line for line in lines if line.startswith(f"{name} generate: ")]
         assert re.match(rf"{name} generate: 20/20 samples, [\d,]+ tokens", generate), generate
         assert any(line.startswith(f"{name} grade: 20/20 answers") for line in lines), lines
     messages = [r.getMessage() for r in caplog.records if r.name == "azr.commands.evaluate"]
     assert f"loading checkpoint {checkpoint} (step 12, model)" in messages
-    from azr.precision import inference_dtype
+    from azr.models.precision import inference_dtype
 
     torch = pytest.importorskip("torch")
     assert f"precision: {inference_dtype('auto', torch.device('cpu'))[1]}" in messages  # --dtype auto by default

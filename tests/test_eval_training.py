@@ -18,8 +18,8 @@ from conftest import CRUXEVAL
 from test_trainer import metrics, small
 
 from azr.cli import main
-from azr.config import load_config
-from azr.trainer import Trainer
+from azr.selfplay.config import load_config
+from azr.selfplay.trainer import Trainer
 
 BENCHES = ("cruxeval-o", "cruxeval-i", "humaneval")
 NAMES = [f"eval/{b}/{m}" for b in BENCHES for m in ("pass@1", "unparsed_rate", "parsed_accuracy")]
@@ -254,9 +254,9 @@ def test_evaluations_show_in_the_trainers_progress_display(taught_model_dir, cru
 
     extra = ("run.progress=true", 'eval.benchmarks=["cruxeval-o"]', 'run.report_to=["jsonl"]')
     trainer = Trainer(load_config(None, with_eval(taught_model_dir, 1, *extra)), tmp_path / "run")
-    with caplog.at_level(logging.INFO, logger="azr.progress"):
+    with caplog.at_level(logging.INFO, logger="azr.runs.progress"):
         trainer.fit()
-    lines = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "azr.runs.progress"]
     names = [line.split(":")[0] for line in lines]
     evals = [n for n in names if n.startswith("eval ")]
     assert evals == [f"eval step {s} cruxeval-o {p}" for s in (0, 1) for p in ("generate", "grade")]

@@ -92,7 +92,7 @@ def test_config_error_messages_name_the_field() -> None:
 
 def test_bad_library_arguments_are_value_or_type_errors(sandbox: Sandbox) -> None:
     """A caller's bad argument is ValueError/TypeError, also where the check is in Rust."""
-    from azr.rewards import learnability, task_relative_advantages
+    from azr.verify.rewards import learnability, task_relative_advantages
 
     with pytest.raises(ValueError, match="solve rate"):
         _core.learnability(2.0)

@@ -13,7 +13,7 @@ pytest.importorskip("peft")
 
 from azr.cli import main  # noqa: E402
 from azr.models import load_model, peft_quiet  # noqa: E402
-from azr.runs import RunDirectory  # noqa: E402
+from azr.runs.directory import RunDirectory  # noqa: E402
 
 
 def _logprobs(model: torch.nn.Module, ids: torch.Tensor) -> torch.Tensor:

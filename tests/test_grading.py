@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from azr import Job, Sandbox
-from azr.grading import Rejected, TaskValidator, Verdict, Verifier, check_policy
-from azr.tasks import Task, TaskType, Triple
+from azr.verify.grading import Verdict, Verifier
+from azr.verify.tasks import Task, TaskType, Triple
+from azr.verify.validation import Rejected, TaskValidator, check_policy
 
 EQ_ALWAYS_TRUE = "type('X', (), {'__eq__': lambda s, o: True, '__hash__': lambda s: 0})()"
 

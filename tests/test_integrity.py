@@ -1,7 +1,7 @@
 """Reward integrity: a policy that tries everything earns nothing without solving the task.
 
 Each class of attack goes through every entry point that grades: ``Verifier.grade`` (the trainer's
-path), :mod:`azr.scoring`, the TRL reward functions, veRL's ``compute_score`` and ``azr verify``.
+path), :mod:`azr.verify.scoring`, the TRL reward functions, veRL's ``compute_score`` and ``azr verify``.
 All run in the real sandbox.
 """
 
@@ -14,14 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from azr import Job, scoring, values
+from azr import Job
 from azr.cli import main
-from azr.grading import Grade, TaskValidator, Verdict, Verifier, check_policy
 from azr.integrations import trl as azr_trl
 from azr.integrations import verl as azr_verl
-from azr.parsing import parse_generation
 from azr.sandbox import Sandbox
-from azr.tasks import Task, TaskType, Triple
+from azr.verify import scoring, values
+from azr.verify.grading import Grade, Verdict, Verifier
+from azr.verify.parsing import parse_generation
+from azr.verify.tasks import Task, TaskType, Triple
+from azr.verify.validation import TaskValidator, check_policy
 
 # A task whose output nobody can guess without running (or reasoning through) the program.
 HASHY = "def f(x):\n    return (x * 7919) % 10007"

@@ -21,14 +21,16 @@ from pathlib import Path
 
 import pytest
 
-from azr import Job, Sandbox, Status, _core, scoring, values
+from azr import Job, Sandbox, Status, _core
 from azr.cli import main
 from azr.evaluation.run import EvalSettings, evaluate_answers
-from azr.grading import TaskValidator, Verdict, Verifier, check_policy
 from azr.integrations import trl as azr_trl
 from azr.integrations import verl as azr_verl
-from azr.scoring import ProgramTests
-from azr.tasks import Task, TaskType, Triple
+from azr.verify import scoring, values
+from azr.verify.grading import Verdict, Verifier
+from azr.verify.scoring import ProgramTests
+from azr.verify.tasks import Task, TaskType, Triple
+from azr.verify.validation import TaskValidator, check_policy
 
 # --- 1. nesting -----------------------------------------------------------------------------------------
 
@@ -48,7 +50,7 @@ def test_a_batch_with_deep_proposals_is_rejected_cleanly_in_a_fresh_process() ->
     script = (
         "import json, sys\n"
         "from azr import Sandbox\n"
-        "from azr.grading import TaskValidator\n"
+        "from azr.verify.validation import TaskValidator\n"
         "items = [(p, '1') for p in json.loads(sys.stdin.read())] + [('def f(x):\\n    return x', '1')]\n"
         "print(json.dumps([getattr(r, 'kind', 'ok') for r in TaskValidator(Sandbox(workers=2)).validate(items)]))\n"
     )

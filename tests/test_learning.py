@@ -22,13 +22,13 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from azr.config import load_config
-from azr.grading import Rejected, TaskValidator
-from azr.parsing import Parsed, parse_generation
-from azr.prompts import proposer_messages
 from azr.sampling.base import GenerationConfig
-from azr.tasks import Role, TaskType, Triple
-from azr.trainer import Trainer
+from azr.selfplay.config import load_config
+from azr.selfplay.trainer import Trainer
+from azr.verify.parsing import Parsed, parse_generation
+from azr.verify.prompts import proposer_messages
+from azr.verify.tasks import Role, TaskType, Triple
+from azr.verify.validation import Rejected, TaskValidator
 
 PROBE_SIZE = 64
 

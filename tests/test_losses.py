@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from azr.losses import policy_loss, token_logprobs  # noqa: E402
+from azr.selfplay.losses import policy_loss, token_logprobs  # noqa: E402
 
 
 def t(rows):
@@ -94,7 +94,7 @@ def test_token_logprobs_use_the_sampling_temperature():
 
 
 def _grad(mode: str, logp_values: torch.Tensor, sampler: torch.Tensor, adv: torch.Tensor, mask: torch.Tensor):
-    from azr.losses import rollout_correction
+    from azr.selfplay.losses import rollout_correction
 
     logp = logp_values.clone().requires_grad_(True)
     correction = rollout_correction(logp, sampler, mask, mode, tis_cap=2.0, band=(0.99, 1.01))  # type: ignore[arg-type]

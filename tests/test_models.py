@@ -37,7 +37,7 @@ def _files(directory: Path) -> dict[str, bytes]:
 
 
 def test_tiny_model_is_deterministic(tmp_path: Path, tiny_model_dir: Path) -> None:
-    from azr.tiny import build_tiny_model
+    from azr.models.tiny import build_tiny_model
 
     again = _files(build_tiny_model(tmp_path / "again", seed=0))
     assert again == _files(tiny_model_dir)

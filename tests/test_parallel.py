@@ -14,9 +14,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from azr import parallel  # noqa: E402
-from azr.distributed import World  # noqa: E402
 from azr.exceptions import ConfigError  # noqa: E402
+from azr.models import parallel  # noqa: E402
+from azr.models.distributed import World  # noqa: E402
 
 WORKER = Path(__file__).with_name("parallel_worker.py")
 

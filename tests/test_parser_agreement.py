@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import pytest
 
-from azr import Job, Sandbox, _core, values
+from azr import Job, Sandbox, _core
+from azr.verify import values
 
 hypothesis = pytest.importorskip("hypothesis")
 st = hypothesis.strategies

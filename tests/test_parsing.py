@@ -6,8 +6,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from azr.parsing import FormatError, Parsed, parse_generation
-from azr.tasks import Role, TaskType
+from azr.verify.parsing import FormatError, Parsed, parse_generation
+from azr.verify.tasks import Role, TaskType
 
 PROGRAM = "```python\ndef f(x):\n    return x\n```"
 

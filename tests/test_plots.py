@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("matplotlib")
-pytest.importorskip("torch")  # azr.runs saves checkpoints with torch
+pytest.importorskip("torch")  # azr.runs.directory saves checkpoints with torch
 
-from azr.runs import RunDirectory, is_rate
+from azr.runs.directory import RunDirectory, is_rate
 
 TYPES = ("deduction", "abduction", "induction")
 

@@ -10,12 +10,12 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from azr.config import OptimConfig  # noqa: E402
 from azr.models import load_model  # noqa: E402
-from azr.policy import PolicyUpdater, Rollout  # noqa: E402
-from azr.rewards import task_relative_advantages  # noqa: E402
 from azr.sampling.base import GenerationConfig  # noqa: E402
 from azr.sampling.hf import TransformersSampler  # noqa: E402
+from azr.selfplay.config import OptimConfig  # noqa: E402
+from azr.selfplay.policy import PolicyUpdater, Rollout  # noqa: E402
+from azr.verify.rewards import task_relative_advantages  # noqa: E402
 
 PROMPT = [{"role": "user", "content": "Say a number."}]
 
@@ -71,7 +71,7 @@ def test_update_scores_completions_from_the_kept_logits_exactly(tiny_model_dir):
     """The head runs only from a micro-batch's first completion position (``logits_to_keep``): what the
     update scores must be the full forward's logits at every completion token, for rows whose prompts
     and completions differ in length (one completion empty)."""
-    from azr.policy import _collate
+    from azr.selfplay.policy import _collate
 
     model, tokenizer = load_model(tiny_model_dir)
     updater = PolicyUpdater(model, OptimConfig(), pad_id=tokenizer.pad_token_id, device=torch.device("cpu"))
@@ -98,8 +98,8 @@ def test_the_update_runs_without_dropout_so_its_logprobs_are_the_policys(tiny_mo
     log-probs is exactly zero and the correction changes nothing."""
     from transformers import AutoConfig
 
-    from azr.losses import token_logprobs
-    from azr.policy import _collate
+    from azr.selfplay.losses import token_logprobs
+    from azr.selfplay.policy import _collate
 
     config = AutoConfig.from_pretrained(tiny_model_dir)
     config.attention_dropout = 0.5

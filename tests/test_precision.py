@@ -6,7 +6,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from azr.precision import NATIVE_SPEEDUP, Precision, cpu_bf16_speedup, native_bf16, resolve_precision  # noqa: E402
+from azr.models.precision import NATIVE_SPEEDUP, Precision, cpu_bf16_speedup, native_bf16, resolve_precision  # noqa: E402
 
 CPU = torch.device("cpu")
 
@@ -51,9 +51,9 @@ def test_the_cpu_probe_decides_auto_and_says_so() -> None:
 
 def test_a_cpu_without_native_bf16_gets_float32(monkeypatch: pytest.MonkeyPatch) -> None:
     """What a CPU with emulated bf16 measures (bf16 slower than float32) resolves to float32."""
-    import azr.precision
+    import azr.models.precision
 
-    monkeypatch.setattr(azr.precision, "cpu_bf16_speedup", lambda: 0.4)
+    monkeypatch.setattr(azr.models.precision, "cpu_bf16_speedup", lambda: 0.4)
     precision = resolve_precision("auto", CPU, lora=True)
     assert (precision.weights, precision.autocast, precision.engine) == ("float32", None, "float32")
     assert "0.4x" in precision.reason
@@ -67,8 +67,8 @@ def test_a_lora_run_on_auto_trains_float32_adapters_over_the_resolved_base(taugh
     import math
 
     pytest.importorskip("peft")
-    from azr.config import load_config
-    from azr.trainer import Trainer
+    from azr.selfplay.config import load_config
+    from azr.selfplay.trainer import Trainer
 
     overrides = [
         f"model.name={json.dumps(str(taught_model_dir))}",

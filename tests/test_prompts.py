@@ -2,10 +2,10 @@
 
 import pytest
 
-from azr.buffer import seed_tasks
-from azr.parsing import Parsed, parse_generation
-from azr.prompts import SYSTEM, proposer_messages, solver_messages
-from azr.tasks import TaskType, Triple
+from azr.selfplay.buffer import seed_tasks
+from azr.verify.parsing import Parsed, parse_generation
+from azr.verify.prompts import SYSTEM, proposer_messages, solver_messages
+from azr.verify.tasks import TaskType, Triple
 
 REF = Triple("def f(s):\n    return s[::-1]", "'abc'", "'cba'")
 
@@ -90,8 +90,8 @@ def test_exchange_style_shows_the_example_as_an_earlier_turn_the_parser_accepts(
 
 
 def test_proposer_example_setting_is_checked_before_anything_loads():
-    from azr.config import load_config
     from azr.exceptions import ConfigError
+    from azr.selfplay.config import load_config
 
     assert load_config(None, ["selfplay.proposer_example=exchange"]).selfplay.proposer_example == "exchange"
     with pytest.raises(ConfigError, match="proposer_example"):
@@ -103,9 +103,9 @@ def test_solver_exchange_shows_a_solved_task_that_verifies(task_type, sandbox):
     """``selfplay.solver_example = "exchange"``: a solved task of the same type as an earlier turn, whose
     reply the parser accepts and whose answer is right by execution (a wrong worked example would teach
     wrong answers), then the real request, the same as the plain style's."""
-    from azr.grading import Verdict, Verifier
-    from azr.tasks import Task
-    from azr.tasktypes import spec
+    from azr.verify.grading import Verdict, Verifier
+    from azr.verify.tasks import Task
+    from azr.verify.tasktypes import spec
 
     task = {
         TaskType.DEDUCTION: Task(task_type, "def f(x):\n    return x + 1", ("41",), ("42",)),
@@ -121,7 +121,7 @@ def test_solver_exchange_shows_a_solved_task_that_verifies(task_type, sandbox):
     parsed = parse_generation(reply, task_type, "solve")
     assert isinstance(parsed, Parsed), parsed
     # The example's own task, rebuilt from its request, graded by the real verifier.
-    from azr.prompts import _SOLVER_EXAMPLES
+    from azr.verify.prompts import _SOLVER_EXAMPLES
 
     fields, _, _ = _SOLVER_EXAMPLES[task_type]
     if task_type is TaskType.INDUCTION:
@@ -140,8 +140,8 @@ def test_solver_exchange_shows_a_solved_task_that_verifies(task_type, sandbox):
 
 
 def test_solver_example_setting_reaches_the_trainer_prompt_and_is_checked():
-    from azr.config import load_config
     from azr.exceptions import ConfigError
+    from azr.selfplay.config import load_config
 
     assert load_config(None, ["selfplay.solver_example=exchange"]).selfplay.solver_example == "exchange"
     assert load_config(None).selfplay.solver_example == "none"

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from azr import Sandbox
-from azr.grading import TaskValidator
-from azr.replay_builds import AGREEMENT_TARGET, MAX_BUILDS, agreement, probe_sets, set_orders
-from azr.tasks import Triple
+from azr.verify.replay_builds import AGREEMENT_TARGET, MAX_BUILDS, agreement, probe_sets, set_orders
+from azr.verify.tasks import Triple
+from azr.verify.validation import TaskValidator
 
 
 @pytest.fixture(scope="module")

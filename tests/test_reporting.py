@@ -8,8 +8,8 @@ import json
 import pytest
 
 from azr.exceptions import ConfigError
-from azr.reporting import Reporter, check_report_to
-from azr.runs import RunDirectory
+from azr.runs.directory import RunDirectory
+from azr.runs.reporting import Reporter, check_report_to
 
 RECORDS = [
     {"step": 0, "time": 1.0, "eval/cruxeval-o/pass@1": 0.25, "eval/cruxeval-o/parsed_accuracy": float("nan")},

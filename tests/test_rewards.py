@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from azr.rewards import (
+from azr.verify.rewards import (
     Verdict,
     composite_reward,
     learnability,

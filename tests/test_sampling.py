@@ -281,9 +281,9 @@ def test_progress_true_shows_a_display_of_its_own(loaded: tuple[Any, Any], caplo
     """Without a terminal (as under pytest) the display is one INFO line when the call ends."""
     model, tokenizer = loaded
     sampler = TransformersSampler(model, tokenizer, batch_size=1, progress=True)
-    with caplog.at_level(logging.INFO, logger="azr.progress"):
+    with caplog.at_level(logging.INFO, logger="azr.runs.progress"):
         sampler.generate(PROMPTS, GenerationConfig(n=1, temperature=0.0, max_new_tokens=2))
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "azr.runs.progress"]
     assert line.startswith("generate: 3/3 samples, 6 tokens")
 
 

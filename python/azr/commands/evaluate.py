@@ -19,7 +19,7 @@ from azr.evaluation.protocols import PROTOCOLS, max_new_tokens
 from azr.evaluation.report import EvalReport, format_comparison, format_table
 from azr.evaluation.run import BENCHMARKS, EvalSettings, evaluate_answers, load_answers
 from azr.exceptions import ConfigError, MissingDependencyError
-from azr.progress import PhaseDisplay, logs_above_bars
+from azr.runs.progress import PhaseDisplay, logs_above_bars
 from azr.sandbox import Sandbox
 
 __all__ = ["register", "resolve_checkpoint", "resolve_model_spec", "run"]
@@ -250,7 +250,7 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
     log.info("loading %s (%s backend)", resolved, args.backend)
     import torch
 
-    from azr.precision import inference_dtype
+    from azr.models.precision import inference_dtype
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     options: dict[str, Any] = {}

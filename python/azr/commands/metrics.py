@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 def steps_of(run_dir: Path) -> dict[int, dict[str, Any]]:
     """The run's records merged per step (a later record of a step, e.g. its evaluation, adds its keys)."""
-    path = Path(run_dir) / "metrics.jsonl"  # RunDirectory's file, read without importing torch (azr.runs does)
+    # RunDirectory's file, read here without importing torch (azr.runs.directory does).
+    path = Path(run_dir) / "metrics.jsonl"
     if not path.is_file():
         raise FileNotFoundError(2, "no metrics.jsonl (not a run directory?)", str(path))
     merged: dict[int, dict[str, Any]] = {}

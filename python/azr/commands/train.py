@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from azr.config import describe, load_config, sections
 from azr.exceptions import ConfigError, MissingDependencyError
-from azr.progress import logs_above_bars
+from azr.runs.progress import logs_above_bars
+from azr.selfplay.config import describe, load_config, sections
 
 __all__ = ["register"]
 
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     run_dir = Path(args.run_dir or f"runs/{time.strftime('%Y%m%d-%H%M%S')}")
     try:
-        from azr.trainer import Trainer
+        from azr.selfplay.trainer import Trainer
     except ImportError as exc:
         raise MissingDependencyError(f"azr train needs the training extra: pip install 'azr[train]' ({exc})") from exc
     with logs_above_bars():

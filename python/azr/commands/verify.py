@@ -1,6 +1,6 @@
 """``azr verify FILE.py (--input ARGS | --expr EXPR) [--expect VALUE]`` runs one program;
 ``azr verify TASKS.jsonl`` validates tasks and grades answers in bulk, through the same task core as
-training (``azr.grading``)."""
+training (``azr.verify.grading``)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,11 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from azr import _core, values
+from azr import _core
 from azr.exceptions import ConfigError
 from azr.jsonl import iter_jsonl
 from azr.sandbox import ExecResult, Job, Sandbox
+from azr.verify import values
 
 __all__ = ["register", "run"]
 
@@ -127,8 +128,9 @@ def _read_task_lines(path: Path) -> list[tuple[int, dict[str, Any] | str]]:
 
 def verify_tasks(args: argparse.Namespace) -> int:
     """Validate every task line; check given outputs and grade given answers; write JSONL results."""
-    from azr.grading import Rejected, TaskValidator, Verifier
-    from azr.tasks import Task, TaskType, Triple
+    from azr.verify.grading import Verifier
+    from azr.verify.tasks import Task, TaskType, Triple
+    from azr.verify.validation import Rejected, TaskValidator
 
     rows = _read_task_lines(Path(args.file))
     sandbox = Sandbox(workers=args.workers, timeout_s=args.timeout, memory_mb=args.memory_mb)

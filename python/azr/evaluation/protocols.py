@@ -13,7 +13,7 @@ answer is read back. A score means something only with its protocol named beside
     Python function?" and the problem's prompt in a ```python fence, the reply prefilled with ```python;
     greedy, stop at a closing fence (and at ``\\nif __name__``, ``\\ndef main(``, ``\\nprint(``, ``\\n#``),
     tabs as 4 spaces, cut at the first fence, then the longest syntactically valid prefix kept
-    (EvalPlus "sanitize"-style), graded after the problem's prompt (``azr.scoring.assemble_program``:
+    (EvalPlus "sanitize"-style), graded after the problem's prompt (``azr.verify.scoring.assemble_program``:
     the prompt's imports stay available, the completion's definition replaces the prompt's).
 
 - ``published-direct``: CRUXEval's direct (no chain of thought) few-shot prompt, otherwise as
@@ -35,10 +35,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, cast
 
-from azr import scoring
+from azr.chat import Message
 from azr.exceptions import ConfigError
-from azr.sampling.base import Message
-from azr.tasks import TaskType
+from azr.verify import scoring
+from azr.verify.tasks import TaskType
 
 __all__ = [
     "CRUX_STOP",

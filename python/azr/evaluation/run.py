@@ -18,11 +18,11 @@ from azr.evaluation import cruxeval, humaneval, protocols
 from azr.evaluation.protocols import PROTOCOLS, EvalProtocol
 from azr.evaluation.report import BenchmarkResult, EvalReport
 from azr.exceptions import AzrError, ConfigError
-from azr.grading import Verifier
-from azr.progress import PhaseDisplay
+from azr.runs.progress import PhaseDisplay
 from azr.sampling.base import GenerationConfig, Prompt, Sampler
 from azr.sandbox import Sandbox
-from azr.scoring import extract_code
+from azr.verify.grading import Verifier
+from azr.verify.scoring import extract_code
 
 __all__ = [
     "BENCHMARKS",

@@ -4,5 +4,5 @@
 - :mod:`azr.integrations.verl`: ``compute_score`` for veRL's ``custom_reward_function``.
 
 Neither module imports TRL or veRL: they only follow those libraries' calling conventions, so they
-work (and are tested) with azr's core install. :mod:`azr.scoring` is the plain-Python API beneath.
+work (and are tested) with azr's core install. :mod:`azr.verify.scoring` is the plain-Python API beneath.
 """

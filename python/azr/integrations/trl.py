@@ -17,7 +17,7 @@ function               dataset columns                                 reward
 ``task_reward``        ``task_type`` per row, plus that type's columns  as above; None for other types
 =====================  ==============================================  =================================
 
-The first three read azr's answer format and grade through :meth:`azr.grading.Verifier.grade`
+The first three read azr's answer format and grade through :meth:`azr.verify.grading.Verifier.grade`
 (answers are plain data: a predicted output that is code instead of a value is a format error,
 -1); ``tests_reward`` accepts any code completion (fenced or not; a HumanEval body continuation
 when ``code_prompt`` is given). All grade in azr's sandbox, never in the trainer's process.
@@ -28,10 +28,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from azr.grading import Verdict, Verifier
-from azr.parsing import Parsed, parse_generation
-from azr.rewards import composite_reward
-from azr.scoring import (
+from azr.verify.grading import Verdict, Verifier
+from azr.verify.parsing import Parsed, parse_generation
+from azr.verify.rewards import composite_reward
+from azr.verify.scoring import (
     DEFAULT_TESTS_TIMEOUT_S,
     ProgramTests,
     completion_text,
@@ -39,8 +39,8 @@ from azr.scoring import (
     extract_code,
     score_tests,
 )
-from azr.tasks import Role, Task, TaskType
-from azr.tasktypes import spec
+from azr.verify.tasks import Role, Task, TaskType
+from azr.verify.tasktypes import spec
 
 __all__ = [
     "RewardFunction",

@@ -34,7 +34,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from azr.integrations.trl import task_reward
-from azr.scoring import extract_code
+from azr.verify.scoring import extract_code
 
 __all__ = ["DATA_SOURCES", "compute_score", "compute_score_batched"]
 

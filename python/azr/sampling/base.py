@@ -11,13 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+from azr.chat import Message, Prompt
+
 __all__ = ["GenerationConfig", "Message", "Progress", "Prompt", "Sample", "Sampler"]
-
-Message = dict[str, str]
-"""A chat message: ``{"role": "system" | "user" | "assistant", "content": ...}``."""
-
-Prompt = str | Sequence[Message]
-"""Plain text (used as is) or chat messages (rendered through the tokenizer's chat template)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +52,7 @@ class Progress(Protocol):
 
     A sampler calls it with finished samples and generated tokens as they happen (tokens before the
     samples they belong to, where the backend sees them), so a display can move during a call that
-    takes minutes; :class:`azr.progress.PhaseDisplay` makes these. The counts add up to the call's
+    takes minutes; :class:`azr.runs.progress.PhaseDisplay` makes these. The counts add up to the call's
     totals: ``n`` samples per prompt and every token decoded (a greedy call decodes one completion
     per prompt and copies it, so the copies count as samples but add no tokens).
     """

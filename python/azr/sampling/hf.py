@@ -196,7 +196,7 @@ class TransformersSampler:
 
     A ``progress`` given to :meth:`generate` hears of every decoded token as it is chosen and of each
     batch's samples when the batch ends. ``progress=True`` here shows a display of the sampler's own
-    (:class:`azr.progress.PhaseDisplay`, samples and tokens) for calls given none; the trainer and
+    (:class:`azr.runs.progress.PhaseDisplay`, samples and tokens) for calls given none; the trainer and
     ``azr eval`` pass their own, named after the phase.
     """
 
@@ -231,7 +231,7 @@ class TransformersSampler:
     ) -> list[list[Sample]]:
         """``config.n`` samples for each prompt, in prompt order; ``progress`` is told of tokens and samples."""
         if progress is None and self.progress and prompts:
-            from azr.progress import PhaseDisplay
+            from azr.runs.progress import PhaseDisplay
 
             with PhaseDisplay().phase("generate", len(prompts) * config.n) as own:
                 return self._generate(prompts, config, own)
@@ -377,7 +377,7 @@ class TransformersSampler:
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
         """Compute under ``autocast_dtype`` (as the trainer's update does), or in the weights' own format."""
-        from azr.precision import autocast
+        from azr.models.precision import autocast
 
         return autocast(self.device, self.autocast_dtype)
 

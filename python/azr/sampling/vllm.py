@@ -228,14 +228,14 @@ class VLLMSampler:
     def sync_weights(self, model: torch.nn.Module) -> None:
         """Copy ``model``'s current weights into the engine (call after each optimizer step).
 
-        The weights come from :func:`azr.parallel.hf_weight_buckets` (full tensors under HF names, LoRA
+        The weights come from :func:`azr.models.parallel.hf_weight_buckets` (full tensors under HF names, LoRA
         merged; collective under FSDP2, so every rank calls this in step). They reach the engine in one
         ``reload_weights`` call, which re-processes each layer as it loads (vLLM-CPU repacks them); the
         buckets bound the gathering, not the hand-over. Exact: a synced engine samples bit for bit what an
         engine started from the same weights on disk does (``benches/vllm_sync_bench.py``: 2.6 s for
         Qwen2.5-Coder-0.5B on 2 CPU cores).
         """
-        from azr import parallel
+        from azr.models import parallel
 
         weights = [pair for bucket in parallel.hf_weight_buckets(model) for pair in bucket]
         with _preserved_rng():

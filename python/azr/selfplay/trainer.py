@@ -19,7 +19,7 @@ program admitted in an earlier step, never one a deduction or abduction proposal
 produced (when the types ran one after the other, it could be).
 
 Each phase (and the update) has its own progress display naming the step and the phase, with the count
-of each task type in it, counting samples and tokens (:mod:`azr.progress`; ``run.progress = false``
+of each task type in it, counting samples and tokens (:mod:`azr.runs.progress`; ``run.progress = false``
 turns them off).
 """
 
@@ -35,26 +35,28 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from azr import parallel, values
-from azr.buffer import BufferSet, seed_tasks
-from azr.config import TrainConfig
-from azr.context import ContextWindow, context_length
-from azr.distributed import World, barrier, gather, init_world
-from azr.evaluation.training import TrainingEvaluator
+from azr.selfplay.evaluation import TrainingEvaluator
 from azr.exceptions import ConfigError
-from azr.grading import Rejected, TaskValidator, Verdict, Verifier
-from azr.parsing import FormatError, Parsed, parse_generation
-from azr.policy import PolicyUpdater, Rollout
-from azr.precision import resolve_precision
-from azr.progress import PhaseDisplay
-from azr.prompts import proposer_messages
-from azr.reporting import Reporter, check_report_to
-from azr.rewards import composite_reward, learnability_from_counts, task_relative_advantages
-from azr.runs import RunDirectory
+from azr.models import parallel
+from azr.models.distributed import World, barrier, gather, init_world
+from azr.models.precision import resolve_precision
+from azr.runs.directory import RunDirectory
+from azr.runs.progress import PhaseDisplay
+from azr.runs.reporting import Reporter, check_report_to
 from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample, Sampler
 from azr.sandbox import Sandbox
-from azr.tasks import Role, Task, TaskType, Triple
-from azr.tasktypes import spec
+from azr.selfplay.buffer import BufferSet, seed_tasks
+from azr.selfplay.config import TrainConfig
+from azr.selfplay.context import ContextWindow, context_length
+from azr.selfplay.policy import PolicyUpdater, Rollout
+from azr.verify import values
+from azr.verify.grading import Verdict, Verifier
+from azr.verify.parsing import FormatError, Parsed, parse_generation
+from azr.verify.prompts import proposer_messages
+from azr.verify.rewards import composite_reward, learnability_from_counts, task_relative_advantages
+from azr.verify.tasks import Role, Task, TaskType, Triple
+from azr.verify.tasktypes import spec
+from azr.verify.validation import Rejected, TaskValidator
 
 __all__ = ["Trainer", "group_id", "solve_rate_group_id"]
 
@@ -173,7 +175,7 @@ class Trainer:
         lora = config.model.lora_rank > 0
         # Rank 0's decision for every rank: the probe is a timing, and ranks must hold the same formats.
         self.precision = gather(resolve_precision(config.model.dtype, self.device, lora=lora), self.world)[0]
-        """The formats this run loads, trains and computes in (``model.dtype``; :mod:`azr.precision`)."""
+        """The formats this run loads, trains and computes in (``model.dtype``; :mod:`azr.models.precision`)."""
         log.info("precision: %s", self.precision.reason)
         if self.world.is_main:
             self.run.create(config.to_toml() + f"\n# precision: {self.precision.reason}\n", resume=resume)

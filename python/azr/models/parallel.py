@@ -20,8 +20,8 @@ from typing import Any, Literal, cast
 import torch
 import torch.distributed as dist
 
-from azr.distributed import World
 from azr.exceptions import ConfigError
+from azr.models.distributed import World
 
 __all__ = [
     "FSDP2_MIN_TORCH",

@@ -2,7 +2,7 @@
 
 The trainer hands over ``Rollout`` records (prompt ids, completion ids, the sampler's log-probs and
 the sequence's advantage); this module knows nothing about tasks. Under ``torch.distributed`` the
-model is a DDP replica or FSDP2 shards (:mod:`azr.parallel`) and every rank holds the same number of
+model is a DDP replica or FSDP2 shards (:mod:`azr.models.parallel`) and every rank holds the same number of
 rollouts (the loop guarantees it), so gradient reductions line up. The loss is the token mean over the
 *global* batch: each rank divides its token sum by the global token count over the world size, because
 DDP and FSDP2 average gradients over ranks. So an N-rank step's gradient, ``grad_norm`` (what
@@ -19,11 +19,11 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from azr import parallel
-from azr.config import OptimConfig
-from azr.losses import policy_loss, rollout_correction, token_logprobs
-from azr.precision import autocast
+from azr.models import parallel
+from azr.models.precision import autocast
 from azr.sampling.base import Progress
+from azr.selfplay.config import OptimConfig
+from azr.selfplay.losses import policy_loss, rollout_correction, token_logprobs
 
 __all__ = ["PolicyUpdater", "Rollout", "build_optimizer"]
 

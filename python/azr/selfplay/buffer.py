@@ -24,7 +24,7 @@ import numpy as np
 from azr import _core
 from azr.exceptions import ConfigError
 from azr.jsonl import iter_jsonl
-from azr.tasks import Task, TaskType
+from azr.verify.tasks import Task, TaskType
 
 __all__ = ["IDENTITY_PROGRAM", "BufferSet", "TaskBuffer", "seed_tasks", "task_record"]
 

@@ -1,4 +1,4 @@
-"""Prompts for the six (task type, role) cases, in the answer format ``azr.parsing`` reads.
+"""Prompts for the six (task type, role) cases, in the answer format ``azr.verify.parsing`` reads.
 
 Every prompt is a list of chat messages; the sampler renders it through the tokenizer's chat
 template when the model has one, and as plain text otherwise. The wording is ours; the structure
@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from azr.sampling.base import Message
-from azr.tasks import TaskType, Triple
+from azr.chat import Message
+from azr.verify.tasks import TaskType, Triple
 
 __all__ = ["EXAMPLE_PROGRAM", "SYSTEM", "ExampleStyle", "SolverExample", "proposer_messages", "solver_messages"]
 

@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from azr.exceptions import ConfigError
-from azr.runs import RunDirectory
+from azr.runs.directory import RunDirectory
 
 __all__ = ["SINKS", "JsonlSink", "MetricsSink", "Reporter", "TensorBoardSink", "WandbSink", "check_report_to"]
 

@@ -4,7 +4,7 @@ made of (samples and generated tokens, tasks, answers), instead of an anonymous 
 On an interactive stderr a phase is a tqdm bar (``step 3/100 deduction propose: 4/6 samples, 1,024
 tokens``) that is cleared when the phase ends, under the bar of the whole run. Anywhere else (a log
 file, CI, a pipe) carriage-return bars would only be noise, so each phase ends with one INFO line on
-the ``azr.progress`` logger instead: what ran, how much, how long. Disabled (``run.progress = false``),
+the ``azr.runs.progress`` logger instead: what ran, how much, how long. Disabled (``run.progress = false``),
 nothing is shown and the samplers are given no callback, so they count nothing.
 """
 

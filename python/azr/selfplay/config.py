@@ -169,7 +169,7 @@ class ModelConfig(_Section):
         "auto",
         "`auto`: bfloat16 compute where a probe shows native bf16 (GPU, or a CPU with AMX/AVX512-BF16), with a "
         "LoRA run's frozen base held in bf16 on CPU and trained weights in float32; float32 elsewhere "
-        "(azr.precision). The others load, train and generate in that dtype.",
+        "(azr.models.precision). The others load, train and generate in that dtype.",
     )
     device: str = setting(
         "auto", "`auto`: this rank's GPU when CUDA is available, else CPU; or a torch device (`cpu`, `cuda:1`)."

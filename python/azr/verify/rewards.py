@@ -1,6 +1,6 @@
 """Reward math of Absolute-Zero self-play and Task-Relative REINFORCE++ advantages (computed in Rust).
 
-Pure functions of verdicts and numbers: grading is :class:`azr.grading.Verifier`'s job, and the
+Pure functions of verdicts and numbers: grading is :class:`azr.verify.grading.Verifier`'s job, and the
 TRL-signature reward functions are in :mod:`azr.integrations.trl`.
 
 - proposer learnability: ``1 - acc`` when the solver's solve rate ``0 < acc < 1``, else ``0``;
@@ -18,7 +18,7 @@ import numpy as np
 import numpy.typing as npt
 
 from azr import _core
-from azr.grading import Verdict
+from azr.verify.grading import Verdict
 
 __all__ = [
     "Verdict",

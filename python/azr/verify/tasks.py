@@ -14,13 +14,22 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-__all__ = ["Role", "Task", "TaskType", "Triple"]
+__all__ = ["SOLVER_BLOCK", "Role", "Task", "TaskType", "Triple"]
 
 
 class TaskType(StrEnum):
     DEDUCTION = "deduction"
     ABDUCTION = "abduction"
     INDUCTION = "induction"
+
+
+SOLVER_BLOCK: dict[TaskType, str] = {
+    TaskType.DEDUCTION: "output",
+    TaskType.ABDUCTION: "input",
+    TaskType.INDUCTION: "python",
+}
+"""The fenced block a solver's reply must hold, per task type (one ``output``, one ``input``, one
+``python`` program)."""
 
 
 class Role(StrEnum):

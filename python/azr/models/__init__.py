@@ -3,7 +3,7 @@
 A model spec is one of:
 
 - a **Hugging Face model directory** (it has a ``config.json``), such as the ``model/`` directory an azr
-  checkpoint writes with ``save_pretrained``, or :func:`azr.tiny.build_tiny_model`'s output;
+  checkpoint writes with ``save_pretrained``, or :func:`azr.models.tiny.build_tiny_model`'s output;
 - a **LoRA adapter directory** (it has an ``adapter_config.json`` and an ``azr-base.json`` naming the
   base model spec), such as the ``adapter/`` directory of an azr LoRA checkpoint: the base model is
   loaded and the adapter merged into it in memory (needs ``peft``);

@@ -37,11 +37,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from azr import parallel
-from azr.distributed import World, gather
 from azr.exceptions import ConfigError
 from azr.jsonl import read_intact
-from azr.models import _quiet_progress, write_adapter_base
+from azr.models import _quiet_progress, parallel, write_adapter_base
+from azr.models.distributed import World, gather
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -14,7 +14,7 @@ What ``auto`` means in bf16 (:class:`Precision`):
   must update them in float32;
 - LoRA adapters stay float32 (their gradients and AdamW states are tiny, and precision matters there);
 - the forward and backward run under bf16 autocast, on CPU as on GPU; the output head's log-softmax is
-  taken in float32 (:func:`azr.losses.token_logprobs` and the samplers upcast the logits first);
+  taken in float32 (:func:`azr.selfplay.losses.token_logprobs` and the samplers upcast the logits first);
 - the vLLM engine runs bf16.
 
 An explicit ``float32``, ``bfloat16`` or ``float16`` loads every weight in that format and computes in it

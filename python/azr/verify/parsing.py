@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from azr.tasks import Role, TaskType
+from azr.verify.tasks import SOLVER_BLOCK, Role, TaskType
 
 __all__ = ["FormatError", "Parsed", "fenced_blocks", "parse_generation", "strip_think", "tagged_spans"]
 
@@ -125,9 +125,7 @@ class FormatError:
 def _required(task_type: TaskType, role: Role, n_inputs: int | None) -> dict[str, tuple[int, int | None]]:
     """Allowed (min, max) count of each block kind."""
     if role is Role.SOLVE:
-        from azr.tasktypes import spec
-
-        return {spec(task_type).solver_block: (1, 1)}
+        return {SOLVER_BLOCK[task_type]: (1, 1)}
     if task_type is TaskType.INDUCTION:
         lo, hi = (n_inputs, n_inputs) if n_inputs is not None else (1, None)
         return {"input": (lo, hi), "message": (1, 1)}

@@ -9,7 +9,7 @@ Two kinds of check, both run in azr's sandbox:
 - **(program, tests)**: does a program pass its tests (:func:`score_tests`), HumanEval style. The
   tests run after the program in one fresh interpreter; each test case given separately gets its own.
 
-Both go through :class:`azr.grading.Verifier`, the task core's one implementation of correctness.
+Both go through :class:`azr.verify.grading.Verifier`, the task core's one implementation of correctness.
 
 Answers may be raw model text (azr's ``<answer>`` format, CRUXEval's ``[ANSWER]`` tags, fenced
 blocks, full assertions) or bare answers; :func:`extract_answer` and :func:`extract_code` say what is
@@ -29,12 +29,12 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from azr.grading import Verifier
-from azr.parsing import Parsed, fenced_blocks, parse_generation, strip_think, tagged_spans
 from azr.sandbox import Job, Sandbox
-from azr.tasks import Role, TaskType, Triple
-from azr.tasktypes import spec
-from azr.values import Equality
+from azr.verify.grading import Verifier
+from azr.verify.parsing import Parsed, fenced_blocks, parse_generation, strip_think, tagged_spans
+from azr.verify.tasks import Role, TaskType, Triple
+from azr.verify.tasktypes import spec
+from azr.verify.values import Equality
 
 __all__ = [
     "DEFAULT_TESTS_TIMEOUT_S",

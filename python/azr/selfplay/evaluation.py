@@ -28,17 +28,17 @@ import logging
 import time
 from pathlib import Path
 
-from azr.config import TrainConfig
-from azr.distributed import World, gather
 from azr.evaluation import humaneval
 from azr.evaluation.protocols import max_new_tokens
 from azr.evaluation.report import EvalReport
 from azr.evaluation.run import EvalSettings, evaluate_model, load_benchmarks, merge_shards
 from azr.exceptions import AzrError, ConfigError
-from azr.progress import PhaseDisplay
-from azr.runs import RunDirectory
+from azr.models.distributed import World, gather
+from azr.runs.directory import RunDirectory
+from azr.runs.progress import PhaseDisplay
 from azr.sampling.base import Sampler
 from azr.sandbox import Sandbox
+from azr.selfplay.config import TrainConfig
 
 __all__ = ["TrainingEvaluator", "eval_metrics", "settings_from_config"]
 
