@@ -1,14 +1,25 @@
 """Training configuration: defaults, TOML, --set overrides, and errors before any model loads."""
 
-import dataclasses
 import json
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from azr.exceptions import ConfigError
-from azr.selfplay.config import OptimConfig, RunConfig, SandboxSettings, TrainConfig, describe, load_config, sections
+from azr.selfplay.config import (
+    OptimConfig,
+    RunConfig,
+    SandboxSettings,
+    TrainConfig,
+    config_schema,
+    describe,
+    load_config,
+    sections,
+)
 
 DEMO = Path(__file__).resolve().parents[1] / "configs" / "cpu-demo.toml"
 
@@ -190,17 +201,39 @@ def test_sections_built_in_python_are_checked_too():
         SandboxSettings(timeout_s=-1)
     with pytest.raises(ConfigError, match=r"^optim\.lr must be float, got str"):
         OptimConfig(lr="fast")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match=r"^run must be a RunConfig"):
+    with pytest.raises(ConfigError, match=r"^run must be a table \(\[run\] in TOML, a RunConfig in Python\), got 3$"):
         TrainConfig(run=3)  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match=r"^unknown key\(s\) in \[run\]: stepz"):
+        RunConfig(stepz=3)  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match=r"^run\.steps must be >= 1, got 0"):
+        TrainConfig.model_validate({"run": {"steps": 0}})
     optim = OptimConfig(lr=1, betas=[0.5, 0.9])  # type: ignore[arg-type]
     assert optim.lr == 1.0 and isinstance(optim.lr, float) and optim.betas == (0.5, 0.9)
-    with pytest.raises(dataclasses.FrozenInstanceError):
+    with pytest.raises(ValidationError, match="frozen"):
         optim.lr = 2.0  # type: ignore[misc]
-    assert dataclasses.replace(TrainConfig(), run=RunConfig(steps=3)).run.steps == 3
+    assert TrainConfig(run=RunConfig(steps=3)).run.steps == 3
+    assert hash(TrainConfig()) == hash(TrainConfig())  # frozen: usable as a key, like the dataclasses before
+
+
+def test_validation_is_strict_but_takes_toml_arrays_for_tuples():
+    """No silent conversions: "3" is no int, 2.0 is no int, 1 is no bool, and a tuple's items are checked
+    as strictly as a field (a TOML array fills a tuple field, its items are not coerced)."""
+    for override, message in [
+        ('run.steps="3"', r"run\.steps must be int, got str '3'"),
+        ("run.steps=2.0", r"run\.steps must be int, got float 2\.0"),
+        ("model.gradient_checkpointing=0", r"model\.gradient_checkpointing must be bool, got int 0"),
+        ('optim.betas=["0.9", 0.99]', r"optim\.betas must be float, got str '0\.9'"),
+        ("optim.betas=[true, 0.99]", r"optim\.betas must be float, got bool True"),
+        ("optim.betas=[0.9, 0.99, 0.999]", r"optim\.betas must be a list of 2 values"),
+        ("eval.benchmarks=[1]", r"eval\.benchmarks must be one of"),
+    ]:
+        with pytest.raises(ConfigError, match=message):
+            load_config(None, [override])
+    assert load_config(None, ["optim.seq_mask_band=[0.5, 2]"]).optim.seq_mask_band == (0.5, 2.0)
 
 
 def test_each_section_knows_its_key():
-    assert [name for name, _ in sections()] == [f.name for f in dataclasses.fields(TrainConfig)]
+    assert [name for name, _ in sections()] == list(TrainConfig.model_fields)
     for name, cls in sections():
         assert cls.section == name and cls.key("x") == f"{name}.x"
 
@@ -208,12 +241,12 @@ def test_each_section_knows_its_key():
 def test_every_field_has_help():
     for _, cls in sections():
         assert cls.__doc__
-        for spec in dataclasses.fields(cls):
-            text = spec.metadata.get("help")
-            assert isinstance(text, str) and len(text) > 10, f"{cls.section}.{spec.name} has no help"
-            assert "``" not in text, f"{cls.section}.{spec.name}: help is printed raw, write `x`, not ``x``"
-    for spec in dataclasses.fields(TrainConfig):
-        assert spec.metadata["help"]
+        for name, info in cls.model_fields.items():
+            text = info.description
+            assert isinstance(text, str) and len(text) > 10, f"{cls.section}.{name} has no help"
+            assert "``" not in text, f"{cls.section}.{name}: help is printed raw, write `x`, not ``x``"
+    for info in TrainConfig.model_fields.values():
+        assert info.description
 
 
 def test_sandbox_bounds_match_the_sandbox(sandbox):
@@ -242,9 +275,9 @@ def test_describe_lists_every_key_and_loads_back(tmp_path):
     text = describe(config)
     for name, cls in sections():
         assert f"[{name}]" in text
-        for spec in dataclasses.fields(cls):
-            assert f"\n{spec.name} = " in text, spec.name
-            assert spec.metadata["help"].split()[0] in text
+        for key, info in cls.model_fields.items():
+            assert f"\n{key} = " in text, key
+            assert info.description and info.description.split()[0] in text
     assert "# (int >= 1; default 100)\nsteps = 5\n" in text
     assert '# ("auto" | "float32" | "bfloat16" | "float16"; default "auto")\ndtype = "auto"' in text
     assert "# (float in (0, 1]; default 1.0)\ntop_p = 1.0" in text
@@ -357,7 +390,7 @@ def test_each_control_is_the_demo_with_only_its_reward_rule_changed(path: str, m
     reward: each shipped control must resolve to the demo's configuration but for `selfplay.reward_mode`."""
     demo, control = load_config(DEMO), load_config(DEMO.parent / path)
     assert (demo.selfplay.reward_mode, control.selfplay.reward_mode) == ("azr", mode)
-    assert dataclasses.replace(control, selfplay=dataclasses.replace(control.selfplay, reward_mode="azr")) == demo
+    assert control.model_copy(update={"selfplay": control.selfplay.model_copy(update={"reward_mode": "azr"})}) == demo
 
 
 def test_rollout_correction_settings_are_checked() -> None:
@@ -372,3 +405,42 @@ def test_rollout_correction_settings_are_checked() -> None:
         OptimConfig(tis_cap=0.5)
     with pytest.raises(ConfigError, match="rollout_correction"):
         OptimConfig(rollout_correction="both")  # type: ignore[arg-type]
+
+
+# --- the JSON schema (azr train --config-schema) ---------------------------------------------------------
+
+
+def test_config_schema_has_every_key_with_its_type_bounds_default_and_help(capsys):
+    from azr.cli import main
+
+    schema = config_schema()
+    assert list(schema["properties"]) == [name for name, _ in sections()]
+    assert schema["additionalProperties"] is False
+    for name, cls in sections():
+        section = schema["$defs"][cls.__name__]
+        assert section["additionalProperties"] is False and list(section["properties"]) == list(cls.model_fields)
+        for key, info in cls.model_fields.items():
+            assert section["properties"][key]["description"] == info.description, f"{name}.{key}"
+    steps = schema["$defs"]["RunConfig"]["properties"]["steps"]
+    assert (steps["type"], steps["minimum"], steps["default"]) == ("integer", 1, 100)
+    top_p = schema["$defs"]["SamplerConfig"]["properties"]["top_p"]
+    assert (top_p["exclusiveMinimum"], top_p["maximum"]) == (0, 1)
+    assert schema["$defs"]["ModelConfig"]["properties"]["dtype"]["enum"] == ["auto", "float32", "bfloat16", "float16"]
+    assert main(["train", "--config-schema"]) == 0
+    assert json.loads(capsys.readouterr().out) == schema
+
+
+def test_other_commands_work_without_pydantic():
+    """pydantic comes with the train extra: the core install's commands never import the config module, and
+    azr train without it is a clear install hint (exit 2)."""
+    code = (
+        "import sys\n"
+        "sys.modules['pydantic'] = None\n"
+        "from azr.cli import build_parser, main\n"
+        "build_parser().parse_args(['verify', 'f.py', '--input', '[1]'])\n"
+        "print(main(['train', '--set', 'run.steps=1']))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "2"
+    assert "pip install 'azr[train]'" in done.stderr

