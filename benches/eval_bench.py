@@ -88,7 +88,7 @@ def run_one(args: Any, backend: str, dtype: str) -> dict[str, Any]:
 def count_tokens(model: str, texts: list[str]) -> int:
     from transformers import AutoTokenizer
 
-    from azr.models import model_directory
+    from azr.models.loading import model_directory
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_directory(model)))
     return sum(len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts)

@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from azr.models import load_model
+from azr.models.loading import load_model
 from azr.sampling import GenerationConfig, Sample
 from azr.sampling.vllm import VLLMSampler
 from azr.selfplay.config import DEFAULT_MODEL

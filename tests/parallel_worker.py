@@ -18,8 +18,9 @@ from pathlib import Path
 
 import torch
 
-from azr.models import load_model, parallel
+from azr.models import parallel
 from azr.models.distributed import init_world
+from azr.models.loading import load_model
 from azr.selfplay.config import OptimConfig
 from azr.selfplay.policy import PolicyUpdater, Rollout
 
@@ -58,7 +59,7 @@ def main() -> None:
     if "lora" in options:  # LoRA before sharding, B initialised at random so the merge is not W + 0
         from peft import LoraConfig, get_peft_model
 
-        from azr.models import peft_quiet
+        from azr.models.loading import peft_quiet
 
         lora = LoraConfig(r=4, lora_alpha=8, target_modules="all-linear", init_lora_weights=False)
         with peft_quiet():

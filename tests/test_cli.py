@@ -137,7 +137,7 @@ def test_log_levels_show_azr_and_rust_messages_from_info_and_other_libraries_fro
     saved = {name: logging.getLogger(name).level for name in names}
     try:
         configure_logging("INFO")  # the default
-        assert logging.getLogger("azr.models").isEnabledFor(logging.INFO)  # model join / convert
+        assert logging.getLogger("azr.models.embedded").isEnabledFor(logging.INFO)  # model join
         assert logging.getLogger("_core.sandbox.guest").isEnabledFor(logging.INFO)  # guest build (Rust, pyo3-log)
         assert not logging.getLogger("another_library.module").isEnabledFor(logging.INFO)
         configure_logging("warning")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import importlib
 from pathlib import Path
 
 import pytest
@@ -48,9 +47,6 @@ def test_every_exception_class_is_exported_from_azr_exceptions() -> None:
     for module, name in found:
         assert name in azr.exceptions.__all__, f"{module}.{name} is not exported from azr.exceptions"
         assert module == "azr.exceptions", f"{module}.{name}: define exception classes in azr.exceptions"
-    models = importlib.import_module("azr.models")  # re-exports the model errors it raises
-    assert models.InsufficientMemoryError is azr.exceptions.InsufficientMemoryError
-    assert models.ModelNotFoundError is azr.exceptions.ModelNotFoundError
     for name in azr.exceptions.__all__:
         assert issubclass(getattr(azr.exceptions, name), AzrError), name
 

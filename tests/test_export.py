@@ -12,7 +12,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("peft")
 
 from azr.cli import main  # noqa: E402
-from azr.models import load_model, peft_quiet  # noqa: E402
+from azr.models.loading import load_model, peft_quiet  # noqa: E402
 from azr.runs.directory import RunDirectory  # noqa: E402
 
 

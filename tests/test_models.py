@@ -10,17 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from azr.exceptions import ConfigError
-from azr.models import (
-    EMBEDDED_MODELS,
-    EmbeddedModel,
-    ModelIntegrityError,
-    ModelNotFoundError,
-    embedded_gguf,
-    load_model,
-    model_directory,
-    resolve_model,
-)
+from azr.exceptions import ConfigError, ModelIntegrityError, ModelNotFoundError
+from azr.models.embedded import EMBEDDED_MODELS, EmbeddedModel, embedded_gguf, resolve_model
+from azr.models.loading import load_model, model_directory
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -167,7 +167,7 @@ def test_lora_under_fsdp2_feeds_merged_weights(tiny_model_dir: Path, tmp_path: P
 def test_the_feed_of_a_lora_model_leaves_its_base_weights_untouched(tiny_model_dir: Path) -> None:
     from peft import LoraConfig, get_peft_model
 
-    from azr.models import load_model, peft_quiet
+    from azr.models.loading import load_model, peft_quiet
 
     model, _ = load_model(tiny_model_dir, dtype="float32", device="cpu")
     with peft_quiet():

@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-from azr.models import load_model  # noqa: E402
+from azr.models.loading import load_model  # noqa: E402
 from azr.sampling.base import GenerationConfig  # noqa: E402
 from azr.sampling.hf import TransformersSampler  # noqa: E402
 from azr.selfplay.config import OptimConfig  # noqa: E402
@@ -108,7 +108,7 @@ def test_the_update_runs_without_dropout_so_its_logprobs_are_the_policys(tiny_mo
     noisy.load_state_dict(model.state_dict())
     from peft import LoraConfig, get_peft_model
 
-    from azr.models import peft_quiet
+    from azr.models.loading import peft_quiet
 
     with peft_quiet():
         noisy = get_peft_model(

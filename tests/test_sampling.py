@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from azr.exceptions import ConfigError
-from azr.models import load_model
+from azr.models.loading import load_model
 from azr.sampling import GenerationConfig, Sampler, TransformersSampler, load_sampler, render
 
 torch = pytest.importorskip("torch")

@@ -274,7 +274,7 @@ def test_lora_resume_reproduces_the_uninterrupted_run(taught_model_dir, tmp_path
 
 def test_azr_eval_loads_a_lora_checkpoint_as_base_plus_merged_adapter(taught_model_dir, tmp_path):
     from azr.commands.evaluate import resolve_model_spec
-    from azr.models import load_model
+    from azr.models.loading import load_model
 
     trainer = _lora_run(taught_model_dir, tmp_path / "run", 1)
     spec = resolve_model_spec(str(tmp_path / "run"))
@@ -293,7 +293,8 @@ def test_azr_eval_loads_a_lora_checkpoint_as_base_plus_merged_adapter(taught_mod
 
 
 def test_an_update_too_big_for_this_machine_stops_with_the_fix_named(taught_model_dir, tmp_path):
-    from azr.models import InsufficientMemoryError, available_memory
+    from azr.exceptions import InsufficientMemoryError
+    from azr.models.memory import available_memory
     from azr.selfplay.policy import Rollout
 
     available = available_memory()

@@ -32,7 +32,7 @@ with warnings.catch_warnings():  # vLLM's import warns about torch APIs it still
 import numpy as np  # noqa: E402
 from logprobs import max_logprob_error, teacher_forced  # noqa: E402
 
-from azr.models import load_model  # noqa: E402
+from azr.models.loading import load_model  # noqa: E402
 from azr.models.tiny import build_tiny_model  # noqa: E402
 from azr.sampling import GenerationConfig, Sampler  # noqa: E402
 from azr.sampling.vllm import VLLMSampler  # noqa: E402
@@ -299,7 +299,7 @@ def test_an_exported_lora_checkpoint_loads_in_plain_vllm(model_dir: Path, tmp_pa
     from vllm import LLM, SamplingParams
 
     from azr.commands.export import export
-    from azr.models import peft_quiet
+    from azr.models.loading import peft_quiet
     from azr.runs.directory import RunDirectory
     from azr.sampling import Sample
 

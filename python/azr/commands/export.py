@@ -50,7 +50,7 @@ def export(source: str, out: Path, *, dtype: str = "float32") -> Path:
     """Write ``source`` (run, checkpoint or model spec) to ``out`` as a plain Hugging Face directory."""
     from azr.commands.evaluate import resolve_checkpoint
     from azr.exceptions import ConfigError
-    from azr.models import load_model
+    from azr.models.loading import load_model
 
     out = Path(out)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):

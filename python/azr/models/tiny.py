@@ -2,7 +2,7 @@
 
 :func:`build_tiny_model` writes a Hugging Face model directory (``config.json``, ``model.safetensors``,
 ``tokenizer.json``, ``tokenizer_config.json`` with a chat template, ``generation_config.json``) that
-:func:`azr.models.load_model` loads like any other. The model is a 2-layer Llama with hidden size 64
+:func:`azr.models.loading.load_model` loads like any other. The model is a 2-layer Llama with hidden size 64
 (by default) and random weights, so its text is gibberish, but every code path a real model takes is
 exercised: byte-level BPE tokenization, special tokens (``<|endoftext|>`` pad, ``<|im_end|>`` EOS), chat
 rendering, left padding, sampling, log-probs and gradient updates.
@@ -90,7 +90,7 @@ def build_tiny_model(
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
-    from azr.models import _quiet_progress
+    from azr.models.loading import quiet_progress
 
     if not 300 <= vocab_size <= 65536:
         raise ValueError(f"vocab_size must be in [300, 65536], got {vocab_size}")
@@ -144,6 +144,6 @@ def build_tiny_model(
     model.generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
         bos_token_id=ids[BOS_TOKEN], eos_token_id=ids[EOS_TOKEN], pad_token_id=ids[PAD_TOKEN]
     )
-    with _quiet_progress():
+    with quiet_progress():
         model.save_pretrained(out, safe_serialization=True)
     return out

@@ -15,7 +15,7 @@ Layout::
 A LoRA checkpoint keeps ``adapter/`` (the adapter weights, the tokenizer and ``azr-base.json`` naming
 the base model spec) instead of ``model/``: the base weights never change, so a merged copy would
 only cost disk (2.5 GB per checkpoint for the fp32 default model). Exact resume needs the adapter,
-the optimizer and the RNG states; :func:`azr.models.load_model` loads an ``adapter/`` directory as
+the optimizer and the RNG states; :func:`azr.models.loading.load_model` loads an ``adapter/`` directory as
 base + adapter merged in memory, which is how ``azr eval RUN`` reads it.
 
 Checkpoints are written to a temporary directory and renamed into place, so a kill mid-save leaves
@@ -39,8 +39,10 @@ import torch
 
 from azr.exceptions import ConfigError
 from azr.jsonl import read_intact
-from azr.models import _quiet_progress, parallel, write_adapter_base
+from azr.models import parallel
 from azr.models.distributed import World, gather
+from azr.models.embedded import write_adapter_base
+from azr.models.loading import quiet_progress
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -260,7 +262,7 @@ class RunDirectory:
         tmp.mkdir()
         weights = tmp / ("adapter" if lora else "model")
         extra = {"state_dict": weights_state} if weights_state is not None else {}
-        with _quiet_progress():  # no "Writing model shards" bar through the run's own progress display
+        with quiet_progress():  # no "Writing model shards" bar through the run's own progress display
             model.save_pretrained(weights, safe_serialization=True, **extra)  # type: ignore[operator]
             tokenizer.save_pretrained(weights)
         if lora:

@@ -28,12 +28,12 @@ __all__ = [
 def load_sampler(spec: str, *, backend: Literal["transformers", "vllm"] = "transformers", **options: Any) -> Sampler:
     """A sampler for model ``spec`` (a model directory, ``.gguf`` file or embedded name; see :mod:`azr.models`).
 
-    ``options`` go to the backend: for ``"transformers"``, :func:`azr.models.load_model`'s ``dtype``,
+    ``options`` go to the backend: for ``"transformers"``, :func:`azr.models.loading.load_model`'s ``dtype``,
     ``device`` and ``trust_remote_code`` plus :class:`TransformersSampler`'s ``batch_size`` and
     ``progress``; for ``"vllm"``, :class:`~azr.sampling.vllm.VLLMSampler`'s keyword arguments.
     """
     if backend == "transformers":
-        from azr.models import load_model
+        from azr.models.loading import load_model
 
         load_keys = {"dtype", "device", "trust_remote_code"}
         model, tokenizer = load_model(spec, **{k: v for k, v in options.items() if k in load_keys})

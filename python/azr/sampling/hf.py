@@ -222,7 +222,9 @@ class TransformersSampler:
         self.autocast_dtype = autocast_dtype
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         if pad is None:
-            raise ValueError("the tokenizer has neither a pad nor an EOS token; load it with azr.models.load_model")
+            raise ValueError(
+                "the tokenizer has neither a pad nor an EOS token; load it with azr.models.loading.load_model"
+            )
         self.pad_token_id = int(pad)
         self.eos_token_ids = _eos_ids(model, tokenizer)
 

