@@ -28,6 +28,7 @@ from proposal_bench import step0_trainer
 
 from azr.sampling.base import GenerationConfig
 from azr.selfplay.config import DEFAULT_MODEL
+from azr.selfplay.phases import grade, solver_reward
 from azr.selfplay.trainer import Trainer
 from azr.verify.grading import Verdict
 from azr.verify.parsing import FormatError, parse_generation
@@ -69,7 +70,12 @@ def main() -> None:
         groups = trainer.sampler.generate(prompts, generation)
         seconds = time.perf_counter() - started
         texts = [s.text for g in groups for s in g]
-        verdicts = trainer._grade([task for task in flat for _ in range(args.replies)], texts)
+        verdicts = grade(
+            trainer.verifier,
+            [task for task in flat for _ in range(args.replies)],
+            texts,
+            strict=config.selfplay.require_answer_tags,
+        )
         tokens = sum(len(s.token_ids) for g in groups for s in g)
         print(f"\n== style {style}: {len(texts)} replies, {tokens} tokens in {seconds:.0f} s")
         start = 0
@@ -107,7 +113,7 @@ def collect_tasks(trainer: Trainer, wanted: int, rounds: int, seed: int) -> dict
 
 
 def summarize(trainer: Trainer, task_type: TaskType, samples: list, verdicts: list[Verdict], replies: int) -> dict:
-    rewards = [trainer._solver_reward(v) for v in verdicts]
+    rewards = [solver_reward(v, trainer.config.selfplay) for v in verdicts]
     groups = [rewards[k : k + replies] for k in range(0, len(rewards), replies)]
     errors: collections.Counter[str] = collections.Counter()
     for sample, verdict in zip(samples, verdicts, strict=True):

@@ -13,6 +13,8 @@ pytest.importorskip("transformers")
 
 from azr.exceptions import ConfigError
 from azr.selfplay.config import load_config
+from azr.selfplay.phases import validate_proposals
+from azr.selfplay.prompts import proposer_prompt
 from azr.selfplay.trainer import Trainer
 from azr.verify.parsing import Parsed, parse_generation
 from azr.verify.tasks import Role, Task, TaskType
@@ -50,6 +52,20 @@ def _proposal(task_type: TaskType) -> Parsed:
     return parsed
 
 
+def _validate(trainer: Trainer, task_type: TaskType) -> Task | Rejected:
+    """The long proposal as a ``task_type`` proposal, checked as the validate phase checks it."""
+    cfg = trainer.config
+    (outcome,) = validate_proposals(
+        [(task_type, _proposal(task_type), None)],
+        validator=trainer.validator,
+        context=trainer.context,
+        selfplay=cfg.selfplay,
+        sampler=cfg.sampler,
+        step=trainer.step,
+    )
+    return outcome
+
+
 def test_budgets_no_prompt_fits_with_are_a_config_error_naming_the_key(taught_model_dir, tmp_path):
     with pytest.raises(ConfigError, match=r"sampler\.max_new_tokens_propose = 900 plus the shortest deduction prompt"):
         Trainer(load_config(None, settings(taught_model_dir, "sampler.max_new_tokens_propose=900")), tmp_path / "a")
@@ -62,15 +78,17 @@ def test_a_task_whose_solver_prompt_cannot_fit_is_rejected_and_long_references_a
     assert trainer.context.limit == 1024
     # The abduction solver sees the long output and cannot fit; the deduction solver sees only the
     # program and input, so the same program and input make an admissible deduction task.
-    (abduction,) = trainer._validate([(TaskType.ABDUCTION, _proposal(TaskType.ABDUCTION), None)])
+    abduction = _validate(trainer, TaskType.ABDUCTION)
     assert isinstance(abduction, Rejected) and abduction.kind == "too_long_for_context", abduction
-    (deduction,) = trainer._validate([(TaskType.DEDUCTION, _proposal(TaskType.DEDUCTION), None)])
+    deduction = _validate(trainer, TaskType.DEDUCTION)
     assert isinstance(deduction, Task), deduction
     assert len(deduction.outputs[0]) > 1500
 
     # As a reference, that task's triple (with its output) would push a proposer prompt past the context.
     budget = trainer.config.sampler.max_new_tokens_propose
-    assert not trainer.context.fits(trainer._proposer_prompt(TaskType.DEDUCTION, [deduction.triple]), budget)
+    assert not trainer.context.fits(
+        proposer_prompt(TaskType.DEDUCTION, trainer.config.selfplay, [deduction.triple]), budget
+    )
     trainer.buffers[TaskType.DEDUCTION].add([deduction])
     samples, _ = trainer.propose({TaskType.DEDUCTION: 3}, np.random.default_rng(0))[TaskType.DEDUCTION]
     assert trainer.references_dropped[TaskType.DEDUCTION] > 0

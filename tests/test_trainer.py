@@ -17,7 +17,8 @@ pytest.importorskip("transformers")
 
 from azr.selfplay.buffer import task_record  # noqa: E402
 from azr.selfplay.config import load_config  # noqa: E402
-from azr.selfplay.trainer import Trainer, group_id, solve_rate_group_id  # noqa: E402
+from azr.selfplay.phases import group_id, solve_rate_group_id  # noqa: E402
+from azr.selfplay.trainer import Trainer  # noqa: E402
 from azr.verify.tasks import TaskType  # noqa: E402
 
 GROUPS = [f"{t}/{r}" for t in ("deduction", "abduction", "induction") for r in ("propose", "solve")]
@@ -296,19 +297,25 @@ def test_an_update_too_big_for_this_machine_stops_with_the_fix_named(taught_mode
     from azr.exceptions import InsufficientMemoryError
     from azr.models.memory import available_memory
     from azr.selfplay.policy import Rollout
+    from azr.selfplay.preflight import check_update_memory
 
     available = available_memory()
     if available is None:
         pytest.skip("no /proc/meminfo here: the check claims nothing")
     trainer = Trainer(load_config(None, small(taught_model_dir, 1, "optim.micro_batch_size=8")), tmp_path / "run")
+
+    def check(rollouts):
+        cfg = trainer.config
+        check_update_memory(rollouts, trainer.model, trainer.updater.optimizer, trainer.device, cfg.model, cfg.optim)
+
     fits = [Rollout([1] * 50, [2] * 40, [-1.0] * 40, 1.0)] * 8
-    trainer._check_update_memory(fits)  # the test config's real size passes
+    check(fits)  # the test config's real size passes
     # Sequences long enough that their logits alone exceed what the machine has (nothing is allocated).
     vocab = trainer.model.config.vocab_size
     width = int(available // (8 * vocab * 4)) + 1
     huge = [Rollout([1] * 10, [2] * width, [-1.0] * width, 1.0)] * 8
     with pytest.raises(InsufficientMemoryError, match=r"optim\.micro_batch_size.*model\.gradient_checkpointing"):
-        trainer._check_update_memory(huge)
+        check(huge)
 
 
 class RecordingSampler:

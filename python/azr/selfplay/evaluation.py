@@ -1,11 +1,12 @@
 """Evaluation during training (``[eval]``): the current policy on CRUXEval-O/I and HumanEval slices.
 
-The trainer calls :meth:`TrainingEvaluator.run_if_due` at step 0 (before the first update), every
-``eval.every`` steps and at the last step. It generates with the trainer's own sampler (the weights
-being trained, or the vLLM engine they are synced into) and scores with
-:func:`azr.evaluation.run.evaluate_model`, the code behind ``azr eval``, with ``azr eval``'s settings
-spelled as ``[eval]`` keys; so ``azr eval RUN/checkpoints/step-N`` with the same flags reproduces the
-numbers logged at step N.
+The trainer calls :meth:`TrainingEvaluator.report_if_due` at step 0 (before the first update) and after
+each step's checkpoint; the schedule (:meth:`TrainingEvaluator.due`) evaluates at step 0, every
+``eval.every`` steps and at the last step, and the record goes to the run's metrics sinks. It
+generates with the trainer's own sampler (the weights being trained, or the vLLM engine they are
+synced into) and scores with :func:`azr.evaluation.run.evaluate_model`, the code behind ``azr eval``,
+with ``azr eval``'s settings spelled as ``[eval]`` keys; so ``azr eval RUN/checkpoints/step-N`` with
+the same flags reproduces the numbers logged at step N.
 
 Under ``torchrun`` every rank evaluates its share of the problems (problem ``j`` on rank
 ``j % world``), the shards are gathered, and rank 0 merges, logs and writes them. Every rank takes
@@ -33,9 +34,10 @@ from azr.evaluation.protocols import max_new_tokens
 from azr.evaluation.report import EvalReport
 from azr.evaluation.run import EvalSettings, evaluate_model, load_benchmarks, merge_shards
 from azr.exceptions import AzrError, ConfigError
-from azr.models.distributed import World, gather
+from azr.models.distributed import World, barrier, gather
 from azr.runs.directory import RunDirectory
 from azr.runs.progress import PhaseDisplay
+from azr.runs.reporting import Reporter
 from azr.sampling.base import Sampler
 from azr.sandbox import Sandbox
 from azr.selfplay.config import TrainConfig
@@ -173,6 +175,20 @@ class TrainingEvaluator:
         summary = ", ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.endswith("pass@1"))
         log.info("eval at step %d: %s", step, summary)
         return values
+
+    def report_if_due(
+        self, sampler: Sampler, step: int, display: PhaseDisplay | None, reporter: Reporter | None
+    ) -> None:
+        """Run this step's evaluation if it is due (:meth:`run_if_due`), on every rank (each takes its share
+        of the problems); rank 0 logs its own record for the step to ``reporter`` (every sink; None on the
+        other ranks) and redraws the plots. Evaluation changes neither weights nor RNG streams, so a run
+        with it trains as one without."""
+        values = self.run_if_due(sampler, step, display)
+        if values is not None and self.world.is_main:
+            assert reporter is not None, "records are reported by the main rank"
+            reporter.log({"step": step, "time": time.time(), **values})
+            self.run.plot()
+        barrier(self.world)
 
     def _write(self, step: int, report: EvalReport, generations: dict[str, dict[str, list[str]]]) -> None:
         self.run.eval_dir.mkdir(parents=True, exist_ok=True)
