@@ -139,7 +139,8 @@ def compare_backends(args: Any) -> None:
 def compare_samplers(args: Any) -> None:
     """Tokens/s of both backends on one batch, and the time of one weight sync into the vLLM engine."""
     from azr.models.loading import load_model
-    from azr.sampling import GenerationConfig, TransformersSampler
+    from azr.sampling.base import GenerationConfig
+    from azr.sampling.hf import TransformersSampler
     from azr.sampling.vllm import VLLMSampler
     from azr.verify.prompts import solver_messages
 

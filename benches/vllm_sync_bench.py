@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 from azr.models.loading import load_model
-from azr.sampling import GenerationConfig, Sample
+from azr.sampling.base import GenerationConfig, Sample
 from azr.sampling.vllm import VLLMSampler
 from azr.selfplay.config import DEFAULT_MODEL
 from azr.verify.prompts import solver_messages

@@ -29,7 +29,7 @@ def engine_check(trainer: Trainer) -> dict[str, object]:
     """Sample from the engine after the run's last sync and score the samples with the trained model."""
     from logprobs import max_logprob_error
 
-    from azr.sampling import GenerationConfig
+    from azr.sampling.base import GenerationConfig
 
     prompts = ["def f(xs):\n    return", "x = [1, 2, 3]\nprint(len(x))\n# prints"]
     out = trainer.sampler.generate(prompts, GenerationConfig(n=2, temperature=1.0, max_new_tokens=12, seed=5))

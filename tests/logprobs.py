@@ -8,7 +8,7 @@ from typing import Any
 
 import torch
 
-from azr.sampling import Sample
+from azr.sampling.base import Sample
 
 
 def teacher_forced(model: Any, sample: Sample, temperature: float = 1.0) -> torch.Tensor:

@@ -144,7 +144,7 @@ def test_graded_as_data_an_answer_that_calls_f_scores_nothing(cruxeval, sandbox)
 
 def test_humaneval_published_prompt_is_prefilled_and_its_code_read_as_written(tiny_model_dir) -> None:
     from azr.models.loading import load_model
-    from azr.sampling import render
+    from azr.sampling.hf import render
 
     _, tokenizer = load_model(tiny_model_dir)
     messages = humaneval_prompt('def add(a, b):\n    """Add."""\n')

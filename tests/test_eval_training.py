@@ -229,7 +229,7 @@ def test_a_missing_benchmark_file_stops_the_trainer_before_the_model_loads(taugh
 def test_shards_merge_into_the_one_process_evaluation(taught_model_dir, cruxeval_file, sandbox):
     """What each rank evaluates under torchrun, merged, is what one process reports (the same sampler)."""
     from azr.evaluation.run import EvalSettings, evaluate_model, merge_shards
-    from azr.sampling import load_sampler
+    from azr.sampling.loading import load_sampler
 
     sampler = load_sampler(str(taught_model_dir), batch_size=1, device="cpu")  # batches of 1: no padding effects
     settings = EvalSettings(

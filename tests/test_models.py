@@ -167,7 +167,8 @@ def test_qwen_join_rejects_wrong_checksum(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def _generate_a_few(spec: str) -> None:
-    from azr.sampling import GenerationConfig, TransformersSampler
+    from azr.sampling.base import GenerationConfig
+    from azr.sampling.hf import TransformersSampler
 
     model, tokenizer = load_model(spec)
     sampler = TransformersSampler(model, tokenizer)

@@ -15,7 +15,9 @@ import pytest
 
 from azr.exceptions import ConfigError
 from azr.models.loading import load_model
-from azr.sampling import GenerationConfig, Sampler, TransformersSampler, load_sampler, render
+from azr.sampling.base import GenerationConfig, Sampler
+from azr.sampling.hf import TransformersSampler, render
+from azr.sampling.loading import load_sampler
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("transformers")

@@ -34,7 +34,7 @@ from logprobs import max_logprob_error, teacher_forced  # noqa: E402
 
 from azr.models.loading import load_model  # noqa: E402
 from azr.models.tiny import build_tiny_model  # noqa: E402
-from azr.sampling import GenerationConfig, Sampler  # noqa: E402
+from azr.sampling.base import GenerationConfig, Sampler  # noqa: E402
 from azr.sampling.vllm import VLLMSampler  # noqa: E402
 
 pytestmark = [
@@ -301,7 +301,7 @@ def test_an_exported_lora_checkpoint_loads_in_plain_vllm(model_dir: Path, tmp_pa
     from azr.commands.export import export
     from azr.models.loading import peft_quiet
     from azr.runs.directory import RunDirectory
-    from azr.sampling import Sample
+    from azr.sampling.base import Sample
 
     model, tokenizer = load_model(model_dir, dtype="float32")
     with peft_quiet():

@@ -239,7 +239,7 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
     from azr.evaluation.run import evaluate_model
 
     try:
-        from azr.sampling import load_sampler
+        from azr.sampling.loading import load_sampler
     except ImportError as exc:
         raise MissingDependencyError(
             f"evaluating a model needs the training extra: pip install 'azr[train]' ({exc})"

@@ -1,46 +1,11 @@
 """Generation backends behind one interface: prompts in, completions with token ids and log-probs out.
 
-``load_sampler("smollm2-135m")`` loads a model (see :mod:`azr.models`) and wraps it in a backend:
-``"transformers"`` (:class:`TransformersSampler`, CPU or GPU) or ``"vllm"`` (:class:`~azr.sampling.vllm.VLLMSampler`,
-GPU: ``pip install 'azr[vllm]'``; CPU: ``scripts/install-vllm-cpu.sh VENV``). Both import their heavy
-dependencies only when constructed.
+``azr.sampling.loading.load_sampler("smollm2-135m")`` loads a model (see :mod:`azr.models`) and wraps it
+in a backend: ``"transformers"`` (:class:`~azr.sampling.hf.TransformersSampler`, CPU or GPU) or
+``"vllm"`` (:class:`~azr.sampling.vllm.VLLMSampler`, GPU: ``pip install 'azr[vllm]'``; CPU:
+``scripts/install-vllm-cpu.sh VENV``). Both import their heavy dependencies only when constructed.
+
+The interface is :mod:`azr.sampling.base` (torch-free: evaluation and the verifier wing use it); the
+backends are :mod:`azr.sampling.hf` and :mod:`azr.sampling.vllm`; this package's ``__init__`` imports
+nothing, so reaching the interface never loads a backend.
 """
-
-from __future__ import annotations
-
-from typing import Any, Literal
-
-from azr.sampling.base import GenerationConfig, Message, Prompt, Sample, Sampler
-from azr.sampling.hf import TransformersSampler, render
-
-__all__ = [
-    "GenerationConfig",
-    "Message",
-    "Prompt",
-    "Sample",
-    "Sampler",
-    "TransformersSampler",
-    "load_sampler",
-    "render",
-]
-
-
-def load_sampler(spec: str, *, backend: Literal["transformers", "vllm"] = "transformers", **options: Any) -> Sampler:
-    """A sampler for model ``spec`` (a model directory, ``.gguf`` file or embedded name; see :mod:`azr.models`).
-
-    ``options`` go to the backend: for ``"transformers"``, :func:`azr.models.loading.load_model`'s ``dtype``,
-    ``device`` and ``trust_remote_code`` plus :class:`TransformersSampler`'s ``batch_size`` and
-    ``progress``; for ``"vllm"``, :class:`~azr.sampling.vllm.VLLMSampler`'s keyword arguments.
-    """
-    if backend == "transformers":
-        from azr.models.loading import load_model
-
-        load_keys = {"dtype", "device", "trust_remote_code"}
-        model, tokenizer = load_model(spec, **{k: v for k, v in options.items() if k in load_keys})
-        sampler_options = {k: v for k, v in options.items() if k not in load_keys}
-        return TransformersSampler(model, tokenizer, **sampler_options)
-    if backend == "vllm":
-        from azr.sampling.vllm import VLLMSampler
-
-        return VLLMSampler(spec, **options)
-    raise ValueError(f"unknown sampler backend {backend!r}; choose 'transformers' or 'vllm'")
