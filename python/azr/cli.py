@@ -23,6 +23,7 @@ from azr.commands import bench as bench_command
 from azr.commands import evaluate as evaluate_command
 from azr.commands import export as export_command
 from azr.commands import metrics as metrics_command
+from azr.commands import probe as probe_command
 from azr.commands import sandbox as sandbox_command
 from azr.commands import train as train_command
 from azr.commands import verify as verify_command
@@ -71,6 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
         evaluate_command,
         metrics_command,
         export_command,
+        probe_command,
     )
     for command in commands:
         command.register(sub)

@@ -26,9 +26,10 @@ DEFAULT_METRICS = (
     "*/solve/accuracy",
     "eval/*/pass@1",
     "eval/*/unparsed_rate",
+    "probe/*/accuracy",
 )
 """What learning looks like at small scale (issue #13): valid proposals, solver format errors, solver
-accuracy by execution, benchmark pass@1 and its unparsed rate."""
+accuracy by execution, benchmark pass@1 and its unparsed rate, the in-distribution probe's accuracy."""
 
 _MISSING = "-"
 

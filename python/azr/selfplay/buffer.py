@@ -26,7 +26,7 @@ from azr.exceptions import ConfigError
 from azr.jsonl import iter_jsonl
 from azr.verify.tasks import Task, TaskType
 
-__all__ = ["IDENTITY_PROGRAM", "BufferSet", "TaskBuffer", "seed_tasks", "task_record"]
+__all__ = ["IDENTITY_PROGRAM", "BufferSet", "TaskBuffer", "seed_tasks", "task_from_record", "task_record"]
 
 IDENTITY_PROGRAM = "def f(a):\n    return a"
 _SEED_INPUTS = ('"Hello world"', "[1, 2, 3]", "42", "(1, 'a')", "{'k': [0]}", "''", "3.5", "None")
@@ -49,6 +49,26 @@ def task_record(task: Task) -> dict[str, object]:
         "outputs": list(task.outputs),
         "message": task.message,
     }
+
+
+def task_from_record(task_type: TaskType, row: object) -> Task:
+    """The task a :func:`task_record` line holds; ``ValueError``/``TypeError`` naming what is wrong otherwise
+    (a field of the wrong type, inputs and outputs of different lengths)."""
+    if not isinstance(row, dict):
+        raise TypeError(f"a task record is a JSON object, got {type(row).__name__}")
+    program, inputs, outputs = row.get("program"), row.get("inputs"), row.get("outputs")
+    message, step = row.get("message", ""), row.get("step", -1)
+    if not isinstance(program, str) or not isinstance(message, str):
+        raise TypeError("program and message must be strings")
+    if not isinstance(inputs, list) or not isinstance(outputs, list) or not inputs:
+        raise TypeError("inputs and outputs must be non-empty lists")
+    if not all(isinstance(x, str) for x in [*inputs, *outputs]):
+        raise TypeError("every input and output must be a string")
+    if len(inputs) != len(outputs):
+        raise ValueError(f"{len(inputs)} inputs but {len(outputs)} outputs")
+    if type(step) is not int:
+        raise TypeError("step must be an integer")
+    return Task(task_type, program, tuple(inputs), tuple(outputs), message, step)
 
 
 def _dedup_key(task: Task) -> tuple[str, str]:
@@ -99,20 +119,28 @@ class TaskBuffer:
             try:
                 if isinstance(row, ValueError):
                     raise row
-                task = Task(
-                    self.task_type,
-                    row["program"],
-                    tuple(row["inputs"]),
-                    tuple(row["outputs"]),
-                    row.get("message", ""),
-                    int(row.get("step", -1)),
-                )
-            except (ValueError, KeyError, TypeError) as exc:
+                task = task_from_record(self.task_type, row)
+            except (ValueError, TypeError) as exc:
                 if line.endswith("\n"):
                     raise ConfigError(f"{path}:{number}: corrupt buffer line ({exc})") from exc
                 break  # a line cut short by a kill mid-write: everything before it is intact
             tasks.append(task)
         self._admit(tasks, persist=False)
+
+    def hold_out(self, tasks: Iterable[Task]) -> int:
+        """Never admit these tasks (the in-distribution probe's, :mod:`azr.selfplay.probe`): they are marked
+        seen, so a proposal equal to one of them (by the deduper's canonical form) is a duplicate. Proposed
+        tasks already held (a resumed run given a probe) that equal one are dropped; returns how many."""
+        keys = [_dedup_key(t) for t in tasks]
+        if not keys:
+            return 0
+        held = _core.Deduper()
+        held.admit_pairs(keys)
+        kept = [t for t in self.proposed if held.admit_pairs([_dedup_key(t)])[0]]
+        dropped = len(self.proposed) - len(kept)
+        self.proposed = kept
+        self._dedup.admit_pairs(keys)
+        return dropped
 
     def add(self, tasks: Iterable[Task]) -> list[bool]:
         """Admit the tasks not seen before; returns, per task, whether it was admitted."""

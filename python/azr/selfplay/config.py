@@ -524,8 +524,20 @@ class EvalConfig(_Section):
     timeout_s: float = Field(
         3.0, description="Wall-clock seconds per graded program, as azr eval --timeout (its own sandbox).", gt=0, le=600
     )
+    probe: str = Field(
+        "",
+        description="The in-distribution probe (a JSONL `azr probe` writes): tasks the base model proposed, held out "
+        "of the buffers and solved greedily with the run's solver prompts at each evaluation (probe/<type>/accuracy); "
+        "empty: none.",
+    )
 
     def _check_relations(self) -> None:
+        if self.probe and self.every == 0:
+            raise self.invalid(
+                "probe", "empty while eval.every = 0 (the probe is solved at evaluations)", "set eval.every > 0"
+            )
+        if self.probe and not Path(self.probe).is_file():
+            raise self.invalid("probe", "a file (or empty: no probe)", "write one with `azr probe`")
         if not self.benchmarks or len(set(self.benchmarks)) != len(self.benchmarks):
             raise self.invalid("benchmarks", f"each of {', '.join(EVAL_BENCHMARKS)} at most once, and at least one")
         if self.every == 0:

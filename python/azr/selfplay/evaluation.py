@@ -19,7 +19,9 @@ RUN/eval/step-000000.json RUN/eval/step-000200.json`` shows what training change
 ``RUN/eval/step-N.generations.json`` (what the model wrote; re-score it with ``azr eval --answers``),
 and returns ``eval/<benchmark>/pass@1``, ``eval/<benchmark>/unparsed_rate`` (answers with nothing to
 extract), ``eval/<benchmark>/parsed_accuracy`` (accuracy on the others), ``eval/overall/pass@1``
-with several benchmarks, and ``eval/seconds``.
+with several benchmarks, and ``eval/seconds``. With ``eval.probe``, the in-distribution probe
+(:mod:`azr.selfplay.probe`) is solved after the benchmarks, sharded the same way:
+``probe/<type>/accuracy``, ``probe/<type>/format_error_rate``, ``probe/overall/accuracy``.
 """
 
 from __future__ import annotations
@@ -41,6 +43,8 @@ from azr.runs.reporting import Reporter
 from azr.sampling.base import Sampler
 from azr.sandbox import Sandbox
 from azr.selfplay.config import TrainConfig
+from azr.selfplay.probe import load_probe, probe_metrics, solve_probe
+from azr.verify.grading import Verifier
 
 __all__ = ["TrainingEvaluator", "eval_metrics", "settings_from_config"]
 
@@ -121,6 +125,16 @@ class TrainingEvaluator:
         except ConfigError as exc:
             raise ConfigError(f"[eval]: {exc}") from exc
         self._recorded: set[int] | None = None
+        self.probe = load_probe(cfg.probe) if cfg.probe else []
+        """The in-distribution probe's tasks (``eval.probe``), solved at each evaluation after the benchmarks."""
+        self.selfplay = config.selfplay
+        self.probe_tokens = config.sampler.max_new_tokens_solve
+        # Graded as in training: the training sandbox's limits, not the benchmarks' (eval.timeout_s).
+        self.verifier = (
+            Verifier(Sandbox(workers=sb.workers or None, timeout_s=sb.timeout_s, memory_mb=sb.memory_mb))
+            if self.probe
+            else Verifier(self.sandbox)  # unused without a probe; no second sandbox to start
+        )
 
     def due(self, step: int) -> bool:
         """Whether the schedule evaluates at ``step``: 0, every ``eval.every`` steps, and ``run.steps``."""
@@ -156,23 +170,37 @@ class TrainingEvaluator:
                 progress=display.prefixed(f"eval step {step} ") if display is not None else None,
                 shard=shard,
             )
+            probed = solve_probe(
+                self.probe,
+                sampler=sampler,
+                verifier=self.verifier,
+                selfplay=self.selfplay,
+                max_new_tokens=self.probe_tokens,
+                world=self.world,
+            )
         except Exception as exc:
-            gather((None, f"{type(exc).__name__}: {exc}"), self.world)  # the other ranks learn of it and stop too
+            gather((None, [], f"{type(exc).__name__}: {exc}"), self.world)  # the other ranks learn of it and stop too
             raise
-        parts = gather((part, None), self.world)
-        failed = [(rank, why) for rank, (_, why) in enumerate(parts) if why is not None]
+        parts = gather((part, probed, None), self.world)
+        failed = [(rank, why) for rank, (_, _, why) in enumerate(parts) if why is not None]
         if failed:
             rank, why = failed[0]
             raise AzrError(f"evaluation at step {step} failed on rank {rank}: {why}")
         if not self.world.is_main:
             return None
-        shards = [p for p, _ in parts if p is not None]
+        shards = [p for p, _, _ in parts if p is not None]
         report, generations = merge_shards(shards)
         self._write(step, report, generations)
         self.recorded().add(step)
         values = eval_metrics(report)
+        if self.probe:
+            values.update(probe_metrics(self.probe, [share for _, share, _ in parts]))
         values["eval/seconds"] = time.perf_counter() - started
-        summary = ", ".join(f"{k.removeprefix('eval/')} {v:.3f}" for k, v in values.items() if k.endswith("pass@1"))
+        summary = ", ".join(
+            f"{k.removeprefix('eval/')} {v:.3f}"
+            for k, v in values.items()
+            if k.endswith(("pass@1", "overall/accuracy"))
+        )
         log.info("eval at step %d: %s", step, summary)
         return values
 

@@ -132,13 +132,17 @@ class Seeds:
     run_seed: int
     step: int
     rank: int
+    seeding_round: int = 0
+    """Seeding rounds (before step 1, all at step 0) number from 1, so each draws new proposals; 0 in steps."""
 
     def generation(self, phase: int) -> int:
-        """A generation seed unique to (run seed, step, phase, rank)."""
-        return (self.run_seed * 1_000_003 + self.step * 1_009 + phase * 31 + self.rank) % (2**31)
+        """A generation seed unique to (run seed, step, seeding round, phase, rank)."""
+        base = self.run_seed * 1_000_003 + self.step * 1_009 + phase * 31 + self.rank
+        return (base + self.seeding_round * 7_919_111) % (2**31)
 
     def rng(self, phase: int) -> np.random.Generator:
-        return np.random.default_rng([self.run_seed, self.step, phase, self.rank])
+        extra = [self.seeding_round] if self.seeding_round else []
+        return np.random.default_rng([self.run_seed, self.step, phase, self.rank, *extra])
 
 
 class Generation:

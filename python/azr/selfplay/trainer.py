@@ -53,7 +53,7 @@ from azr.sandbox import Sandbox
 from azr.selfplay import phases
 from azr.selfplay.buffer import BufferSet
 from azr.selfplay.config import TrainConfig
-from azr.selfplay.context import ContextWindow, check_budgets, context_length
+from azr.selfplay.context import ContextWindow, check_budgets, context_length, too_long
 from azr.selfplay.evaluation import TrainingEvaluator
 from azr.selfplay.metrics import StepMetrics
 from azr.selfplay.phases import TYPES, Generation, Scored, Seeds, StepDisplay
@@ -165,6 +165,17 @@ class Trainer:
         self.buffers = BufferSet(
             self.run.buffers_dir, cap=sp.buffer_cap, n_inputs=sp.induction_inputs, persist=self.world.is_main
         )
+        probe = self.evaluator.probe if self.evaluator else []
+        for task in probe:
+            if rejected := too_long(self.context, task, config.sampler, config.selfplay):
+                raise ConfigError(f"eval.probe: a {task.task_type} task does not fit this run: {rejected.reason}")
+        for task_type in TYPES:  # held out: a proposal equal to a probe task is never admitted
+            # Deduction and abduction tasks are both (program, input): each is held out of both buffers.
+            same = (TaskType.DEDUCTION, TaskType.ABDUCTION) if task_type is not TaskType.INDUCTION else (task_type,)
+            held = [replace(t, task_type=task_type) for t in probe if t.task_type in same]
+            dropped = self.buffers[task_type].hold_out(held)
+            if dropped:
+                log.warning("eval.probe: %d %s tasks of this run's buffer are probe tasks; dropped", dropped, task_type)
 
         self.references_dropped = dict.fromkeys(TYPES, 0)
         """References left out of proposer prompts so that prompt and budget fit the context, per type."""
@@ -245,12 +256,14 @@ class Trainer:
 
     # --- the step ---------------------------------------------------------------------------------
 
-    def _play(self, types: Sequence[TaskType], label: str, metrics: StepMetrics) -> tuple[list[Scored], Generation]:
+    def _play(
+        self, types: Sequence[TaskType], label: str, metrics: StepMetrics, seeding_round: int = 0
+    ) -> tuple[list[Scored], Generation]:
         """The five phases for ``types``, then each completion's reward and group and each type's metrics.
         ``label`` names the step in progress displays (``step 3/100``, ``seeding round 1/5``). Returns the
         scored completions and the step's sampler calls (their time and tokens)."""
         cfg, sp = self.config, self.config.selfplay
-        seeds = Seeds(cfg.run.seed, self.step, self.world.rank)
+        seeds = Seeds(cfg.run.seed, self.step, self.world.rank, seeding_round)
         generate, show = Generation(self.sampler, seeds, cfg.sampler.top_p), StepDisplay(self.display, label)
         rngs = {t: seeds.rng(TYPES.index(t) * 10) for t in types}
         dropped_before = dict(self.references_dropped)
@@ -390,7 +403,7 @@ class Trainer:
                 return
             label = f"seeding round {round_ + 1}/{sp.max_seeding_rounds}"
             below = [t for t in TYPES if len(self.buffers[t]) < sp.seed_buffer_size]
-            self._play(below, label, StepMetrics())  # rewards and metrics unused: no update while seeding
+            self._play(below, label, StepMetrics(), round_ + 1)  # no update while seeding: rewards unused
         log.warning("seeding stopped after %d rounds with buffers %s", sp.max_seeding_rounds, self.buffers.sizes())
 
     def fit(self) -> list[dict[str, float]]:

@@ -1,0 +1,252 @@
+"""The in-distribution probe: its file, its metrics (graded as in training), and `azr probe` building one
+with the real trainer, a real (tiny, taught) model and the real sandbox."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from azr.cli import main
+from azr.exceptions import ConfigError
+from azr.models.distributed import World
+from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample
+from azr.selfplay.buffer import BufferSet
+from azr.selfplay.config import SelfPlayConfig, load_config
+from azr.selfplay.probe import load_probe, probe_metrics, select_probe, solve_probe, write_probe
+from azr.verify.grading import Verifier
+from azr.verify.tasks import Task, TaskType
+
+DOUBLE = "def f(x):\n    return 2 * x"
+TASKS = [
+    Task(TaskType.DEDUCTION, DOUBLE, ("3",), ("6",), step=0),
+    Task(TaskType.DEDUCTION, DOUBLE, ("5",), ("10",), step=0),
+    Task(TaskType.ABDUCTION, DOUBLE, ("4",), ("8",), step=1),
+    Task(TaskType.INDUCTION, DOUBLE, ("1", "2"), ("2", "4"), "doubles", step=1),
+]
+
+
+class Scripted:
+    """A sampler that answers each prompt with the next scripted reply and records what it was asked."""
+
+    def __init__(self, replies: Sequence[str]) -> None:
+        self.replies = list(replies)
+        self.configs: list[GenerationConfig] = []
+
+    def generate(
+        self, prompts: Sequence[Prompt], config: GenerationConfig, progress: Progress | None = None
+    ) -> list[list[Sample]]:
+        self.configs.append(config)
+        out = [[Sample(self.replies.pop(0), [], [])] for _ in prompts]
+        return out
+
+
+def answer(block: str, body: str) -> str:
+    return f"<think>easy</think>\n<answer>\n```{block}\n{body}\n```\n</answer>"
+
+
+def test_a_probe_file_round_trips_and_bad_lines_are_named(tmp_path: Path) -> None:
+    path = tmp_path / "probe.jsonl"
+    write_probe(path, TASKS)
+    assert load_probe(path) == TASKS
+    bad = {
+        "[1, 2]": "not a JSON object",
+        '{"task_type": "sorting", "program": "p", "inputs": ["1"], "outputs": ["1"]}': "sorting",
+        '{"task_type": "deduction", "program": 3, "inputs": ["1"], "outputs": ["1"]}': "must be strings",
+        '{"task_type": "deduction", "program": "p", "inputs": ["1", "2"], "outputs": ["1"]}': "2 inputs but 1",
+        '{"task_type": "deduction", "program": "p", "inputs": [1], "outputs": ["1"]}': "must be a string",
+        "{not json": "Expecting",
+    }
+    for line, why in bad.items():
+        path.write_text(json.dumps({"task_type": "deduction", **_record(TASKS[0])}) + "\n" + line + "\n")
+        with pytest.raises(ConfigError, match=rf"probe.jsonl:2: not a probe task .*{why}"):
+            load_probe(path)
+    path.write_text("\n")
+    with pytest.raises(ConfigError, match="holds no tasks"):
+        load_probe(path)
+    path.write_bytes(b'{"task_type": "\xff"}\n')  # not UTF-8: a ConfigError, not a crash
+    with pytest.raises(ConfigError, match="cannot be read as a probe file"):
+        load_probe(path)
+    gz = tmp_path / "probe.jsonl.gz"
+    gz.write_text("not gzip")
+    with pytest.raises(ConfigError, match="cannot be read as a probe file"):
+        load_probe(gz)
+    with pytest.raises(ConfigError, match="azr probe"):
+        load_probe(tmp_path / "missing.jsonl")
+
+
+def _record(task: Task) -> dict[str, object]:
+    return {"program": task.program, "inputs": list(task.inputs), "outputs": list(task.outputs), "step": task.step}
+
+
+def test_select_probe_keeps_model_proposed_tasks_only(tmp_path: Path) -> None:
+    buffers = BufferSet(None, cap=64, persist=False)
+    for task in TASKS:
+        buffers[task.task_type].add([task])
+    chosen = select_probe(buffers, per_type=1)
+    assert [t.task_type for t in chosen] == [TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION]
+    assert all(t.step >= 0 for t in chosen)  # the identity seeds (step -1) are never probe tasks
+    assert chosen[0] == TASKS[0]
+
+
+def test_hold_out_refuses_probe_tasks_and_drops_ones_already_held() -> None:
+    buffers = BufferSet(None, cap=64, persist=False)
+    buffer = buffers[TaskType.DEDUCTION]
+    buffer.add([TASKS[0], TASKS[1]])
+    # A resumed run given a probe: the held task equal to a probe task (renamed identifiers) goes.
+    renamed = Task(TaskType.DEDUCTION, "def f(y):\n    return 2 * y", ("3",), ("6",))
+    assert buffer.hold_out([renamed]) == 1
+    assert buffer.proposed == [TASKS[1]]
+    assert buffer.add([TASKS[0]]) == [False]  # and never comes back
+
+
+def test_seeding_rounds_draw_streams_of_their_own() -> None:
+    from azr.selfplay.phases import Seeds
+
+    rounds = [Seeds(7, 0, 0, r) for r in (0, 1, 2)]
+    assert len({s.generation(1) for s in rounds}) == 3
+    assert len({int(s.rng(0).integers(1 << 62)) for s in rounds}) == 3
+    # Training steps (round 0) keep the streams they always had.
+    assert rounds[0].generation(1) == (7 * 1_000_003 + 31) % 2**31
+
+
+def test_azr_probe_checks_its_paths_before_loading_anything(tmp_path: Path, capsys) -> None:
+    assert main(["probe", "--out", str(tmp_path / "no" / "probe.jsonl")]) == 2
+    assert "--out" in capsys.readouterr().err
+    (tmp_path / "old" / "buffers").mkdir(parents=True)
+    assert main(["probe", "--out", str(tmp_path / "p.jsonl"), "--run-dir", str(tmp_path / "old")]) == 2
+    assert "already holds buffers" in capsys.readouterr().err
+
+
+def test_probe_metrics_grade_greedy_replies_as_training_does(sandbox) -> None:
+    replies = [
+        answer("output", "6"),  # right
+        answer("output", "f(5)"),  # code where data is asked for: a format error, never run
+        answer("input", "4"),  # right: f(4) == 8, run in the sandbox
+        answer("python", "def f(x):\n    return x + 1"),  # wrong on the second pair
+    ]
+    sampler = Scripted(replies)
+    share = solve_probe(
+        TASKS,
+        sampler=sampler,
+        verifier=Verifier(sandbox),
+        selfplay=SelfPlayConfig(),
+        max_new_tokens=77,
+        world=World(rank=0, size=1, local_rank=0),
+    )
+    assert [j for j, _ in share] == [0, 1, 2, 3]
+    metrics = probe_metrics(TASKS, [share])
+    assert metrics == {
+        "probe/deduction/accuracy": 0.5,
+        "probe/deduction/format_error_rate": 0.5,
+        "probe/abduction/accuracy": 1.0,
+        "probe/abduction/format_error_rate": 0.0,
+        "probe/induction/accuracy": 0.0,
+        "probe/induction/format_error_rate": 0.0,
+        "probe/overall/accuracy": 0.5,
+    }
+    (config,) = sampler.configs
+    assert (config.temperature, config.n, config.max_new_tokens) == (0.0, 1, 77)
+    # Rank 1 of 2 solves tasks 1 and 3; the merged shares must cover every task.
+    other = solve_probe(
+        TASKS,
+        sampler=Scripted(replies[1::2]),
+        verifier=Verifier(sandbox),
+        selfplay=SelfPlayConfig(),
+        max_new_tokens=77,
+        world=World(rank=1, size=2, local_rank=1),
+    )
+    assert [j for j, _ in other] == [1, 3]
+    assert probe_metrics(TASKS, [share[0::2], other]) == metrics
+    with pytest.raises(ValueError, match="verdicts for 2 of 4"):
+        probe_metrics(TASKS, [other])
+
+
+def test_eval_probe_must_name_a_file_when_evaluating(tmp_path: Path) -> None:
+    crux = tmp_path / "crux.jsonl"
+    crux.write_text("")
+    base = ["eval.every=1", f"eval.cruxeval={json.dumps(str(crux))}", "eval.protocol='selfplay'"]
+    with pytest.raises(ConfigError, match=r"eval\.probe must be a file .*azr probe"):
+        load_config(None, [*base, f"eval.probe={json.dumps(str(tmp_path / 'nope.jsonl'))}"])
+    with pytest.raises(ConfigError, match=r"eval\.probe must be empty while eval.every = 0"):
+        load_config(None, [f"eval.probe={json.dumps(str(crux))}"])
+    assert load_config(None, base).eval.probe == ""
+
+
+def test_azr_probe_builds_a_probe_of_valid_model_proposed_tasks(taught_model_dir, tmp_path, capsys) -> None:
+    out = tmp_path / "probe.jsonl"
+    code = main(
+        [
+            "probe",
+            "--per-type",
+            "2",
+            "--out",
+            str(out),
+            "--set",
+            f"model.name={json.dumps(str(taught_model_dir))}",
+            "--set",
+            "model.dtype='float32'",
+            "--set",
+            "run.progress=false",
+            "--set",
+            "run.seed=7",
+            "--set",
+            "sampler.max_new_tokens_propose=64",
+            "--set",
+            "selfplay.proposals_per_type=4",
+            "--set",
+            "selfplay.solve_rate_samples=2",
+            "--set",
+            "selfplay.max_seeding_rounds=3",
+            "--set",
+            "selfplay.induction_inputs=4",
+            "--set",
+            "selfplay.induction_shown=2",
+        ]
+    )
+    assert code == 0
+    printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    tasks = load_probe(out)
+    assert printed["tasks"] == {t: sum(task.task_type == t for task in tasks) for t in printed["tasks"]}
+    assert tasks and all(task.step >= 0 for task in tasks)  # the taught model's own proposals, no seeds
+    assert all(count <= 2 for count in printed["tasks"].values())
+
+
+def test_a_run_holds_the_probe_out_and_logs_it_at_each_evaluation(taught_model_dir, tmp_path) -> None:
+    from conftest import CRUXEVAL
+    from test_trainer import metrics, small
+
+    from azr.selfplay.trainer import Trainer
+
+    if not CRUXEVAL.is_file():
+        pytest.skip(f"CRUXEval data not found at {CRUXEVAL}")
+    probe = tmp_path / "probe.jsonl"
+    write_probe(probe, TASKS)
+    extra = [
+        "eval.every=1",
+        f"eval.cruxeval={json.dumps(str(CRUXEVAL))}",
+        "eval.limit=1",
+        'eval.benchmarks=["cruxeval-o"]',
+        "eval.max_new_tokens=32",
+        "eval.protocol='selfplay'",
+        f"eval.probe={json.dumps(str(probe))}",
+    ]
+    trainer = Trainer(load_config(None, small(taught_model_dir, 1, *extra)), tmp_path / "run")
+    # Held out: a proposal equal to a probe task, up to the deduper's canonical form, is never admitted.
+    respaced = Task(TaskType.DEDUCTION, DOUBLE.replace("2 * x", "2*x"), ("3",), ("6",), step=0)
+    assert trainer.buffers[TaskType.DEDUCTION].add([respaced]) == [False]
+    # A deduction probe task is an abduction task too (the same program and input): held out of both.
+    assert trainer.buffers[TaskType.ABDUCTION].add([replace(respaced, task_type=TaskType.ABDUCTION)]) == [False]
+    assert trainer.buffers[TaskType.DEDUCTION].add([Task(TaskType.DEDUCTION, DOUBLE, ("7",), ("14",))]) == [True]
+    trainer.fit()
+    rows = [r for r in metrics(tmp_path / "run") if "probe/overall/accuracy" in r]
+    assert [r["step"] for r in rows] == [0, 1]
+    for row in rows:
+        for t in ("deduction", "abduction", "induction"):
+            assert 0.0 <= row[f"probe/{t}/accuracy"] <= 1.0
+            assert 0.0 <= row[f"probe/{t}/format_error_rate"] <= 1.0
