@@ -136,7 +136,9 @@ class TaskBuffer:
             return 0
         held = _core.Deduper()
         held.admit_pairs(keys)
-        kept = [t for t in self.proposed if held.admit_pairs([_dedup_key(t)])[0]]
+        # The held tasks are distinct (the buffer deduplicated them), so one batch call answers for each.
+        fresh = held.admit_pairs([_dedup_key(t) for t in self.proposed]) if self.proposed else []
+        kept = [t for t, new in zip(self.proposed, fresh, strict=True) if new]
         dropped = len(self.proposed) - len(kept)
         self.proposed = kept
         self._dedup.admit_pairs(keys)

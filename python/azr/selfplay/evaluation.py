@@ -133,7 +133,7 @@ class TrainingEvaluator:
         self.verifier = (
             Verifier(Sandbox(workers=sb.workers or None, timeout_s=sb.timeout_s, memory_mb=sb.memory_mb))
             if self.probe
-            else Verifier(self.sandbox)  # unused without a probe; no second sandbox to start
+            else None
         )
 
     def due(self, step: int) -> bool:
@@ -170,13 +170,17 @@ class TrainingEvaluator:
                 progress=display.prefixed(f"eval step {step} ") if display is not None else None,
                 shard=shard,
             )
-            probed = solve_probe(
-                self.probe,
-                sampler=sampler,
-                verifier=self.verifier,
-                selfplay=self.selfplay,
-                max_new_tokens=self.probe_tokens,
-                world=self.world,
+            probed = (
+                solve_probe(
+                    self.probe,
+                    sampler=sampler,
+                    verifier=self.verifier,
+                    selfplay=self.selfplay,
+                    max_new_tokens=self.probe_tokens,
+                    world=self.world,
+                )
+                if self.verifier is not None
+                else []
             )
         except Exception as exc:
             gather((None, [], f"{type(exc).__name__}: {exc}"), self.world)  # the other ranks learn of it and stop too
