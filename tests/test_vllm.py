@@ -130,6 +130,25 @@ def test_greedy_is_argmax(sampler: VLLMSampler, torch_model: Any) -> None:
     assert group[0].token_ids == reference.argmax(dim=-1).tolist()
 
 
+@pytest.mark.parametrize(("n", "temperature"), [(3, 1.0), (3, 0.0)])
+def test_progress_hears_each_request_as_it_finishes_then_the_tokens(
+    sampler: VLLMSampler, n: int, temperature: float
+) -> None:
+    """A benchmark's one call takes minutes on a CPU: the display moves per finished request (not once at
+    the end), and the counts add up to the call's samples and decoded tokens (greedy copies: samples only)."""
+    calls: list[tuple[int, int]] = []
+    out = sampler.generate(
+        PROMPTS,
+        GenerationConfig(n=n, temperature=temperature, max_new_tokens=12, seed=0),
+        lambda items, tokens=0: calls.append((items, tokens)),
+    )
+    requests = len(PROMPTS) * (n if temperature > 0 else 1)
+    assert calls[:requests] == [(1, 0)] * requests  # one per request, as the engine finishes it
+    assert sum(items for items, _ in calls) == len(PROMPTS) * n
+    decoded = sum(len(s.token_ids) for group in out for s in (group if temperature > 0 else group[:1]))
+    assert sum(tokens for _, tokens in calls) == decoded > 0
+
+
 def test_a_stop_string_ends_the_completion_with_it_as_the_transformers_sampler_does(sampler: VLLMSampler) -> None:
     """``GenerationConfig.stop`` (CRUXEval's ``[/ANSWER]``): the text ends with the stop string, the tokens
     are the unstopped run's first ones, the completion counts as finished."""

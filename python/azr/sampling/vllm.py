@@ -161,8 +161,10 @@ class VLLMSampler:
     ) -> list[list[Sample]]:
         """``config.n`` samples for each prompt, in prompt order.
 
-        ``progress`` hears of all samples and tokens when the call ends: the engine schedules every
-        request of a call together (that is its throughput), so there is no batch boundary to report at.
+        ``progress`` hears of each sample as the engine finishes it (the engine schedules every request
+        of a call together, which is its throughput, so there is no batch boundary to report at), and of
+        the tokens when the call ends: vLLM's progress hook counts finished requests, not their tokens.
+        A call over a whole benchmark takes minutes on a CPU, and a display frozen that long reads as a hang.
         """
         from vllm import SamplingParams
 
@@ -197,7 +199,9 @@ class VLLMSampler:
                 seed = (base * 1_000_003 + i * per_prompt + k) % _SEED_MOD
                 params.append(SamplingParams(seed=seed, **common))
         with _preserved_rng():
-            outputs = self.llm.generate(requests, params, use_tqdm=False)
+            outputs = self.llm.generate(
+                requests, params, use_tqdm=_forwarding_bar(progress) if progress is not None else False
+            )
 
         results: list[list[Sample]] = []
         for i, ids in enumerate(encoded):
@@ -205,9 +209,9 @@ class VLLMSampler:
             if greedy:
                 group = [group[0]] + [_copy(group[0]) for _ in range(config.n - 1)]
             results.append(group)
-        if progress is not None:
+        if progress is not None:  # the engine reported each request as it finished; then the tokens, and greedy copies
             decoded = sum(len(s.token_ids) for group in results for s in group[:per_prompt])
-            progress(len(encoded) * config.n, decoded)
+            progress(len(encoded) * (config.n - per_prompt), decoded)
         return results
 
     def _sample(self, prompt_ids: list[int], completion: Any) -> Sample:
@@ -259,6 +263,38 @@ class VLLMSampler:
                 self.llm.reset_prefix_cache()
                 self.llm.sleep(level=self.sleep_level)
             self._asleep = True
+
+
+def _forwarding_bar(progress: Progress) -> Any:
+    """A progress-bar factory for ``LLM.generate(use_tqdm=...)`` that forwards each finished request to
+    ``progress`` and draws nothing (the run's own display does). vLLM accepts any tqdm factory there: it
+    makes one bar over the requests as it adds them (given the iterable: drawn nowhere, not forwarded)
+    and one counting finished requests (given ``total``); a tqdm subclass keeps every attribute vLLM reads
+    (``n``, ``format_dict``, ``postfix``) working."""
+    from tqdm import tqdm
+
+    class ForwardingBar(tqdm):  # type: ignore[type-arg]
+        def update(self, n: float | None = 1) -> bool | None:
+            progress(int(n or 0))
+            return super().update(n)
+
+    def factory(iterable: Any = None, **options: Any) -> tqdm[Any]:
+        if iterable is not None:  # vLLM also wraps the requests it adds: not the generation, nothing to forward
+            return tqdm(iterable, disable=True)
+        options.update(file=_NullText(), mininterval=1.0)
+        return ForwardingBar(**options)
+
+    return factory
+
+
+class _NullText:
+    """A text sink (the forwarding bar's output goes nowhere)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
 
 
 def _load_weights(worker: Any, weights: list[tuple[str, torch.Tensor]]) -> None:
