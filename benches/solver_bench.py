@@ -11,9 +11,11 @@ are admitted to the buffers, so induction proposals see the model's programs, as
 then solved ``--replies`` times at temperature 1.0 with the run's solve budget
 (``sampler.max_new_tokens_solve``, nothing prefilled into the reply), once per solver prompt style
 (``selfplay.solver_example``), all replies of a style in one sampler call, and graded by execution as in
-training. Prints per style and type: the share of well-formed replies (not a format error), accuracy,
-the share of tasks whose replies' rewards differ (what Task-Relative REINFORCE++ can learn from),
-the share cut at the budget, and the commonest format errors. No update is made.
+training, once with ``<answer>`` tags optional (the default) and once with them required
+(``selfplay.require_answer_tags``). Prints per style, parse and type: the share of well-formed replies
+(not a format error), accuracy, the share of tasks whose replies' rewards differ (what Task-Relative
+REINFORCE++ can learn from), the share cut at the budget, and the commonest format errors (as that parse
+reads them). No update is made.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ from azr.verify.tasks import Role, Task, TaskType
 from azr.verify.tasktypes import spec
 
 TYPES = (TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)
+PARSES = (False, True)  # selfplay.require_answer_tags: tags optional (the default), then required
 
 
 def main() -> None:
@@ -70,31 +73,32 @@ def main() -> None:
         groups = trainer.sampler.generate(prompts, generation)
         seconds = time.perf_counter() - started
         texts = [s.text for g in groups for s in g]
-        verdicts = grade(
-            trainer.verifier,
-            [task for task in flat for _ in range(args.replies)],
-            texts,
-            strict=config.selfplay.require_answer_tags,
-        )
+        replied = [task for task in flat for _ in range(args.replies)]
         tokens = sum(len(s.token_ids) for g in groups for s in g)
         print(f"\n== style {style}: {len(texts)} replies, {tokens} tokens in {seconds:.0f} s")
-        start = 0
-        for t in TYPES:
-            n = len(tasks[t]) * args.replies
-            mine = verdicts[start : start + n]
-            samples = [s for g in groups[start // args.replies : (start + n) // args.replies] for s in g]
-            start += n
-            rows.append((style, t, summarize(trainer, t, samples, mine, args.replies)))
-            print_examples(t, samples, mine)
-    print("\n| style | type | well-formed | accuracy | tasks with varying rewards | cut at the budget |")
-    print("|---|---|---|---|---|---|")
-    for style, t, row in rows:
+        # The same replies graded under both parses, so the table shows what the tags requirement costs.
+        for strict in PARSES:
+            verdicts = grade(trainer.verifier, replied, texts, strict=strict)
+            start = 0
+            for t in TYPES:
+                n = len(tasks[t]) * args.replies
+                mine = verdicts[start : start + n]
+                samples = [s for g in groups[start // args.replies : (start + n) // args.replies] for s in g]
+                start += n
+                rows.append((style, strict, t, summarize(trainer, t, samples, mine, args.replies, strict)))
+                if strict == config.selfplay.require_answer_tags:
+                    print_examples(t, samples, mine)
+    print(f"\ntraining parses with selfplay.require_answer_tags = {str(config.selfplay.require_answer_tags).lower()}")
+    print("\n| style | `<answer>` tags | type | well-formed | accuracy | tasks with varying rewards | cut at budget |")
+    print("|---|---|---|---|---|---|---|")
+    for style, strict, t, row in rows:
+        tags = "required" if strict else "optional"
         print(
-            f"| {style} | {t} | {row['well_formed']:.0%} | {row['accuracy']:.0%} | {row['varying']:.0%} | "
+            f"| {style} | {tags} | {t} | {row['well_formed']:.0%} | {row['accuracy']:.0%} | {row['varying']:.0%} | "
             f"{row['cut']:.0%} |"
         )
-    for style, t, row in rows:
-        print(f"{style} {t} format errors: {row['errors']}")
+    for style, strict, t, row in rows:
+        print(f"{style} tags {'required' if strict else 'optional'} {t} format errors: {row['errors']}")
 
 
 def collect_tasks(trainer: Trainer, wanted: int, rounds: int, seed: int) -> dict[TaskType, list[Task]]:
@@ -112,13 +116,15 @@ def collect_tasks(trainer: Trainer, wanted: int, rounds: int, seed: int) -> dict
     return tasks
 
 
-def summarize(trainer: Trainer, task_type: TaskType, samples: list, verdicts: list[Verdict], replies: int) -> dict:
+def summarize(
+    trainer: Trainer, task_type: TaskType, samples: list, verdicts: list[Verdict], replies: int, strict: bool
+) -> dict:
     rewards = [solver_reward(v, trainer.config.selfplay) for v in verdicts]
     groups = [rewards[k : k + replies] for k in range(0, len(rewards), replies)]
     errors: collections.Counter[str] = collections.Counter()
     for sample, verdict in zip(samples, verdicts, strict=True):
         if verdict is Verdict.FORMAT_ERROR:
-            parsed = parse_generation(sample.text, task_type, Role.SOLVE)
+            parsed = parse_generation(sample.text, task_type, Role.SOLVE, require_answer_tags=strict)
             reason = parsed.reason if isinstance(parsed, FormatError) else "no answer in the block"
             errors[reason.split(":")[0][:50]] += 1
     total = max(len(verdicts), 1)
