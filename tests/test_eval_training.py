@@ -265,3 +265,17 @@ def test_evaluations_show_in_the_trainers_progress_display(taught_model_dir, cru
     generate, grade = (lines[names.index(f"eval step 0 cruxeval-o {p}")] for p in ("generate", "grade"))
     assert ": 3/3 samples, " in generate and " tokens " in generate
     assert ": 3/3 answers in " in grade
+
+
+def test_a_control_sharing_the_step_0_evaluation_evaluates_only_after_training(taught_model_dir, tmp_path):
+    """``eval.at_start = false``: a run and its controls start from the same model, so one step-0
+    evaluation serves them all; the control's first evaluation is after its first update."""
+    overrides = with_eval(taught_model_dir, 2, "eval.at_start=false", "eval.every=2", "eval.limit=1")
+    config = load_config(None, [*overrides, 'eval.benchmarks=["cruxeval-o"]', 'run.report_to=["jsonl"]'])
+    Trainer(config, tmp_path / "run").fit()
+    assert [r["step"] for r in eval_rows(tmp_path / "run")] == [2]
+    assert sorted(p.name for p in (tmp_path / "run" / "eval").iterdir()) == [
+        "step-000002.generations.json",
+        "step-000002.json",
+    ]
+    assert "at_start = false" in (tmp_path / "run" / "config.toml").read_text()

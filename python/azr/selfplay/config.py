@@ -490,6 +490,11 @@ class EvalConfig(_Section):
     section: ClassVar[str] = "eval"
 
     every: int = Field(0, description="Evaluate every this many steps (and at steps 0 and run.steps); 0: never.", ge=0)
+    at_start: bool = Field(
+        True,
+        description="Evaluate the initial policy at step 0. False for runs that share one step-0 evaluation: a "
+        "run and its controls start from the same model, so one of them measuring it is enough.",
+    )
     cruxeval: str = Field(
         "",
         description="CRUXEval JSONL (code, input, output, id per line), needed for cruxeval-o/-i; a local file, azr "

@@ -1,8 +1,9 @@
 """Evaluation during training (``[eval]``): the current policy on CRUXEval-O/I and HumanEval slices.
 
 The trainer calls :meth:`TrainingEvaluator.report_if_due` at step 0 (before the first update) and after
-each step's checkpoint; the schedule (:meth:`TrainingEvaluator.due`) evaluates at step 0, every
-``eval.every`` steps and at the last step, and the record goes to the run's metrics sinks. It
+each step's checkpoint; the schedule (:meth:`TrainingEvaluator.due`) evaluates at step 0 (unless
+``eval.at_start`` is false), every ``eval.every`` steps and at the last step, and the record goes to
+the run's metrics sinks. It
 generates with the trainer's own sampler (the weights being trained, or the vLLM engine they are
 synced into) and scores with :func:`azr.evaluation.run.evaluate_model`, the code behind ``azr eval``,
 with ``azr eval``'s settings spelled as ``[eval]`` keys; so ``azr eval RUN/checkpoints/step-N`` with
@@ -113,6 +114,7 @@ class TrainingEvaluator:
                     "eval.benchmarks"
                 ) from exc
         self.every = cfg.every
+        self.at_start = cfg.at_start
         self.last_step = config.run.steps
         self.settings = settings_from_config(config)
         self.run = run
@@ -137,8 +139,11 @@ class TrainingEvaluator:
         )
 
     def due(self, step: int) -> bool:
-        """Whether the schedule evaluates at ``step``: 0, every ``eval.every`` steps, and ``run.steps``."""
-        return step == 0 or step % self.every == 0 or step == self.last_step
+        """Whether the schedule evaluates at ``step``: 0 (unless ``eval.at_start`` is false), every
+        ``eval.every`` steps, and ``run.steps``."""
+        if step == 0:
+            return self.at_start
+        return step % self.every == 0 or step == self.last_step
 
     def recorded(self) -> set[int]:
         """Steps whose evaluation ``metrics.jsonl`` already holds (main rank; read once, then kept)."""
