@@ -14,15 +14,18 @@ then solved ``--replies`` times at temperature 1.0 with the run's solve budget
 training, once with ``<answer>`` tags optional (the default) and once with them required
 (``selfplay.require_answer_tags``). Prints per style, parse and type: the share of well-formed replies
 (not a format error), accuracy, the share of tasks whose replies' rewards differ (what Task-Relative
-REINFORCE++ can learn from), the share cut at the budget, and the commonest format errors (as that parse
-reads them). No update is made.
+REINFORCE++ can learn from), the share cut at the budget, and the commonest format errors (the parser's
+or the verifier's reason, as that parse reads the reply). ``--save`` keeps every reply. No update is made.
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import dataclasses
+import json
 import time
+from pathlib import Path
 from typing import cast
 
 import numpy as np
@@ -30,10 +33,10 @@ from proposal_bench import step0_trainer
 
 from azr.sampling.base import GenerationConfig
 from azr.selfplay.config import DEFAULT_MODEL
-from azr.selfplay.phases import grade, solver_reward
+from azr.selfplay.phases import solver_reward
 from azr.selfplay.trainer import Trainer
-from azr.verify.grading import Verdict
-from azr.verify.parsing import FormatError, parse_generation
+from azr.verify.grading import Grade, Verdict
+from azr.verify.parsing import FormatError, Parsed, parse_generation
 from azr.verify.prompts import SolverExample
 from azr.verify.tasks import Role, Task, TaskType
 from azr.verify.tasktypes import spec
@@ -52,6 +55,9 @@ def main() -> None:
     parser.add_argument("--max-rounds", type=int, default=8, help="proposal rounds before giving up on a type")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", dest="overrides", action="append", default=[])
+    parser.add_argument(
+        "--save", help="write every reply, its task, verdict and reason (as training parses) to this JSON"
+    )
     args = parser.parse_args()
     trainer, seconds = step0_trainer(args, "azr-solver-bench-")
     config = trainer.config
@@ -62,6 +68,7 @@ def main() -> None:
     print("tasks: " + ", ".join(f"{t} {len(tasks[t])}" for t in TYPES))
     budget = config.sampler.max_new_tokens_solve
     rows = []
+    saved: list[dict[str, object]] = []
     for k, style in enumerate(s.strip() for s in args.styles.split(",")):
         flat = [task for t in TYPES for task in tasks[t]]
         example = cast(SolverExample, style)
@@ -78,16 +85,22 @@ def main() -> None:
         print(f"\n== style {style}: {len(texts)} replies, {tokens} tokens in {seconds:.0f} s")
         # The same replies graded under both parses, so the table shows what the tags requirement costs.
         for strict in PARSES:
-            verdicts = grade(trainer.verifier, replied, texts, strict=strict)
+            graded = grade_with_reasons(trainer, replied, texts, strict)
+            if strict == config.selfplay.require_answer_tags:
+                saved += [
+                    {"style": style, "type": str(task.task_type), "task": dataclasses.asdict(task.triple)}
+                    | {"reply": text, "verdict": g.verdict.name, "reason": g.reason}
+                    for task, text, g in zip(replied, texts, graded, strict=True)
+                ]
             start = 0
             for t in TYPES:
                 n = len(tasks[t]) * args.replies
-                mine = verdicts[start : start + n]
+                mine = graded[start : start + n]
                 samples = [s for g in groups[start // args.replies : (start + n) // args.replies] for s in g]
                 start += n
-                rows.append((style, strict, t, summarize(trainer, t, samples, mine, args.replies, strict)))
+                rows.append((style, strict, t, summarize(trainer, samples, mine, args.replies)))
                 if strict == config.selfplay.require_answer_tags:
-                    print_examples(t, samples, mine)
+                    print_examples(t, samples, [g.verdict for g in mine])
     print(f"\ntraining parses with selfplay.require_answer_tags = {str(config.selfplay.require_answer_tags).lower()}")
     print("\n| style | `<answer>` tags | type | well-formed | accuracy | tasks with varying rewards | cut at budget |")
     print("|---|---|---|---|---|---|---|")
@@ -99,6 +112,25 @@ def main() -> None:
         )
     for style, strict, t, row in rows:
         print(f"{style} tags {'required' if strict else 'optional'} {t} format errors: {row['errors']}")
+    if args.save:
+        Path(args.save).write_text(json.dumps(saved, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"{len(saved)} replies with their verdicts written to {args.save}")
+
+
+def grade_with_reasons(trainer: Trainer, tasks: list[Task], texts: list[str], strict: bool) -> list[Grade]:
+    """Each reply graded as training grades it (``strict``: ``selfplay.require_answer_tags``), with the
+    reason: the parser's for a reply it rejects, else the verifier's."""
+    parsed = [
+        parse_generation(text, task.task_type, Role.SOLVE, require_answer_tags=strict)
+        for task, text in zip(tasks, texts, strict=True)
+    ]
+    answers = [
+        spec(t.task_type).answer(p) if isinstance(p, Parsed) else None for t, p in zip(tasks, parsed, strict=True)
+    ]
+    graded = trainer.verifier.grade(tasks, answers)
+    return [
+        Grade.format_error(p.reason) if isinstance(p, FormatError) else g for p, g in zip(parsed, graded, strict=True)
+    ]
 
 
 def collect_tasks(trainer: Trainer, wanted: int, rounds: int, seed: int) -> dict[TaskType, list[Task]]:
@@ -116,17 +148,14 @@ def collect_tasks(trainer: Trainer, wanted: int, rounds: int, seed: int) -> dict
     return tasks
 
 
-def summarize(
-    trainer: Trainer, task_type: TaskType, samples: list, verdicts: list[Verdict], replies: int, strict: bool
-) -> dict:
+def summarize(trainer: Trainer, samples: list, graded: list[Grade], replies: int) -> dict:
+    verdicts = [g.verdict for g in graded]
     rewards = [solver_reward(v, trainer.config.selfplay) for v in verdicts]
     groups = [rewards[k : k + replies] for k in range(0, len(rewards), replies)]
     errors: collections.Counter[str] = collections.Counter()
-    for sample, verdict in zip(samples, verdicts, strict=True):
-        if verdict is Verdict.FORMAT_ERROR:
-            parsed = parse_generation(sample.text, task_type, Role.SOLVE, require_answer_tags=strict)
-            reason = parsed.reason if isinstance(parsed, FormatError) else "no answer in the block"
-            errors[reason.split(":")[0][:50]] += 1
+    for g in graded:
+        if g.verdict is Verdict.FORMAT_ERROR:
+            errors[g.reason.split(":")[0][:60]] += 1
     total = max(len(verdicts), 1)
     return {
         "well_formed": sum(v is not Verdict.FORMAT_ERROR for v in verdicts) / total,
