@@ -130,7 +130,7 @@ def test_solver_exchange_shows_a_solved_task_that_verifies(task_type, sandbox):
             task_type, "def f(s):\n    return s", tuple(i for i, _ in pairs), tuple(o for _, o in pairs), "m"
         )
     elif task_type is TaskType.DEDUCTION:
-        example = Task(task_type, fields["program"], (fields["input"],), ("[4, 6]",))
+        example = Task(task_type, fields["program"], (fields["input"],), ("'Red-Fox'",))
     else:
         example = Task(task_type, fields["program"], ("'ab', 2",), (fields["output"],))
     (grade,) = Verifier(sandbox).grade([example], [spec(task_type).answer(parsed)])

@@ -200,9 +200,9 @@ SolverExample = Literal["none", "exchange"]
 # One solved task per type, shown as an earlier exchange: short reasoning, then exactly the block asked for.
 _SOLVER_EXAMPLES: dict[TaskType, tuple[dict[str, Any], str, str]] = {
     TaskType.DEDUCTION: (
-        {"program": "def f(xs):\n    return [x * 2 for x in xs if x > 1]", "input": "[1, 2, 3]"},
-        "x > 1 keeps 2 and 3; doubled they are 4 and 6.",
-        "[4, 6]",
+        {"program": "def f(words):\n    return '-'.join(w.capitalize() for w in words)", "input": "['red', 'fox']"},
+        "Capitalized, the words are 'Red' and 'Fox'; joined with '-' they make 'Red-Fox', a string, so quoted.",
+        "'Red-Fox'",
     ),
     TaskType.ABDUCTION: (
         {"program": "def f(s, n):\n    return s * n", "output": "'abab'"},
