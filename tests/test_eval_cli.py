@@ -114,8 +114,14 @@ def test_eval_end_to_end_on_the_tiny_model(
         (generate,) = [line for line in lines if line.startswith(f"{name} generate: ")]
         assert re.match(rf"{name} generate: 20/20 samples, [\d,]+ tokens", generate), generate
         assert any(line.startswith(f"{name} grade: 20/20 answers") for line in lines), lines
+    # Each benchmark's result is logged as soon as it is graded (a full run of a slow model takes hours).
+    results = [r.getMessage() for r in caplog.records if r.name == "azr.evaluation.run"]
+    for name in ("cruxeval-o", "cruxeval-i", "humaneval"):
+        expected = f"{name}: pass@1 {result['benchmarks'][name]['pass@1']:.3f} over 20 problems"
+        assert any(line.startswith(expected) for line in results), (expected, results)
     messages = [r.getMessage() for r in caplog.records if r.name == "azr.commands.evaluate"]
     assert f"loading checkpoint {checkpoint} (step 12, model)" in messages
+    assert "results so far (cruxeval-o, cruxeval-i) written; the final ones replace them" in messages
     from azr.models.precision import inference_dtype
 
     torch = pytest.importorskip("torch")
@@ -128,6 +134,34 @@ def test_eval_end_to_end_on_the_tiny_model(
         assert main(["eval", "--answers", str(answers), "--benchmarks", name, *common, "--out", str(rescored)]) == 0
         again = json.loads(rescored.read_text())["benchmarks"][name]
         assert again["per_problem"] == result["benchmarks"][name]["per_problem"]
+
+
+def test_a_run_stopped_in_its_last_benchmark_keeps_the_ones_before(
+    tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Ctrl-C (or a kill) while HumanEval is graded: --out and --save-generations already hold CRUXEval-O,
+    as the complete run reports it."""
+    from azr.evaluation import run
+
+    argv = ["eval", str(tiny_model_dir), "--cruxeval", str(CRUXEVAL), "--limit", "5", "--max-new-tokens", "8"]
+    argv += ["--benchmarks", "cruxeval-o,humaneval"]
+    whole = tmp_path / "whole.json"
+    assert main([*argv, "--out", str(whole)]) == 0
+    real_score = run._score
+
+    def interrupted(bench: run.Benchmark, *rest: object, **options: object) -> object:
+        if bench.name == "humaneval":
+            raise KeyboardInterrupt
+        return real_score(bench, *rest, **options)
+
+    monkeypatch.setattr(run, "_score", interrupted)
+    out, generations = tmp_path / "stopped.json", tmp_path / "stopped-generations.json"
+    with pytest.raises(KeyboardInterrupt):
+        main([*argv, "--out", str(out), "--save-generations", str(generations)])
+    kept, complete = json.loads(out.read_text()), json.loads(whole.read_text())
+    assert list(kept["benchmarks"]) == ["cruxeval-o"]
+    assert kept["benchmarks"]["cruxeval-o"] == complete["benchmarks"]["cruxeval-o"]
+    assert list(json.loads(generations.read_text())) == ["cruxeval-o"]
 
 
 def test_checkpoints_and_run_directories_resolve_to_their_model(tmp_path: Path) -> None:

@@ -265,15 +265,37 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
     elif args.enforce_eager:
         options["enforce_eager"] = True
     sampler = load_sampler(resolved, backend=args.backend, **options)
+    generations_path = Path(args.save_generations) if args.save_generations else None
+    if generations_path is not None and args.compare:
+        generations_path = generations_path.with_name(
+            f"{generations_path.stem}.{Path(spec).name}{generations_path.suffix}"
+        )
+
+    def keep_partial(partial: EvalReport, generations: dict[str, dict[str, list[str]]]) -> None:
+        """After each benchmark but the last, what is done so far goes to --out and --save-generations,
+        so a run stopped later keeps it (the final write replaces both)."""
+        if len(partial.benchmarks) == len(settings.benchmarks):
+            return
+        if args.out and not args.compare:
+            partial.write(args.out)
+        if generations_path is not None:
+            generations_path.write_text(json.dumps(generations, indent=1) + "\n", encoding="utf-8")
+        if (args.out and not args.compare) or generations_path is not None:
+            done = ", ".join(b.name for b in partial.benchmarks)
+            log.info("results so far (%s) written; the final ones replace them", done)
+
     report, generations = evaluate_model(
-        sampler, settings, sandbox, label=spec, progress=PhaseDisplay(), checkpoint=checkpoint
+        sampler,
+        settings,
+        sandbox,
+        label=spec,
+        progress=PhaseDisplay(),
+        checkpoint=checkpoint,
+        on_benchmark=keep_partial,
     )
-    if args.save_generations:
-        path = Path(args.save_generations)
-        if args.compare:
-            path = path.with_name(f"{path.stem}.{Path(spec).name}{path.suffix}")
-        path.write_text(json.dumps(generations, indent=1) + "\n", encoding="utf-8")
-        print(f"generations written to {path}", file=sys.stderr)
+    if generations_path is not None:
+        generations_path.write_text(json.dumps(generations, indent=1) + "\n", encoding="utf-8")
+        print(f"generations written to {generations_path}", file=sys.stderr)
     return report
 
 

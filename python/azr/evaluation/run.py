@@ -254,8 +254,13 @@ def evaluate_model(
     progress: PhaseDisplay | None = None,
     checkpoint: Mapping[str, Any] | None = None,
     shard: tuple[int, int] = (0, 1),
+    on_benchmark: Callable[[EvalReport, dict[str, dict[str, list[str]]]], None] | None = None,
 ) -> tuple[EvalReport, dict[str, dict[str, list[str]]]]:
     """Generate ``settings.n`` samples per problem, grade them, and report pass@k.
+
+    Each benchmark's result is logged as soon as it is graded, and ``on_benchmark`` (if given) gets the
+    report and generations of the benchmarks done so far: a full evaluation of a slow model takes hours
+    on a CPU, and a run stopped in its last benchmark should not lose the earlier ones.
 
     Also returns the generations (benchmark -> problem id -> texts, CRUXEval's generations format)
     so they can be saved and re-scored with :func:`evaluate_answers`. ``progress`` shows one display
@@ -291,8 +296,20 @@ def evaluate_model(
                 texts.extend([s.text for s in group] for group in samples)
         generations[bench.name] = dict(zip([bench.ids[i] for i in positions], texts, strict=True))
         results.append(_score(bench, positions, texts, settings.ks, display))
+        done = results[-1]
+        passed = ", ".join(f"pass@{k} {v:.3f}" for k, v in done.pass_at().items() if v is not None)
+        part = f" (shard {index + 1} of {count})" if count > 1 else ""
+        log.info("%s%s: %s over %d problems (%d unparsed)", bench.name, part, passed, len(done.ids), done.unparsed)
+        if on_benchmark is not None:
+            on_benchmark(_report(label, results, settings, checkpoint), generations)
+    return _report(label, results, settings, checkpoint), generations
+
+
+def _report(
+    label: str, results: list[BenchmarkResult], settings: EvalSettings, checkpoint: Mapping[str, Any] | None
+) -> EvalReport:
     loaded = dict(checkpoint) if checkpoint is not None else None
-    return EvalReport(label, results, settings.ks, settings.to_json(), checkpoint=loaded), generations
+    return EvalReport(label, list(results), settings.ks, settings.to_json(), checkpoint=loaded)
 
 
 def merge_shards(
