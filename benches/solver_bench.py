@@ -33,12 +33,11 @@ from proposal_bench import step0_trainer
 
 from azr.sampling.base import GenerationConfig
 from azr.selfplay.config import DEFAULT_MODEL
-from azr.selfplay.phases import solver_reward
+from azr.selfplay.phases import grades, solver_reward
 from azr.selfplay.trainer import Trainer
 from azr.verify.grading import Grade, Verdict
-from azr.verify.parsing import FormatError, Parsed, parse_generation
 from azr.verify.prompts import SolverExample
-from azr.verify.tasks import Role, Task, TaskType
+from azr.verify.tasks import Task, TaskType
 from azr.verify.tasktypes import spec
 
 TYPES = (TaskType.DEDUCTION, TaskType.ABDUCTION, TaskType.INDUCTION)
@@ -85,7 +84,7 @@ def main() -> None:
         print(f"\n== style {style}: {len(texts)} replies, {tokens} tokens in {seconds:.0f} s")
         # The same replies graded under both parses, so the table shows what the tags requirement costs.
         for strict in PARSES:
-            graded = grade_with_reasons(trainer, replied, texts, strict)
+            graded = grades(trainer.verifier, replied, texts, strict=strict)
             if strict == config.selfplay.require_answer_tags:
                 saved += [
                     {"style": style, "type": str(task.task_type), "task": dataclasses.asdict(task.triple)}
@@ -115,22 +114,6 @@ def main() -> None:
     if args.save:
         Path(args.save).write_text(json.dumps(saved, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
         print(f"{len(saved)} replies with their verdicts written to {args.save}")
-
-
-def grade_with_reasons(trainer: Trainer, tasks: list[Task], texts: list[str], strict: bool) -> list[Grade]:
-    """Each reply graded as training grades it (``strict``: ``selfplay.require_answer_tags``), with the
-    reason: the parser's for a reply it rejects, else the verifier's."""
-    parsed = [
-        parse_generation(text, task.task_type, Role.SOLVE, require_answer_tags=strict)
-        for task, text in zip(tasks, texts, strict=True)
-    ]
-    answers = [
-        spec(t.task_type).answer(p) if isinstance(p, Parsed) else None for t, p in zip(tasks, parsed, strict=True)
-    ]
-    graded = trainer.verifier.grade(tasks, answers)
-    return [
-        Grade.format_error(p.reason) if isinstance(p, FormatError) else g for p, g in zip(parsed, graded, strict=True)
-    ]
 
 
 def collect_tasks(trainer: Trainer, wanted: int, rounds: int, seed: int) -> dict[TaskType, list[Task]]:

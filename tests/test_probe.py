@@ -250,3 +250,23 @@ def test_a_run_holds_the_probe_out_and_logs_it_at_each_evaluation(taught_model_d
         for t in ("deduction", "abduction", "induction"):
             assert 0.0 <= row[f"probe/{t}/accuracy"] <= 1.0
             assert 0.0 <= row[f"probe/{t}/format_error_rate"] <= 1.0
+
+
+def test_solver_grades_carry_the_parsers_or_the_verifiers_reason(sandbox) -> None:
+    """``phases.grades`` (what benches/solver_bench.py counts errors by): the verdicts of ``phases.grade``,
+    with the reason a reply failed: the parser's when it found no block, the verifier's when the block holds
+    no plain data (an unquoted string)."""
+    from azr.selfplay.phases import grade, grades
+    from azr.verify.grading import Verdict
+
+    task = Task(TaskType.DEDUCTION, "def f(s):\n    return s[::-1]", ("'ab'",), ("'ba'",))
+    replies = [
+        "<think>reversed</think>\n<answer>\n```output\n'ba'\n```\n</answer>",
+        "<think>reversed</think>\n<answer>\n```output\nba\n```\n</answer>",
+        "<think>it is 'ba'</think>\n</answer>",
+    ]
+    graded = grades(Verifier(sandbox), [task] * 3, replies, strict=False)
+    assert [g.verdict for g in graded] == grade(Verifier(sandbox), [task] * 3, replies, strict=False)
+    assert [g.verdict for g in graded] == [Verdict.ACCEPTED, Verdict.FORMAT_ERROR, Verdict.FORMAT_ERROR]
+    assert "not a plain data literal" in graded[1].reason
+    assert graded[2].reason.startswith("expected 1 ```output block")

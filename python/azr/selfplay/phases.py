@@ -35,7 +35,7 @@ from azr.selfplay.config import SamplerConfig, SelfPlayConfig
 from azr.selfplay.context import ContextWindow, too_long
 from azr.selfplay.prompts import proposer_prompt, solver_prompt
 from azr.verify import values
-from azr.verify.grading import Verdict, Verifier
+from azr.verify.grading import Grade, Verdict, Verifier
 from azr.verify.parsing import FormatError, Parsed, parse_generation
 from azr.verify.rewards import composite_reward, learnability_from_counts
 from azr.verify.tasks import Role, Task, TaskType
@@ -212,11 +212,23 @@ def _split(flat: Sequence[_T], sizes: Mapping[TaskType, int]) -> dict[TaskType, 
 def grade(verifier: Verifier, tasks: Sequence[Task], texts: Sequence[str], *, strict: bool) -> list[Verdict]:
     """Verdicts for solver completions ``texts[k]`` on ``tasks[k]`` (of any types), all verified by
     execution in one sandbox batch. ``strict``: ``selfplay.require_answer_tags``."""
-    answers = []
-    for task, text in zip(tasks, texts, strict=True):
-        parsed = parse_generation(text, task.task_type, Role.SOLVE, require_answer_tags=strict)
-        answers.append(spec(task.task_type).answer(parsed) if isinstance(parsed, Parsed) else None)
-    return [result.verdict for result in verifier.grade(tasks, answers)]
+    return [result.verdict for result in grades(verifier, tasks, texts, strict=strict)]
+
+
+def grades(verifier: Verifier, tasks: Sequence[Task], texts: Sequence[str], *, strict: bool) -> list[Grade]:
+    """:func:`grade` with the reasons: a reply the parser rejects is a format error with the parser's
+    reason, any other is the verifier's grade."""
+    parsed = [
+        parse_generation(text, task.task_type, Role.SOLVE, require_answer_tags=strict)
+        for task, text in zip(tasks, texts, strict=True)
+    ]
+    answers = [
+        spec(t.task_type).answer(p) if isinstance(p, Parsed) else None for t, p in zip(tasks, parsed, strict=True)
+    ]
+    graded = verifier.grade(tasks, answers)
+    return [
+        Grade.format_error(p.reason) if isinstance(p, FormatError) else g for p, g in zip(parsed, graded, strict=True)
+    ]
 
 
 def solver_reward(verdict: Verdict, selfplay: SelfPlayConfig) -> float:
