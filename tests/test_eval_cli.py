@@ -260,3 +260,34 @@ def test_the_default_batch_follows_the_backend() -> None:
     ]:
         args = parser.parse_args(["eval", "--benchmarks", "humaneval", *argv])
         assert settings_from_args(args).batch_size == expected
+
+
+def test_the_kv_cache_flag_sizes_vllms_cache_and_is_refused_where_it_cannot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--kv-cache-gib reaches the vLLM sampler in bytes; zero, negative, non-finite sizes and the
+    transformers backend (which has no such cache) exit 2 before any model is loaded."""
+    import argparse
+
+    from azr.commands.evaluate import backend_options, register, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    register(parser.add_subparsers())
+
+    def options(*argv: str) -> dict[str, object]:
+        args = parser.parse_args(["eval", "--benchmarks", "humaneval", *argv])
+        return backend_options(args, settings_from_args(args))
+
+    assert options("--backend", "vllm", "--kv-cache-gib", "0.0625")["kv_cache_memory_bytes"] == 64 << 20
+    assert options("--backend", "vllm", "--kv-cache-gib", "6")["kv_cache_memory_bytes"] == 6 << 30
+    assert "kv_cache_memory_bytes" not in options("--backend", "vllm")
+    missing = str(tmp_path / "no-such-model")  # the flag is refused before the model is looked for
+    for argv in (
+        ["--backend", "vllm", "--kv-cache-gib", "0"],
+        ["--backend", "vllm", "--kv-cache-gib", "-1"],
+        ["--backend", "vllm", "--kv-cache-gib", "nan"],
+        ["--backend", "vllm", "--kv-cache-gib", "inf"],
+        ["--kv-cache-gib", "2"],
+    ):
+        assert main(["eval", missing, "--benchmarks", "humaneval", *argv]) == 2, argv
+        assert "--kv-cache-gib" in capsys.readouterr().err, argv

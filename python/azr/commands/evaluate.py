@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import re
 import sys
 from pathlib import Path
@@ -107,6 +108,13 @@ def register(sub: Any) -> None:
         action="store_true",
         help="vLLM backend: skip torch.compile and CUDA graphs (starts in seconds; decodes slower on GPU)",
     )
+    parser.add_argument(
+        "--kv-cache-gib",
+        type=float,
+        help="vLLM backend: KV cache size in GiB (default on CPU: 1). Long generations (the published "
+        "chain-of-thought budget is 1,024 tokens) fit only a few dozen sequences in 1 GiB; a larger cache "
+        "lets the engine decode more at once",
+    )
     parser.add_argument("--device", help="transformers backend: cpu, cuda, cuda:1, ...; unset: cuda if available")
     parser.add_argument(
         "--dtype",
@@ -141,6 +149,13 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
     if not values:
         raise ConfigError(f"{what} is empty")
     return values
+
+
+def kv_cache_bytes(gib: float) -> int:
+    """``--kv-cache-gib`` in bytes; refused unless positive and finite (vLLM would fail later, less clearly)."""
+    if not math.isfinite(gib) or gib <= 0:
+        raise ConfigError(f"--kv-cache-gib must be a positive number of GiB, got {gib}")
+    return max(1, int(gib * (1 << 30)))
 
 
 def settings_from_args(args: argparse.Namespace, benchmarks: tuple[str, ...] | None = None) -> EvalSettings:
@@ -235,19 +250,12 @@ def _answers_by_benchmark(specs: list[str], settings: EvalSettings) -> dict[str,
     return out
 
 
-def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: argparse.Namespace) -> EvalReport:
-    from azr.evaluation.run import evaluate_model
-
-    try:
-        from azr.sampling.loading import load_sampler
-    except ImportError as exc:
-        raise MissingDependencyError(
-            f"evaluating a model needs the training extra: pip install 'azr[train]' ({exc})"
-        ) from exc
-    resolved, checkpoint = resolve_checkpoint(spec)
-    if checkpoint is not None:
-        log.info("loading checkpoint %s (step %s, %s)", checkpoint["path"], checkpoint["step"], checkpoint["weights"])
-    log.info("loading %s (%s backend)", resolved, args.backend)
+def backend_options(args: argparse.Namespace, settings: EvalSettings) -> dict[str, Any]:
+    """The sampler's keyword options from the flags: precision, and per backend its batch and device
+    (transformers) or eager mode and KV cache size (vLLM). Checked before any model is loaded."""
+    if args.kv_cache_gib is not None and args.backend != "vllm":
+        raise ConfigError("--kv-cache-gib sizes vLLM's KV cache; it does nothing with --backend transformers")
+    kv_bytes = None if args.kv_cache_gib is None else kv_cache_bytes(args.kv_cache_gib)
     import torch
 
     from azr.models.precision import inference_dtype
@@ -262,8 +270,28 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
         options["dtype"] = dtype
     if args.backend == "transformers":
         options.update(batch_size=settings.batch_size, device=device)
-    elif args.enforce_eager:
-        options["enforce_eager"] = True
+    else:
+        if args.enforce_eager:
+            options["enforce_eager"] = True
+        if kv_bytes is not None:
+            options["kv_cache_memory_bytes"] = kv_bytes
+    return options
+
+
+def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: argparse.Namespace) -> EvalReport:
+    from azr.evaluation.run import evaluate_model
+
+    try:
+        from azr.sampling.loading import load_sampler
+    except ImportError as exc:
+        raise MissingDependencyError(
+            f"evaluating a model needs the training extra: pip install 'azr[train]' ({exc})"
+        ) from exc
+    options = backend_options(args, settings)
+    resolved, checkpoint = resolve_checkpoint(spec)
+    if checkpoint is not None:
+        log.info("loading checkpoint %s (step %s, %s)", checkpoint["path"], checkpoint["step"], checkpoint["weights"])
+    log.info("loading %s (%s backend)", resolved, args.backend)
     sampler = load_sampler(resolved, backend=args.backend, **options)
     generations_path = Path(args.save_generations) if args.save_generations else None
     if generations_path is not None and args.compare:
