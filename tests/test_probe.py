@@ -270,3 +270,28 @@ def test_solver_grades_carry_the_parsers_or_the_verifiers_reason(sandbox) -> Non
     assert [g.verdict for g in graded] == [Verdict.ACCEPTED, Verdict.FORMAT_ERROR, Verdict.FORMAT_ERROR]
     assert "not a plain data literal" in graded[1].reason
     assert graded[2].reason.startswith("expected 1 ```output block")
+
+
+def test_seeding_rounds_only_propose_validate_and_admit(taught_model_dir, tmp_path) -> None:
+    """Nothing is trained while seeding, so a round makes only the proposer's sampler calls (each with the
+    proposal budget, 64 tokens here, never the solver's 40) and admits its valid proposals."""
+    from test_trainer import small
+
+    from azr.selfplay.trainer import Trainer
+
+    trainer = Trainer(
+        load_config(None, small(taught_model_dir, 1, "selfplay.seed_buffer_size=3", "selfplay.max_seeding_rounds=2")),
+        tmp_path / "run",
+    )
+    budgets: list[int] = []
+    real_generate = trainer.sampler.generate
+
+    def recording(prompts, config, progress=None):  # the real sampler, its budgets noted
+        budgets.append(config.max_new_tokens)
+        return real_generate(prompts, config, progress)
+
+    trainer.sampler.generate = recording  # type: ignore[method-assign]
+    sizes = trainer.buffers.sizes()
+    trainer.seed_buffers()
+    assert budgets and set(budgets) == {64}
+    assert trainer.buffers.sizes() != sizes  # the taught model's valid proposals were admitted
