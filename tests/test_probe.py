@@ -295,3 +295,25 @@ def test_seeding_rounds_only_propose_validate_and_admit(taught_model_dir, tmp_pa
     trainer.seed_buffers()
     assert budgets and set(budgets) == {64}
     assert trainer.buffers.sizes() != sizes  # the taught model's valid proposals were admitted
+
+
+def test_the_shipped_probe_is_50_tasks_per_type_each_solved_by_its_own_answer(sandbox) -> None:
+    """configs/probes/cpu-long-qwen2.5-coder-0.5b.jsonl (the base model's proposals, validated, that the
+    hour-long CPU run and its controls solve): each task's own output, input or program, replied through
+    the solver's format, is graded right by the real sandbox, so a probe accuracy below 1 is the model's."""
+    path = Path(__file__).resolve().parents[1] / "configs" / "probes" / "cpu-long-qwen2.5-coder-0.5b.jsonl"
+    tasks = load_probe(path)
+    assert {t: sum(task.task_type == t for task in tasks) for t in TaskType} == dict.fromkeys(TaskType, 50)
+    tags = {TaskType.DEDUCTION: "output", TaskType.ABDUCTION: "input", TaskType.INDUCTION: "python"}
+    gold = {TaskType.DEDUCTION: lambda t: t.outputs[0], TaskType.ABDUCTION: lambda t: t.inputs[0]}
+    replies = [answer(tags[t.task_type], gold.get(t.task_type, lambda t: t.program)(t)) for t in tasks]
+    share = solve_probe(
+        tasks,
+        sampler=Scripted(replies),
+        verifier=Verifier(sandbox),
+        selfplay=SelfPlayConfig(),
+        max_new_tokens=160,
+        world=World(rank=0, size=1, local_rank=0),
+    )
+    metrics = probe_metrics(tasks, [share])
+    assert [metrics[f"probe/{t}/accuracy"] for t in ("deduction", "abduction", "induction")] == [1.0, 1.0, 1.0]
