@@ -267,6 +267,7 @@ def test_the_kv_cache_flag_sizes_vllms_cache_and_is_refused_where_it_cannot(
 ) -> None:
     """--kv-cache-gib reaches the vLLM sampler in bytes; zero, negative, non-finite sizes and the
     transformers backend (which has no such cache) exit 2 before any model is loaded."""
+    pytest.importorskip("torch")
     import argparse
 
     from azr.commands.evaluate import backend_options, register, settings_from_args
@@ -287,6 +288,7 @@ def test_the_kv_cache_flag_sizes_vllms_cache_and_is_refused_where_it_cannot(
         ["--backend", "vllm", "--kv-cache-gib", "-1"],
         ["--backend", "vllm", "--kv-cache-gib", "nan"],
         ["--backend", "vllm", "--kv-cache-gib", "inf"],
+        ["--backend", "vllm", "--kv-cache-gib", "1e-12"],  # would round to a cache of 1 byte
         ["--kv-cache-gib", "2"],
     ):
         assert main(["eval", missing, "--benchmarks", "humaneval", *argv]) == 2, argv

@@ -152,10 +152,11 @@ def _ints(text: str, what: str) -> tuple[int, ...]:
 
 
 def kv_cache_bytes(gib: float) -> int:
-    """``--kv-cache-gib`` in bytes; refused unless positive and finite (vLLM would fail later, less clearly)."""
-    if not math.isfinite(gib) or gib <= 0:
-        raise ConfigError(f"--kv-cache-gib must be a positive number of GiB, got {gib}")
-    return max(1, int(gib * (1 << 30)))
+    """``--kv-cache-gib`` in bytes; refused unless finite and at least 1 MiB (vLLM would fail later, less
+    clearly, on a cache that holds not even one block)."""
+    if not math.isfinite(gib) or gib * 1024 < 1:
+        raise ConfigError(f"--kv-cache-gib must be a number of GiB of at least 1/1024 (1 MiB), got {gib}")
+    return int(gib * (1 << 30))
 
 
 def settings_from_args(args: argparse.Namespace, benchmarks: tuple[str, ...] | None = None) -> EvalSettings:

@@ -413,14 +413,13 @@ class Trainer:
             self._seed_round(below, label, round_ + 1)
         log.warning("seeding stopped after %d rounds with buffers %s", sp.max_seeding_rounds, self.buffers.sizes())
 
-    def _seed_round(self, types: Sequence[TaskType], label: str, seeding_round: int) -> Generation:
+    def _seed_round(self, types: Sequence[TaskType], label: str, seeding_round: int) -> None:
         """One seeding round: propose, validate and admit what is valid. Nothing is trained while seeding,
         so the solve-rate and solve phases, whose only use is the rewards, are not run (on the default model
         at 8 proposals per type they took 162 s of a 280 s round). Proposals draw from a step's streams."""
         generate, show, rngs = self._round(types, label, seeding_round)
         proposed = self._proposals(dict.fromkeys(types, self.config.selfplay.proposals_per_type), rngs, generate, show)
         phases.admit({t: proposed[t].valid for t in types}, buffers=self.buffers, world=self.world)
-        return generate
 
     def fit(self) -> list[dict[str, float]]:
         """Train until ``run.steps``; checkpoint, log and plot along the way. Returns this call's metrics."""
