@@ -20,6 +20,7 @@ from azr.evaluation.protocols import PROTOCOLS, max_new_tokens
 from azr.evaluation.report import EvalReport, format_comparison, format_table
 from azr.evaluation.run import BENCHMARKS, EvalSettings, evaluate_answers, load_answers
 from azr.exceptions import ConfigError, MissingDependencyError
+from azr.files import write_text_atomic
 from azr.runs.progress import PhaseDisplay, logs_above_bars
 from azr.sandbox import Sandbox
 
@@ -308,7 +309,7 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
         if args.out and not args.compare:
             partial.write(args.out)
         if generations_path is not None:
-            generations_path.write_text(json.dumps(generations, indent=1) + "\n", encoding="utf-8")
+            write_text_atomic(generations_path, json.dumps(generations, indent=1) + "\n")
         if (args.out and not args.compare) or generations_path is not None:
             done = ", ".join(b.name for b in partial.benchmarks)
             log.info("results so far (%s) written; the final ones replace them", done)
@@ -323,7 +324,7 @@ def _evaluate_model(spec: str, settings: EvalSettings, sandbox: Sandbox, args: a
         on_benchmark=keep_partial,
     )
     if generations_path is not None:
-        generations_path.write_text(json.dumps(generations, indent=1) + "\n", encoding="utf-8")
+        write_text_atomic(generations_path, json.dumps(generations, indent=1) + "\n")
         print(f"generations written to {generations_path}", file=sys.stderr)
     return report
 

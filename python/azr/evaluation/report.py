@@ -21,6 +21,7 @@ from typing import Any
 from azr import __version__
 from azr.evaluation.passk import pass_at_k_mean
 from azr.exceptions import ConfigError
+from azr.files import write_text_atomic
 
 __all__ = ["BenchmarkResult", "EvalReport", "format_comparison", "format_table"]
 
@@ -128,11 +129,9 @@ class EvalReport:
         }
 
     def write(self, path: str | Path) -> Path:
-        path = Path(path)
-        if path.parent != Path():
-            path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=2) + "\n", encoding="utf-8")
-        return path
+        """Write the results JSON atomically: ``azr eval`` rewrites it after every benchmark, and a kill
+        mid-write must leave the earlier results readable."""
+        return write_text_atomic(path, json.dumps(self.to_json(), indent=2) + "\n")
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> EvalReport:

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from azr.exceptions import ModelIntegrityError, ModelNotFoundError
+from azr.files import write_text_atomic
 
 __all__ = [
     "ADAPTER_BASE_FILE",
@@ -184,7 +185,7 @@ def embedded_gguf(name: str) -> Path:
     ):
         return target
     _join(parts, target, model)
-    _write_atomic(sidecar, model.sha256 + "\n")
+    write_text_atomic(sidecar, model.sha256 + "\n")
     return target
 
 
@@ -238,14 +239,6 @@ def _join(parts: list[Path], target: Path, model: EmbeddedModel) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.chmod(tmp_name, 0o644)
-    os.replace(tmp_name, path)
 
 
 def sha256_file(path: Path) -> str:
