@@ -18,7 +18,15 @@ from azr.models.distributed import World
 from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample
 from azr.selfplay.buffer import BufferSet
 from azr.selfplay.config import SelfPlayConfig, load_config
-from azr.selfplay.probe import load_probe, probe_metrics, select_probe, solve_probe, write_probe
+from azr.selfplay.probe import (
+    load_probe,
+    probe_answers,
+    probe_metrics,
+    select_probe,
+    solve_probe,
+    task_key,
+    write_probe,
+)
 from azr.verify.grading import Verifier
 from azr.verify.tasks import Task, TaskType
 
@@ -139,7 +147,8 @@ def test_probe_metrics_grade_greedy_replies_as_training_does(sandbox) -> None:
         max_new_tokens=77,
         world=World(rank=0, size=1, local_rank=0),
     )
-    assert [j for j, _ in share] == [0, 1, 2, 3]
+    assert [a.index for a in share] == [0, 1, 2, 3]
+    assert [a.reply for a in share] == replies
     metrics = probe_metrics(TASKS, [share])
     assert metrics == {
         "probe/deduction/accuracy": 0.5,
@@ -161,10 +170,74 @@ def test_probe_metrics_grade_greedy_replies_as_training_does(sandbox) -> None:
         max_new_tokens=77,
         world=World(rank=1, size=2, local_rank=1),
     )
-    assert [j for j, _ in other] == [1, 3]
+    assert [a.index for a in other] == [1, 3]
     assert probe_metrics(TASKS, [share[0::2], other]) == metrics
     with pytest.raises(ValueError, match="verdicts for 2 of 4"):
         probe_metrics(TASKS, [other])
+
+
+def test_paired_probe_comparison_counts_the_tasks_only_one_evaluation_solved(sandbox, tmp_path, capsys) -> None:
+    """``azr metrics --paired A B`` on two evaluations' answer files: B - A per type and overall, from the
+    tasks only one of them solved, with the paired standard error; files of other tasks are refused."""
+    right = [answer("output", "6"), answer("output", "10"), answer("input", "4"), answer("python", DOUBLE)]
+    wrong = [
+        answer("output", "7"),
+        answer("output", "f(5)"),
+        answer("input", "5"),
+        answer("python", "def f(x):\n    return x"),
+    ]
+    world = World(rank=0, size=1, local_rank=0)
+
+    def evaluation(replies: list[str], name: str) -> Path:
+        share = solve_probe(
+            TASKS,
+            sampler=Scripted(replies),
+            verifier=Verifier(sandbox),
+            selfplay=SelfPlayConfig(),
+            max_new_tokens=64,
+            world=world,
+        )
+        path = tmp_path / name
+        path.write_text(json.dumps(probe_answers(TASKS, [share], source="probe.jsonl")))
+        return path
+
+    # A solves deduction 1 and abduction; B solves deduction 1 and 2 and induction.
+    a = evaluation([right[0], wrong[1], right[2], wrong[3]], "a.probe.json")
+    b = evaluation([right[0], right[1], wrong[2], right[3]], "b.probe.json")
+    record = json.loads(a.read_text())
+    assert [x["verdict"] for x in record["answers"]] == ["accepted", "format_error", "accepted", "wrong"]
+    assert record["answers"][1]["reply"] == wrong[1]
+    assert main(["metrics", "--paired", str(a), str(b)]) == 0
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in capsys.readouterr().out.splitlines()
+        if line.startswith("| ") and "---" not in line
+    }
+    # columns: tasks, A, B, only A, only B, B - A, paired SE
+    assert rows["deduction"] == ["2", "0.50", "1.00", "0", "1", "+0.50", "0.35"]
+    assert rows["abduction"] == ["1", "1.00", "0.00", "1", "0", "-1.00", "0.00"]
+    assert rows["induction"] == ["1", "0.00", "1.00", "0", "1", "+1.00", "0.00"]
+    # overall: p10 = 1/4, p01 = 2/4, SE = sqrt((0.75 - 0.0625) / 4)
+    assert rows["overall"] == ["4", "0.50", "0.75", "1", "2", "+0.25", f"{((0.75 - 0.0625) / 4) ** 0.5:.2f}"]
+
+    other = [replace(t, inputs=("9",), outputs=("18",)) if t.task_type is TaskType.ABDUCTION else t for t in TASKS]
+    share = solve_probe(
+        other,
+        sampler=Scripted(right),
+        verifier=Verifier(sandbox),
+        selfplay=SelfPlayConfig(),
+        max_new_tokens=64,
+        world=world,
+    )
+    c = tmp_path / "c.probe.json"
+    c.write_text(json.dumps(probe_answers(other, [share])))
+    assert main(["metrics", "--paired", str(a), str(c)]) == 2
+    assert "did not solve the same probe tasks" in capsys.readouterr().err
+    bad = tmp_path / "eval.json"
+    bad.write_text('{"format": "azr-eval/1", "benchmarks": {}}')
+    assert main(["metrics", "--paired", str(a), str(bad)]) == 2
+    assert "not a probe answers file" in capsys.readouterr().err
+    assert main(["metrics", "--paired", str(a), str(b), str(tmp_path)]) == 2
 
 
 def test_eval_probe_must_name_a_file_when_evaluating(tmp_path: Path) -> None:
@@ -250,6 +323,17 @@ def test_a_run_holds_the_probe_out_and_logs_it_at_each_evaluation(taught_model_d
         for t in ("deduction", "abduction", "induction"):
             assert 0.0 <= row[f"probe/{t}/accuracy"] <= 1.0
             assert 0.0 <= row[f"probe/{t}/format_error_rate"] <= 1.0
+        # Each evaluation's answers are kept task by task, and agree with its logged accuracy.
+        record = json.loads((tmp_path / "run" / "eval" / f"step-{row['step']:06d}.probe.json").read_text())
+        assert record["probe"] == str(probe)
+        assert [a["task"] for a in record["answers"]] == [task_key(t) for t in TASKS]
+        accepted = [a["verdict"] == "accepted" for a in record["answers"]]
+        assert sum(accepted) / len(TASKS) == row["probe/overall/accuracy"]
+        assert all(isinstance(a["reply"], str) for a in record["answers"])
+    assert (
+        main(["metrics", "--paired", *(str(tmp_path / "run" / "eval" / f"step-{s:06d}.probe.json") for s in (0, 1))])
+        == 0
+    )
 
 
 def test_solver_grades_carry_the_parsers_or_the_verifiers_reason(sandbox) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,7 +19,7 @@ from typing import Any
 
 from azr.jsonl import read_intact
 
-__all__ = ["DEFAULT_METRICS", "metrics_table", "register", "run", "steps_of"]
+__all__ = ["DEFAULT_METRICS", "metrics_table", "paired_probe_table", "register", "run", "steps_of"]
 
 DEFAULT_METRICS = (
     "*/propose/valid_rate",
@@ -32,6 +33,8 @@ DEFAULT_METRICS = (
 accuracy by execution, benchmark pass@1 and its unparsed rate, the in-distribution probe's accuracy."""
 
 _MISSING = "-"
+_PROBE_ANSWERS_FORMAT = "azr-probe-answers/1"  # azr.selfplay.probe.PROBE_ANSWERS_FORMAT, read without torch
+_TYPE_ORDER = {"deduction": 0, "abduction": 1, "induction": 2}
 
 
 def register(sub: Any) -> None:
@@ -43,7 +46,7 @@ def register(sub: Any) -> None:
         f"given ({_MISSING}: not logged at that step, or undefined). Exit 2 when a run has no metrics.jsonl or "
         "no metric matches.",
     )
-    parser.add_argument("runs", nargs="+", type=Path, help="run directories (azr train --run-dir)")
+    parser.add_argument("runs", nargs="*", type=Path, help="run directories (azr train --run-dir)")
     parser.add_argument(
         "--metric",
         action="append",
@@ -51,10 +54,25 @@ def register(sub: Any) -> None:
         metavar="PATTERN",
         help="a metric name or shell-style pattern, repeatable (default: " + ", ".join(DEFAULT_METRICS) + ")",
     )
+    parser.add_argument(
+        "--paired",
+        nargs=2,
+        type=Path,
+        metavar=("A", "B"),
+        help="instead: compare two probe evaluations task by task (RUN/eval/step-N.probe.json files of runs "
+        "with the same eval.probe): accuracies, tasks only one solved, B - A and its paired standard error",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.paired:
+        if args.runs or args.metrics:
+            raise ValueError("--paired compares two probe answer files; give no runs or --metric with it")
+        print(paired_probe_table(*args.paired))
+        return 0
+    if not args.runs:
+        raise ValueError("name one or more run directories (or --paired A B)")
     print(metrics_table(args.runs, args.metrics or DEFAULT_METRICS))
     return 0
 
@@ -116,3 +134,55 @@ def _format(value: object) -> str:
     if isinstance(value, float):
         return f"{value:.2f}" if math.isfinite(value) else _MISSING
     return _MISSING
+
+
+def _read_probe_answers(path: Path) -> list[dict[str, Any]]:
+    """The answers of a ``RUN/eval/step-N.probe.json`` (:func:`azr.selfplay.probe.probe_answers`), checked
+    enough that a paired table never pairs the wrong things; ValueError naming the file otherwise."""
+    try:
+        record = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"{path}: cannot be read as probe answers ({exc})") from exc
+    if not isinstance(record, dict) or record.get("format") != _PROBE_ANSWERS_FORMAT:
+        raise ValueError(f"{path}: not a probe answers file (RUN/eval/step-N.probe.json, {_PROBE_ANSWERS_FORMAT})")
+    answers = record.get("answers")
+    if not isinstance(answers, list) or not answers:
+        raise ValueError(f"{path}: not a probe answers file (RUN/eval/step-N.probe.json, {_PROBE_ANSWERS_FORMAT})")
+    for a in answers:
+        if not (isinstance(a, dict) and {"task_type", "task", "verdict"} <= a.keys()):
+            raise ValueError(f"{path}: an answer lacks task_type, task or verdict")
+    return answers
+
+
+def paired_probe_table(a: Path, b: Path) -> str:
+    """Markdown table of two probe evaluations solved on the same tasks: per task type, each one's accuracy,
+    the tasks only one of them solved, the difference B - A and its paired standard error
+    ``sqrt(p10 + p01 - (p10 - p01)^2) / sqrt(n)`` (p10, p01: the shares only A, only B solved). Tasks both
+    solve or both miss do not move the difference, which is why pairing resolves a smaller change than
+    two independent accuracies of the same n."""
+    left, right = _read_probe_answers(a), _read_probe_answers(b)
+    if [x["task"] for x in left] != [y["task"] for y in right]:
+        raise ValueError(f"{a} and {b} did not solve the same probe tasks (a different eval.probe?)")
+    lines = [
+        f"Paired probe: A = {a}, B = {b}",
+        "",
+        "| task type | tasks | A | B | only A | only B | B - A | paired SE |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    types = sorted({str(x["task_type"]) for x in left}, key=lambda t: _TYPE_ORDER.get(t, len(_TYPE_ORDER)))
+    for name in [*types, "overall"]:
+        pairs = [
+            (x["verdict"] == "accepted", y["verdict"] == "accepted")
+            for x, y in zip(left, right, strict=True)
+            if name in ("overall", x["task_type"])
+        ]
+        n = len(pairs)
+        only_a = sum(x and not y for x, y in pairs)
+        only_b = sum(y and not x for x, y in pairs)
+        p10, p01 = only_a / n, only_b / n
+        se = math.sqrt(max(p10 + p01 - (p10 - p01) ** 2, 0.0) / n)
+        acc_a, acc_b = sum(x for x, _ in pairs) / n, sum(y for _, y in pairs) / n
+        lines.append(
+            f"| {name} | {n} | {acc_a:.2f} | {acc_b:.2f} | {only_a} | {only_b} | {acc_b - acc_a:+.2f} | {se:.2f} |"
+        )
+    return "\n".join(lines)

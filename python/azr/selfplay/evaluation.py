@@ -22,7 +22,8 @@ and returns ``eval/<benchmark>/pass@1``, ``eval/<benchmark>/unparsed_rate`` (ans
 extract), ``eval/<benchmark>/parsed_accuracy`` (accuracy on the others), ``eval/overall/pass@1``
 with several benchmarks, and ``eval/seconds``. With ``eval.probe``, the in-distribution probe
 (:mod:`azr.selfplay.probe`) is solved after the benchmarks, sharded the same way:
-``probe/<type>/accuracy``, ``probe/<type>/format_error_rate``, ``probe/overall/accuracy``.
+``probe/<type>/accuracy``, ``probe/<type>/format_error_rate``, ``probe/overall/accuracy``, and each
+task's verdict and reply go to ``RUN/eval/step-N.probe.json`` (``azr metrics --paired`` compares two).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from azr.evaluation.protocols import max_new_tokens
 from azr.evaluation.report import EvalReport
 from azr.evaluation.run import EvalSettings, evaluate_model, load_benchmarks, merge_shards
 from azr.exceptions import AzrError, ConfigError
+from azr.files import write_text_atomic
 from azr.models.distributed import World, barrier, gather
 from azr.runs.directory import RunDirectory
 from azr.runs.progress import PhaseDisplay
@@ -44,7 +46,7 @@ from azr.runs.reporting import Reporter
 from azr.sampling.base import Sampler
 from azr.sandbox import Sandbox
 from azr.selfplay.config import TrainConfig
-from azr.selfplay.probe import load_probe, probe_metrics, solve_probe
+from azr.selfplay.probe import load_probe, probe_answers, probe_metrics, solve_probe
 from azr.verify.grading import Verifier
 
 __all__ = ["TrainingEvaluator", "eval_metrics", "settings_from_config"]
@@ -127,6 +129,7 @@ class TrainingEvaluator:
         except ConfigError as exc:
             raise ConfigError(f"[eval]: {exc}") from exc
         self._recorded: set[int] | None = None
+        self.probe_path = cfg.probe or None
         self.probe = load_probe(cfg.probe) if cfg.probe else []
         """The in-distribution probe's tasks (``eval.probe``), solved at each evaluation after the benchmarks."""
         self.selfplay = config.selfplay
@@ -200,10 +203,14 @@ class TrainingEvaluator:
         shards = [p for p, _, _ in parts if p is not None]
         report, generations = merge_shards(shards)
         self._write(step, report, generations)
-        self.recorded().add(step)
         values = eval_metrics(report)
         if self.probe:
-            values.update(probe_metrics(self.probe, [share for _, share, _ in parts]))
+            answers = [share for _, share, _ in parts]
+            values.update(probe_metrics(self.probe, answers))
+            record = probe_answers(self.probe, answers, source=self.probe_path)
+            path = self.run.eval_dir / f"step-{step:06d}.probe.json"
+            write_text_atomic(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
+        self.recorded().add(step)
         values["eval/seconds"] = time.perf_counter() - started
         summary = ", ".join(
             f"{k.removeprefix('eval/')} {v:.3f}"
@@ -232,4 +239,4 @@ class TrainingEvaluator:
         report.settings = {**report.settings, "step": step, "world_size": self.world.size}
         report.write(self.run.eval_dir / f"step-{step:06d}.json")
         path = self.run.eval_dir / f"step-{step:06d}.generations.json"
-        path.write_text(json.dumps(generations, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+        write_text_atomic(path, json.dumps(generations, indent=1, ensure_ascii=False) + "\n")
