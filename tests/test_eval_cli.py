@@ -65,6 +65,27 @@ def test_results_in_another_unit_are_refused(tmp_path: Path, capsys: pytest.Capt
     assert "unit 'percent'" in capsys.readouterr().err
 
 
+def test_result_and_answer_files_nested_past_the_recursion_limit_are_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A JSON file nested 100,000 deep makes Python's json raise RecursionError: a clear error, exit 2."""
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    deep_object = tmp_path / "deep-object.json"
+    deep_object.write_text('{"a": ' * 100_000 + "1" + "}" * 100_000)
+    assert main(["eval", "--compare", str(deep), str(deep)]) == 2
+    assert "not an azr eval results file" in capsys.readouterr().err
+    common = ["--benchmarks", "cruxeval-o", "--cruxeval", str(CRUXEVAL), "--limit", "3"]
+    for path in (deep, deep_object):
+        assert main(["eval", "--answers", str(path), *common]) == 2
+        assert "azr: " in capsys.readouterr().err
+    from azr.evaluation.protocols import CruxTemplates
+    from azr.exceptions import ConfigError
+
+    with pytest.raises(ConfigError, match="not a readable JSON file"):
+        CruxTemplates.load(deep_object)
+
+
 def test_eval_usage_errors_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     answers = write_json(tmp_path / "a.json", {"sample_0": ["1"]})
     cases = [

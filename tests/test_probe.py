@@ -238,6 +238,10 @@ def test_paired_probe_comparison_counts_the_tasks_only_one_evaluation_solved(san
     assert main(["metrics", "--paired", str(a), str(bad)]) == 2
     assert "not a probe answers file" in capsys.readouterr().err
     assert main(["metrics", "--paired", str(a), str(b), str(tmp_path)]) == 2
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["metrics", "--paired", str(a), str(deep)]) == 2
+    assert "cannot be read as probe answers" in capsys.readouterr().err
 
 
 def test_eval_probe_must_name_a_file_when_evaluating(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def _read_probe_answers(path: Path) -> list[dict[str, Any]]:
     enough that a paired table never pairs the wrong things; ValueError naming the file otherwise."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise ValueError(f"{path}: cannot be read as probe answers ({exc})") from exc
     if not isinstance(record, dict) or record.get("format") != _PROBE_ANSWERS_FORMAT:
         raise ValueError(f"{path}: not a probe answers file (RUN/eval/step-N.probe.json, {_PROBE_ANSWERS_FORMAT})")

@@ -93,7 +93,7 @@ class CruxTemplates:
         path = Path(path)
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             raise ConfigError(f"--cruxeval-prompts {path}: not a readable JSON file ({exc})") from exc
         if not isinstance(data, dict):
             raise ConfigError(f"--cruxeval-prompts {path}: a JSON object of the four templates, got {type(data)}")

@@ -156,7 +156,7 @@ class EvalReport:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             return cls.from_json(data)
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ConfigError(f"{path}: not an azr eval results file ({exc})") from exc
 
 

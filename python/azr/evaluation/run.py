@@ -430,12 +430,12 @@ def load_answers(path: str | Path) -> dict[str, list[object]]:
     answers: dict[str, list[object]] = {}
     try:
         data = json.loads(text)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the interpreter's limit
         data = None
     if data is None and text.lstrip().startswith("{") and "\n{" not in text.strip():
         try:
             json.loads(text)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise ConfigError(f"{path}: not valid JSON ({exc}); expected an object id -> [answers]") from exc
     if isinstance(data, dict):
         for key, value in data.items():
@@ -453,7 +453,7 @@ def load_answers(path: str | Path) -> dict[str, list[object]]:
             row = json.loads(line)
             key = row.get("task_id", row.get("id"))
             value = row["completion"] if "completion" in row else row["answer"]
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise ConfigError(f"{path}:{number}: expected {{task_id|id, completion|answer}} ({exc})") from exc
         if key is None:
             raise ConfigError(f"{path}:{number}: no task_id or id")
