@@ -188,9 +188,9 @@ def test_paired_probe_comparison_counts_the_tasks_only_one_evaluation_solved(san
     ]
     world = World(rank=0, size=1, local_rank=0)
 
-    def evaluation(replies: list[str], name: str) -> Path:
+    def evaluation(replies: list[str], name: str, tasks: list[Task] = TASKS) -> Path:
         share = solve_probe(
-            TASKS,
+            tasks,
             sampler=Scripted(replies),
             verifier=Verifier(sandbox),
             selfplay=SelfPlayConfig(),
@@ -198,7 +198,7 @@ def test_paired_probe_comparison_counts_the_tasks_only_one_evaluation_solved(san
             world=world,
         )
         path = tmp_path / name
-        path.write_text(json.dumps(probe_answers(TASKS, [share], source="probe.jsonl")))
+        path.write_text(json.dumps(probe_answers(tasks, [share], source="probe.jsonl")))
         return path
 
     # A solves deduction 1 and abduction; B solves deduction 1 and 2 and induction.
@@ -221,16 +221,7 @@ def test_paired_probe_comparison_counts_the_tasks_only_one_evaluation_solved(san
     assert rows["overall"] == ["4", "0.50", "0.75", "1", "2", "+0.25", f"{((0.75 - 0.0625) / 4) ** 0.5:.2f}"]
 
     other = [replace(t, inputs=("9",), outputs=("18",)) if t.task_type is TaskType.ABDUCTION else t for t in TASKS]
-    share = solve_probe(
-        other,
-        sampler=Scripted(right),
-        verifier=Verifier(sandbox),
-        selfplay=SelfPlayConfig(),
-        max_new_tokens=64,
-        world=world,
-    )
-    c = tmp_path / "c.probe.json"
-    c.write_text(json.dumps(probe_answers(other, [share])))
+    c = evaluation(right, "c.probe.json", other)
     assert main(["metrics", "--paired", str(a), str(c)]) == 2
     assert "did not solve the same probe tasks" in capsys.readouterr().err
     bad = tmp_path / "eval.json"
