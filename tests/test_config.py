@@ -78,6 +78,13 @@ def test_bad_files(tmp_path):
     bad.write_text("[run\nsteps = 1")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(bad)
+    # Nested past Python's recursion limit (tomllib recurses): a ConfigError, not a RecursionError.
+    deep = tmp_path / "deep.toml"
+    deep.write_text("[run]\nsteps = " + "[" * 100_000 + "]" * 100_000 + "\n")
+    with pytest.raises(ConfigError, match="nested too deeply"):
+        load_config(deep)
+    with pytest.raises(ConfigError, match="nests too deeply"):
+        load_config(None, ["run.steps=" + "[" * 100_000 + "]" * 100_000])
     table = tmp_path / "table.toml"
     table.write_text("model = 3\n")
     with pytest.raises(ConfigError, match="model must be a table"):

@@ -637,6 +637,8 @@ def _parse_value(text: str) -> Any:
         return tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
         return text
+    except RecursionError as exc:  # nested past the interpreter's recursion limit
+        raise ConfigError(f"--set value nests too deeply to read: {text[:40]}...") from exc
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
@@ -666,6 +668,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
             raise ConfigError(f"config file not found: {path}") from exc
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+        except RecursionError as exc:  # nested past the interpreter's recursion limit
+            raise ConfigError(f"{path}: invalid TOML: nested too deeply to read") from exc
     apply_overrides(data, overrides or [])
     return TrainConfig.model_validate(data)
 
