@@ -25,3 +25,16 @@ def test_a_write_that_fails_midway_keeps_the_old_contents(tmp_path: Path) -> Non
         write_text_atomic(target, "x" * 100_000 + "\ud800")
     assert target.read_text(encoding="utf-8") == '{"kept": true}\n'
     assert [p.name for p in tmp_path.iterdir()] == ["results.json"]
+
+
+def test_a_symlink_is_followed_and_an_existing_files_mode_kept(tmp_path: Path) -> None:
+    real = tmp_path / "real.json"
+    real.write_text("old\n", encoding="utf-8")
+    real.chmod(0o600)
+    link = tmp_path / "link.json"
+    link.symlink_to(real)
+    write_text_atomic(link, "new\n")
+    assert link.is_symlink() and real.read_text(encoding="utf-8") == "new\n"
+    assert real.stat().st_mode & 0o777 == 0o600
+    fresh = write_text_atomic(tmp_path / "fresh.json", "x")
+    assert fresh.stat().st_mode & 0o777 == 0o644

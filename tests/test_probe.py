@@ -229,6 +229,14 @@ def test_paired_probe_comparison_counts_the_tasks_only_one_evaluation_solved(san
     assert main(["metrics", "--paired", str(a), str(bad)]) == 2
     assert "not a probe answers file" in capsys.readouterr().err
     assert main(["metrics", "--paired", str(a), str(b), str(tmp_path)]) == 2
+    # Hand-edited answers of the wrong kind: refused, never counted as unsolved.
+    for field, value in (("verdict", True), ("verdict", "ACCEPTED"), ("task_type", None)):
+        edited = json.loads(a.read_text())
+        edited["answers"][0][field] = value
+        bad.write_text(json.dumps(edited))
+        assert main(["metrics", "--paired", str(bad), str(b)]) == 2
+        err = capsys.readouterr().err
+        assert "must be strings" in err if field == "task_type" else "is not one of" in err
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
     assert main(["metrics", "--paired", str(a), str(deep)]) == 2

@@ -10,6 +10,7 @@ target in one ``os.replace`` (atomic on POSIX and Windows within one filesystem)
 from __future__ import annotations
 
 import os
+import stat
 import tempfile
 from pathlib import Path
 
@@ -17,15 +18,20 @@ __all__ = ["write_text_atomic"]
 
 
 def write_text_atomic(path: str | Path, text: str) -> Path:
-    """Write ``text`` (UTF-8) to ``path`` atomically, creating its directory; returns the path."""
+    """Write ``text`` (UTF-8) to ``path`` atomically, creating its directory; returns the path.
+
+    A symlink is followed (its target is replaced, not the link), and an existing file keeps its
+    permissions; a new one gets 0o644, as a plain write under the usual umask would."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    target = path.resolve() if path.is_symlink() else path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    mode = stat.S_IMODE(target.stat().st_mode) if target.is_file() else 0o644
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
-        os.chmod(tmp_name, 0o644)
-        os.replace(tmp_name, path)
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, target)
     except BaseException:
         Path(tmp_name).unlink(missing_ok=True)
         raise

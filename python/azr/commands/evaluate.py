@@ -369,7 +369,7 @@ def _run(args: argparse.Namespace) -> int:
         a, b = reports
         both = {"a": a.to_json(), "b": b.to_json()}
         if args.out:
-            Path(args.out).write_text(json.dumps(both, indent=2) + "\n", encoding="utf-8")
+            write_text_atomic(args.out, json.dumps(both, indent=2) + "\n")
         print(json.dumps(both) if args.json else format_comparison(a, b))
         return 0
     settings = settings_from_args(args)

@@ -35,6 +35,7 @@ accuracy by execution, benchmark pass@1 and its unparsed rate, the in-distributi
 _MISSING = "-"
 _PROBE_ANSWERS_FORMAT = "azr-probe-answers/1"  # azr.selfplay.probe.PROBE_ANSWERS_FORMAT, read without torch
 _TYPE_ORDER = {"deduction": 0, "abduction": 1, "induction": 2}
+_VERDICTS = frozenset({"accepted", "wrong", "format_error"})  # azr.verify.grading.Verdict's values
 
 
 def register(sub: Any) -> None:
@@ -141,16 +142,20 @@ def _read_probe_answers(path: Path) -> list[dict[str, Any]]:
     enough that a paired table never pairs the wrong things; ValueError naming the file otherwise."""
     try:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeError, json.JSONDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
+    except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8, or a huge integer
         raise ValueError(f"{path}: cannot be read as probe answers ({exc})") from exc
     if not isinstance(record, dict) or record.get("format") != _PROBE_ANSWERS_FORMAT:
         raise ValueError(f"{path}: not a probe answers file (RUN/eval/step-N.probe.json, {_PROBE_ANSWERS_FORMAT})")
     answers = record.get("answers")
     if not isinstance(answers, list) or not answers:
         raise ValueError(f"{path}: not a probe answers file (RUN/eval/step-N.probe.json, {_PROBE_ANSWERS_FORMAT})")
-    for a in answers:
+    for number, a in enumerate(answers):
         if not (isinstance(a, dict) and {"task_type", "task", "verdict"} <= a.keys()):
-            raise ValueError(f"{path}: an answer lacks task_type, task or verdict")
+            raise ValueError(f"{path}: answer {number} lacks task_type, task or verdict")
+        if not isinstance(a["task_type"], str) or not isinstance(a["task"], str):
+            raise ValueError(f"{path}: answer {number}: task_type and task must be strings")
+        if a["verdict"] not in _VERDICTS:
+            raise ValueError(f"{path}: answer {number}: verdict {a['verdict']!r} is not one of {sorted(_VERDICTS)}")
     return answers
 
 
@@ -169,7 +174,7 @@ def paired_probe_table(a: Path, b: Path) -> str:
         "| task type | tasks | A | B | only A | only B | B - A | paired SE |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    types = sorted({str(x["task_type"]) for x in left}, key=lambda t: _TYPE_ORDER.get(t, len(_TYPE_ORDER)))
+    types = sorted({x["task_type"] for x in left}, key=lambda t: _TYPE_ORDER.get(t, len(_TYPE_ORDER)))
     for name in [*types, "overall"]:
         pairs = [
             (x["verdict"] == "accepted", y["verdict"] == "accepted")
