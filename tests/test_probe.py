@@ -19,6 +19,7 @@ from azr.sampling.base import GenerationConfig, Progress, Prompt, Sample
 from azr.selfplay.buffer import BufferSet
 from azr.selfplay.config import SelfPlayConfig, load_config
 from azr.selfplay.probe import (
+    ProbeAnswer,
     load_probe,
     probe_answers,
     probe_metrics,
@@ -52,6 +53,18 @@ class Scripted:
         self.configs.append(config)
         out = [[Sample(self.replies.pop(0), [], [])] for _ in prompts]
         return out
+
+
+def solve_scripted(tasks: list[Task], replies: list[str], sandbox, max_new_tokens: int) -> list[ProbeAnswer]:
+    """Solve the probe on one rank with scripted replies, graded by the real sandbox."""
+    return solve_probe(
+        tasks,
+        sampler=Scripted(replies),
+        verifier=Verifier(sandbox),
+        selfplay=SelfPlayConfig(),
+        max_new_tokens=max_new_tokens,
+        world=World(rank=0, size=1, local_rank=0),
+    )
 
 
 def answer(block: str, body: str) -> str:
@@ -186,17 +199,9 @@ def test_paired_probe_comparison_counts_the_tasks_only_one_evaluation_solved(san
         answer("input", "5"),
         answer("python", "def f(x):\n    return x"),
     ]
-    world = World(rank=0, size=1, local_rank=0)
 
     def evaluation(replies: list[str], name: str, tasks: list[Task] = TASKS) -> Path:
-        share = solve_probe(
-            tasks,
-            sampler=Scripted(replies),
-            verifier=Verifier(sandbox),
-            selfplay=SelfPlayConfig(),
-            max_new_tokens=64,
-            world=world,
-        )
+        share = solve_scripted(tasks, replies, sandbox, 64)
         path = tmp_path / name
         path.write_text(json.dumps(probe_answers(tasks, [share], source="probe.jsonl")))
         return path
@@ -394,13 +399,5 @@ def test_the_shipped_probe_is_50_tasks_per_type_each_solved_by_its_own_answer(sa
     tags = {TaskType.DEDUCTION: "output", TaskType.ABDUCTION: "input", TaskType.INDUCTION: "python"}
     gold = {TaskType.DEDUCTION: lambda t: t.outputs[0], TaskType.ABDUCTION: lambda t: t.inputs[0]}
     replies = [answer(tags[t.task_type], gold.get(t.task_type, lambda t: t.program)(t)) for t in tasks]
-    share = solve_probe(
-        tasks,
-        sampler=Scripted(replies),
-        verifier=Verifier(sandbox),
-        selfplay=SelfPlayConfig(),
-        max_new_tokens=160,
-        world=World(rank=0, size=1, local_rank=0),
-    )
-    metrics = probe_metrics(tasks, [share])
+    metrics = probe_metrics(tasks, [solve_scripted(tasks, replies, sandbox, 160)])
     assert [metrics[f"probe/{t}/accuracy"] for t in ("deduction", "abduction", "induction")] == [1.0, 1.0, 1.0]
