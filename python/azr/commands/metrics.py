@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from azr.jsonl import read_intact
+from azr.verify.grading import Verdict
+from azr.verify.tasks import TaskType
 
 __all__ = ["DEFAULT_METRICS", "metrics_table", "paired_probe_table", "register", "run", "steps_of"]
 
@@ -33,9 +35,7 @@ DEFAULT_METRICS = (
 accuracy by execution, benchmark pass@1 and its unparsed rate, the in-distribution probe's accuracy."""
 
 _MISSING = "-"
-_PROBE_ANSWERS_FORMAT = "azr-probe-answers/1"  # azr.selfplay.probe.PROBE_ANSWERS_FORMAT, read without torch
-_TYPE_ORDER = {"deduction": 0, "abduction": 1, "induction": 2}
-_VERDICTS = frozenset({"accepted", "wrong", "format_error"})  # azr.verify.grading.Verdict's values
+_PROBE_ANSWERS_FORMAT = "azr-probe-answers/1"  # azr.selfplay.probe.PROBE_ANSWERS_FORMAT (that module loads torch)
 
 
 def register(sub: Any) -> None:
@@ -144,18 +144,17 @@ def _read_probe_answers(path: Path) -> list[dict[str, Any]]:
         record = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as exc:  # ValueError: bad JSON, UTF-8, or a huge integer
         raise ValueError(f"{path}: cannot be read as probe answers ({exc})") from exc
-    if not isinstance(record, dict) or record.get("format") != _PROBE_ANSWERS_FORMAT:
-        raise ValueError(f"{path}: not a probe answers file (RUN/eval/step-N.probe.json, {_PROBE_ANSWERS_FORMAT})")
-    answers = record.get("answers")
-    if not isinstance(answers, list) or not answers:
+    answers = record.get("answers") if isinstance(record, dict) else None
+    if not isinstance(answers, list) or not answers or record.get("format") != _PROBE_ANSWERS_FORMAT:
         raise ValueError(f"{path}: not a probe answers file (RUN/eval/step-N.probe.json, {_PROBE_ANSWERS_FORMAT})")
     for number, a in enumerate(answers):
         if not (isinstance(a, dict) and {"task_type", "task", "verdict"} <= a.keys()):
             raise ValueError(f"{path}: answer {number} lacks task_type, task or verdict")
         if not isinstance(a["task_type"], str) or not isinstance(a["task"], str):
             raise ValueError(f"{path}: answer {number}: task_type and task must be strings")
-        if a["verdict"] not in _VERDICTS:
-            raise ValueError(f"{path}: answer {number}: verdict {a['verdict']!r} is not one of {sorted(_VERDICTS)}")
+        verdicts = [str(v) for v in Verdict]
+        if a["verdict"] not in verdicts:
+            raise ValueError(f"{path}: answer {number}: verdict {a['verdict']!r} is not one of {verdicts}")
     return answers
 
 
@@ -174,10 +173,11 @@ def paired_probe_table(a: Path, b: Path) -> str:
         "| task type | tasks | A | B | only A | only B | B - A | paired SE |",
         "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    types = sorted({x["task_type"] for x in left}, key=lambda t: _TYPE_ORDER.get(t, len(_TYPE_ORDER)))
+    order = [str(t) for t in TaskType]
+    types = sorted({x["task_type"] for x in left}, key=lambda t: order.index(t) if t in order else len(order))
     for name in [*types, "overall"]:
         pairs = [
-            (x["verdict"] == "accepted", y["verdict"] == "accepted")
+            (x["verdict"] == Verdict.ACCEPTED, y["verdict"] == Verdict.ACCEPTED)
             for x, y in zip(left, right, strict=True)
             if name in ("overall", x["task_type"])
         ]

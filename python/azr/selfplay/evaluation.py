@@ -32,6 +32,7 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Any
 
 from azr.evaluation import humaneval
 from azr.evaluation.protocols import max_new_tokens
@@ -202,14 +203,12 @@ class TrainingEvaluator:
             return None
         shards = [p for p, _, _ in parts if p is not None]
         report, generations = merge_shards(shards)
-        self._write(step, report, generations)
+        answers = [share for _, share, _ in parts]
+        record = probe_answers(self.probe, answers, source=self.probe_path) if self.probe else None
+        self._write(step, report, generations, record)
         values = eval_metrics(report)
         if self.probe:
-            answers = [share for _, share, _ in parts]
             values.update(probe_metrics(self.probe, answers))
-            record = probe_answers(self.probe, answers, source=self.probe_path)
-            path = self.run.eval_dir / f"step-{step:06d}.probe.json"
-            write_text_atomic(path, json.dumps(record, indent=1, ensure_ascii=False) + "\n")
         self.recorded().add(step)
         values["eval/seconds"] = time.perf_counter() - started
         summary = ", ".join(
@@ -234,9 +233,19 @@ class TrainingEvaluator:
             self.run.plot()
         barrier(self.world)
 
-    def _write(self, step: int, report: EvalReport, generations: dict[str, dict[str, list[str]]]) -> None:
+    def _write(
+        self,
+        step: int,
+        report: EvalReport,
+        generations: dict[str, dict[str, list[str]]],
+        probe: dict[str, Any] | None,
+    ) -> None:
+        """``RUN/eval/step-N.json``, its generations and, with a probe, its answers (``step-N.probe.json``)."""
         self.run.eval_dir.mkdir(parents=True, exist_ok=True)
         report.settings = {**report.settings, "step": step, "world_size": self.world.size}
         report.write(self.run.eval_dir / f"step-{step:06d}.json")
         path = self.run.eval_dir / f"step-{step:06d}.generations.json"
         write_text_atomic(path, json.dumps(generations, indent=1, ensure_ascii=False) + "\n")
+        if probe is not None:
+            path = self.run.eval_dir / f"step-{step:06d}.probe.json"
+            write_text_atomic(path, json.dumps(probe, indent=1, ensure_ascii=False) + "\n")
