@@ -393,7 +393,12 @@ impl SnapshotImage {
         }
         // The image must never change: seal it against writes and resizing. Private
         // writable mappings stay allowed (Linux 6.7+, which PAGEMAP_SCAN needs anyway).
-        let seals = libc::F_SEAL_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
+        // F_SEAL_FUTURE_WRITE, not F_SEAL_WRITE: the latter also waits for every page of
+        // the file to lose its transient kernel references (LRU batches, reclaim, migration)
+        // and gives up with EBUSY after ~150 ms, which a loaded machine hit in CI. Nobody
+        // else holds this descriptor and it has no writable mapping, so refusing all
+        // writes from now on is the whole guarantee needed.
+        let seals = libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_SEAL;
         // SAFETY: fcntl on our own descriptor.
         if unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals) } != 0 {
             return Err(std::io::Error::last_os_error());
@@ -613,6 +618,35 @@ mod tests {
             assert!(first.matches() && same.matches() && other.matches());
             assert_eq!(c.as_ptr().read(), 6);
         }
+    }
+
+    #[test]
+    fn an_image_refuses_writes_and_resizing() {
+        let bytes = vec![7u8; 4 * PAGE];
+        // SAFETY: `bytes` is readable and not written during the call.
+        let image = unsafe { SnapshotImage::copy_of(bytes.as_ptr(), bytes.len()) }.expect("image");
+        let fd = image.file.as_raw_fd();
+        // SAFETY: plain syscalls on the image's own descriptor; each must be refused.
+        unsafe {
+            assert_eq!(
+                libc::pwrite(fd, [1u8].as_ptr().cast(), 1, 0),
+                -1,
+                "write through the descriptor"
+            );
+            assert_eq!(libc::ftruncate(fd, 0), -1, "shrink");
+            assert_eq!(libc::ftruncate(fd, (8 * PAGE) as libc::off_t), -1, "grow");
+            let shared = libc::mmap(
+                std::ptr::null_mut(),
+                PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            );
+            assert_eq!(shared, libc::MAP_FAILED, "a writable shared mapping");
+            assert_eq!(libc::fcntl(fd, libc::F_ADD_SEALS, 0), -1, "the seals are sealed");
+        }
+        assert!(image.bytes().iter().all(|&b| b == 7));
     }
 
     #[test]
