@@ -1,6 +1,7 @@
 """Valid-proposal rate of a model at step 0, per task type: what self-play has to learn from on its first step.
 
-    python benches/proposal_bench.py [--config configs/cpu-demo.toml] [--samples 48] [--set section.key=value ...]
+    python benches/proposal_bench.py [--config configs/cpu-demo.toml] [--samples 48] [--buffers RUN/buffers]
+        [--set section.key=value ...]
     PYTHONPATH=python .venv-vllm/bin/python benches/proposal_bench.py --set sampler.backend=vllm \\
         --set sampler.enforce_eager=true --model ~/.cache/azr/models/qwen2.5-coder-0.5b
 
@@ -8,7 +9,8 @@ Builds the trainer exactly as ``azr train`` would (buffers seeded with the ident
 ``--samples`` proposals per task type at temperature 1.0 through the trainer's own propose-and-validate path
 (the parser, the sandbox checks, the determinism replays: nothing relaxed), and prints per type how many
 were valid tasks, how many were format errors (and which), and how many the sandbox rejected (and why).
-No update is made.
+No update is made. ``--buffers`` starts from a run's buffers instead (copied, never written): a later
+step's proposer sees the model's own programs, e.g. the multi-argument ones induction is asked to probe.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -37,6 +40,7 @@ def main() -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--samples", type=int, default=48, help="proposals per task type")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--buffers", type=Path, help="a run's buffers directory to start from (copied)")
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     parser.add_argument("--types", default="deduction,abduction,induction", help="comma-separated task types")
     parser.add_argument("--show", type=int, default=1, help="replies to print per type and outcome")
@@ -96,8 +100,17 @@ def step0_trainer(args: argparse.Namespace, prefix: str) -> tuple[Trainer, float
         *args.overrides,
     ]
     config = load_config(args.config, overrides)
+    run_dir = Path(tempfile.mkdtemp(prefix=prefix)) / "run"
+    buffers = getattr(args, "buffers", None)
+    if buffers is not None:
+        files = sorted(Path(buffers).glob("*.jsonl"))
+        if not files:
+            raise SystemExit(f"--buffers {buffers}: no <type>.jsonl buffer files there")
+        (run_dir / "buffers").mkdir(parents=True)
+        for file in files:
+            shutil.copy(file, run_dir / "buffers" / file.name)
     started = time.perf_counter()
-    trainer = Trainer(config, Path(tempfile.mkdtemp(prefix=prefix)) / "run")
+    trainer = Trainer(config, run_dir)
     return trainer, time.perf_counter() - started
 
 

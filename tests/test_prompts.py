@@ -1,10 +1,13 @@
 """Prompts ask for exactly the format the parser reads, and carry the task's parts."""
 
+import ast
+
 import pytest
 
+from azr.sandbox import Job, Status
 from azr.selfplay.buffer import seed_tasks
 from azr.verify.parsing import Parsed, parse_generation
-from azr.verify.prompts import SYSTEM, proposer_messages, solver_messages
+from azr.verify.prompts import SYSTEM, entry_parameters, proposer_messages, solver_messages
 from azr.verify.tasks import TaskType, Triple
 
 REF = Triple("def f(s):\n    return s[::-1]", "'abc'", "'cba'")
@@ -147,3 +150,64 @@ def test_solver_example_setting_reaches_the_trainer_prompt_and_is_checked():
     assert load_config(None).selfplay.solver_example == "none"
     with pytest.raises(ConfigError, match="solver_example"):
         load_config(None, ["selfplay.solver_example=quoted"])
+
+
+@pytest.mark.parametrize(
+    ("program", "expected"),
+    [
+        ("def f(s):\n    return s", (["s"], [])),
+        ("def f(words, n=2):\n    return words", (["words"], ["n"])),
+        ("def f(a, /, b, c=1):\n    return a", (["a", "b"], ["c"])),
+        ("def f(a):\n    return a\n\ndef f(a, b):\n    return b", (["a", "b"], [])),  # the last one is called
+        ("def g(a, b):\n    return a", None),
+        ("def f(*args):\n    return args", None),
+        ("def f(a, *, key):\n    return a", None),
+        ("def f(s:\n", None),  # does not parse
+        ("x = " + "(" * 100_000 + "1" + ")" * 100_000 + "\ndef f(s):\n    return s", None),  # too deep to parse
+        ("def f(s):\x00", None),
+    ],
+)
+def test_entry_parameters_read_the_program_and_never_raise_on_model_text(program, expected):
+    assert entry_parameters(program) == expected
+
+
+@pytest.mark.parametrize(
+    ("program", "arity", "named"),
+    [
+        ("def f(s):\n    return s", 1, "e.g. `[1, 2], 3` for f([1, 2], 3)"),
+        ("def f(s, n=2):\n    return s", 1, "e.g. `[1, 2], 3` for f([1, 2], 3)"),
+        ("def f(s, n, k=2):\n    return s", 2, "`f` takes 2 arguments, `s` and `n`: each input is a value for `s`"),
+        ("def f(words, n):\n    return words[:n]", 2, "`f` takes 2 arguments, `words` and `n`"),
+        ("def f(a, b, c, d):\n    return a", 3, "`f` takes 4 arguments, `a`, `b`, `c` and `d`"),
+        ("def f(*xs):\n    return xs", 1, "e.g. `[1, 2], 3` for f([1, 2], 3)"),
+    ],
+)
+def test_induction_proposer_names_the_parameters_and_shows_an_example_of_the_same_arity(program, arity, named):
+    """A one-argument worked example taught Qwen2.5-Coder-0.5B one-argument inputs for two-argument
+    programs (6% valid on a run's buffers); the example now takes as many arguments as the program, and
+    two or more required arguments are named."""
+    for style in ("quoted", "exchange"):
+        messages = proposer_messages(TaskType.INDUCTION, [], program=program, n_inputs=4, example=style)
+        request = messages[-1]["content"]
+        assert named in request
+        reply = messages[2]["content"] if style == "exchange" else request.split("a complete reply is:\n", 1)[1]
+        parsed = parse_generation(reply.split("\n\nNow write", 1)[0], TaskType.INDUCTION, "propose", n_inputs=4)
+        assert isinstance(parsed, Parsed), parsed
+        for text in parsed.inputs:
+            call = ast.parse(f"f({text})", mode="eval").body
+            assert isinstance(call, ast.Call) and len(call.args) == arity, text
+
+
+@pytest.mark.parametrize("n_inputs", [4, 12])
+def test_every_worked_induction_example_runs_on_its_own_program(sandbox, n_inputs):
+    """The inputs a worked example shows (and those made past its list) are calls its program accepts:
+    an example the sandbox would reject teaches the proposer to write rejected tasks."""
+    for program in ("def f(s):\n    return s", "def f(a, b):\n    return a", "def f(a, b, c):\n    return a"):
+        reply = proposer_messages(TaskType.INDUCTION, [], program=program, n_inputs=n_inputs, example="exchange")[2]
+        example_request = proposer_messages(TaskType.INDUCTION, [], program=program, example="exchange")[1]
+        shown = example_request["content"].split("```python\n", 1)[1].split("\n```", 1)[0]
+        parsed = parse_generation(reply["content"], TaskType.INDUCTION, "propose", n_inputs=n_inputs)
+        assert isinstance(parsed, Parsed) and len(set(parsed.inputs)) == n_inputs
+        for text in parsed.inputs:
+            result = sandbox.run(Job(shown, f"f({text})"))
+            assert result.status is Status.OK, (shown, text, result.error_message)

@@ -8,13 +8,23 @@ blocks) follows the Absolute Zero paper.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ast
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from azr.chat import Message
 from azr.verify.tasks import TaskType, Triple
 
-__all__ = ["EXAMPLE_PROGRAM", "SYSTEM", "ExampleStyle", "SolverExample", "proposer_messages", "solver_messages"]
+__all__ = [
+    "EXAMPLE_PROGRAM",
+    "SYSTEM",
+    "ExampleStyle",
+    "SolverExample",
+    "entry_parameters",
+    "proposer_messages",
+    "solver_messages",
+]
 
 ExampleStyle = Literal["quoted", "exchange"]
 """How a proposer prompt shows its worked example (``selfplay.proposer_example``)."""
@@ -62,8 +72,62 @@ def _messages(user: str, *kinds: str) -> list[Message]:
 EXAMPLE_PROGRAM = "def f(words, n):\n    return [w[::-1] for w in words if len(w) > n]"
 _EXAMPLE_INPUT = "['apple', 'fig', 'kiwi'], 3"
 _EXAMPLE_REFERENCE = Triple("def f(a, b):\n    return a * b", "3, 4", "12")  # the exchange's example request
-_EXAMPLE_INDUCTION_PROGRAM = "def f(s):\n    return s.count('a')"
-_EXAMPLE_INDUCTION_INPUTS = ("'banana'", "'xyz'", "''", "'aaa'", "'Ada'", "'abracadabra'", "'a b a'", "'grape'")
+
+
+@dataclass(frozen=True)
+class _InductionExample:
+    """A worked induction proposal: the program, the reply's reasoning, message and inputs (``more(k)``
+    makes the k-th input past those listed)."""
+
+    program: str
+    think: str
+    message: str
+    inputs: tuple[str, ...]
+    more: Callable[[int], str]
+
+
+# By the number of required arguments of the program to probe: the 0.5B model copies the shape of the
+# example's inputs, so a one-argument example taught one-argument inputs for two-argument programs
+# (docs/train.md, "Induction proposals").
+_INDUCTION_EXAMPLES = {
+    1: _InductionExample(
+        "def f(s):\n    return s.count('a')",
+        "f counts the letter 'a'.",
+        "It counts one particular letter.",
+        ("'banana'", "'xyz'", "''", "'aaa'", "'Ada'", "'abracadabra'", "'a b a'", "'grape'"),
+        lambda k: repr("a" * k),
+    ),
+    2: _InductionExample(
+        "def f(s, n):\n    return s[:n]",
+        "f keeps the first n characters of s.",
+        "It keeps the beginning of the text.",
+        ("'banana', 3", "'xyz', 1", "'', 2", "'aaa', 0", "'Ada', 5", "'abracadabra', 4", "'a b a', 2", "'grape', 1"),
+        lambda k: f"{'a' * k!r}, {k}",
+    ),
+    3: _InductionExample(
+        "def f(s, old, new):\n    return s.replace(old, new)",
+        "f replaces every old in s with new.",
+        "It swaps one piece of text for another.",
+        (
+            "'banana', 'a', 'o'",
+            "'xyz', 'a', 'b'",
+            "'', 'a', 'b'",
+            "'aaa', 'aa', 'b'",
+            "'Ada', 'A', 'E'",
+            "'abracadabra', 'bra', ''",
+            "'a b a', ' ', '-'",
+            "'grape', 'grape', 'fig'",
+        ),
+        lambda k: f"{'a' * k!r}, 'a', 'b'",
+    ),
+}
+
+
+def _induction_example(program: str) -> _InductionExample:
+    """The worked example whose program takes as many arguments as ``program`` (one, two, or three or more)."""
+    params = entry_parameters(program)
+    arity = len(params[0]) if params is not None else 1
+    return _INDUCTION_EXAMPLES[min(max(arity, 1), 3)]
 
 
 def _worked_example(*blocks: tuple[str, str], think: str = "One or two sentences.") -> str:
@@ -117,25 +181,26 @@ def proposer_messages(
 
     Deduction and abduction proposers see ``references`` (past tasks of that type) and write a new
     program plus one input. The induction proposer gets one ``program`` and writes ``n_inputs``
-    inputs that reveal what it does, plus a short message hinting at it. ``example`` says how the
+    inputs that reveal what it does, plus a short message hinting at it; its worked example takes as many
+    arguments as ``program``. ``example`` says how the
     worked example of a complete reply is shown (see ``_proposer_messages``).
     """
     task_type = TaskType(task_type)
     if task_type is TaskType.INDUCTION:
         if program is None:
             raise ValueError("the induction proposer needs a program")
-        fixed = _EXAMPLE_INDUCTION_INPUTS
-        inputs = [fixed[k] if k < len(fixed) else repr("a" * k) for k in range(n_inputs)]
+        shown = _induction_example(program)
+        inputs = [shown.inputs[k] if k < len(shown.inputs) else shown.more(k) for k in range(n_inputs)]
         # The message first: after a run of input blocks the model tends to stop without one.
-        blocks = [("message", "It counts one particular letter."), *(("input", t) for t in inputs)]
-        intro = f"For example, for the program\n{_fence('python', _EXAMPLE_INDUCTION_PROGRAM)}\na complete reply is:"
+        blocks = [("message", shown.message), *(("input", t) for t in inputs)]
+        intro = f"For example, for the program\n{_fence('python', shown.program)}\na complete reply is:"
         return _proposer_messages(
             example,
             _induction_request(program, n_inputs, example),
-            _induction_request(_EXAMPLE_INDUCTION_PROGRAM, n_inputs, example),
+            _induction_request(shown.program, n_inputs, example),
             intro,
             blocks,
-            "f counts the letter 'a'.",
+            shown.think,
             "message",
             "input",
         )
@@ -178,6 +243,53 @@ def _task_request(task_type: TaskType, references: Sequence[Triple], style: Exam
     )
 
 
+def entry_parameters(program: str, entry: str = "f") -> tuple[list[str], list[str]] | None:
+    """The required and the optional parameter names of ``program``'s top-level ``def f``, or None when it
+    does not parse, defines no such function, or takes ``*args``/``**kwargs``/keyword-only parameters
+    (whose calls no short sentence describes). The last definition counts: it is the one called."""
+    try:
+        tree = ast.parse(program)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):  # model text: never raise on it
+        return None
+    defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == entry]
+    if not defs:
+        return None
+    args = defs[-1].args
+    if args.vararg or args.kwarg or args.kwonlyargs:
+        return None
+    names = [a.arg for a in (*args.posonlyargs, *args.args)]
+    required = len(names) - len(args.defaults)
+    return names[:required], names[required:]
+
+
+def _call_shape(program: str) -> str:
+    """How an input for ``program``'s ``f`` must look. A program of two or more required arguments gets
+    them named: with the worked example of the same arity, 67% of Qwen2.5-Coder-0.5B's induction
+    proposals on a run's buffers were valid with the names, 58% without (48 each; docs/train.md). Other
+    programs keep the generic line, word for word: the end-to-end learning test's tiny model is taught
+    on these prompts, and a new line for its one-argument programs left it nothing to learn."""
+    generic = "Each input is the argument text of a call, e.g. `[1, 2], 3` for f([1, 2], 3)."
+    params = entry_parameters(program)
+    if params is None or len(params[0]) < 2:
+        return generic
+    required, optional = params
+    quoted = [f"`{n}`" for n in required]
+    if len(required) == 2:
+        shape = (
+            f"`f` takes 2 arguments, {quoted[0]} and {quoted[1]}: each input is a value for {quoted[0]}, "
+            f"a comma, then a value for {quoted[1]}"
+        )
+    else:
+        shape = (
+            f"`f` takes {len(required)} arguments, {', '.join(quoted[:-1])} and {quoted[-1]}: each input is "
+            "a value for each of them, in that order, separated by commas"
+        )
+    shape += ", as written inside the parentheses of a call f(...)."
+    if optional:
+        shape += f" ({' and '.join(f'`{n}`' for n in optional)} may be left out.)"
+    return shape
+
+
 def _induction_request(program: str, n_inputs: int, style: ExampleStyle) -> str:
     return (
         "Here is a Python program:\n"
@@ -185,7 +297,7 @@ def _induction_request(program: str, n_inputs: int, style: ExampleStyle) -> str:
         f"Write {n_inputs} different inputs for `f` that together reveal what it does, and a one-"
         "sentence message that hints at its purpose without giving the code away. Someone will "
         "see some of the inputs with their outputs and your message, and must write the program.\n"
-        "Each input is the argument text of a call, e.g. `[1, 2], 3` for f([1, 2], 3).\n"
+        f"{_call_shape(program)}\n"
         + _closing(
             style,
             f"{n_inputs} ```input blocks and one ```message block",
