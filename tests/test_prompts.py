@@ -165,6 +165,7 @@ def test_solver_example_setting_reaches_the_trainer_prompt_and_is_checked():
         ("def f(s:\n", None),  # does not parse
         ("x = " + "(" * 100_000 + "1" + ")" * 100_000 + "\ndef f(s):\n    return s", None),  # too deep to parse
         ("def f(s):\x00", None),
+        ("def f(s, n):\n    return '\\d' + s", (["s", "n"], [])),  # an invalid escape warns; read all the same
     ],
 )
 def test_entry_parameters_read_the_program_and_never_raise_on_model_text(program, expected):
@@ -177,6 +178,7 @@ def test_entry_parameters_read_the_program_and_never_raise_on_model_text(program
         ("def f(s):\n    return s", 1, "e.g. `[1, 2], 3` for f([1, 2], 3)"),
         ("def f(s, n=2):\n    return s", 1, "e.g. `[1, 2], 3` for f([1, 2], 3)"),
         ("def f(s, n, k=2):\n    return s", 2, "`f` takes 2 arguments, `s` and `n`: each input is a value for `s`"),
+        ("def f(s, n, k=2):\n    return s", 2, "It also accepts `k`, which may be left out."),
         ("def f(words, n):\n    return words[:n]", 2, "`f` takes 2 arguments, `words` and `n`"),
         ("def f(a, b, c, d):\n    return a", 3, "`f` takes 4 arguments, `a`, `b`, `c` and `d`"),
         ("def f(*xs):\n    return xs", 1, "e.g. `[1, 2], 3` for f([1, 2], 3)"),

@@ -391,8 +391,8 @@ impl SnapshotImage {
             }
             written += n;
         }
-        // The image must never change: seal it against writes and resizing. Private
-        // writable mappings stay allowed (Linux 6.7+, which PAGEMAP_SCAN needs anyway).
+        // The image must never change: seal it against writes and resizing. The private
+        // writable mappings over guest memory stay allowed (copy-on-write never reaches the file).
         // F_SEAL_FUTURE_WRITE, not F_SEAL_WRITE: the latter also waits for every page of
         // the file to lose its transient kernel references (LRU batches, reclaim, migration)
         // and gives up with EBUSY after ~150 ms, which a loaded machine hit in CI. Nobody
@@ -644,6 +644,13 @@ mod tests {
                 0,
             );
             assert_eq!(shared, libc::MAP_FAILED, "a writable shared mapping");
+            // The read-only view stays read-only: it cannot be made writable later.
+            let view = image.source.cast_mut().cast::<c_void>();
+            assert_eq!(
+                libc::mprotect(view, PAGE, libc::PROT_READ | libc::PROT_WRITE),
+                -1,
+                "mprotect of the view"
+            );
             assert_eq!(libc::fcntl(fd, libc::F_ADD_SEALS, 0), -1, "the seals are sealed");
         }
         assert!(image.bytes().iter().all(|&b| b == 7));

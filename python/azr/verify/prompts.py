@@ -9,6 +9,7 @@ blocks) follows the Absolute Zero paper.
 from __future__ import annotations
 
 import ast
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -248,7 +249,9 @@ def entry_parameters(program: str, entry: str = "f") -> tuple[list[str], list[st
     does not parse, defines no such function, or takes ``*args``/``**kwargs``/keyword-only parameters
     (whose calls no short sentence describes). The last definition counts: it is the one called."""
     try:
-        tree = ast.parse(program)
+        with warnings.catch_warnings():  # e.g. an invalid escape like '\d': a warning per prompt otherwise
+            warnings.simplefilter("ignore")
+            tree = ast.parse(program)
     except (SyntaxError, ValueError, RecursionError, MemoryError):  # model text: never raise on it
         return None
     defs = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == entry]
@@ -264,8 +267,9 @@ def entry_parameters(program: str, entry: str = "f") -> tuple[list[str], list[st
 
 def _call_shape(program: str) -> str:
     """How an input for ``program``'s ``f`` must look. A program of two or more required arguments gets
-    them named: with the worked example of the same arity, 67% of Qwen2.5-Coder-0.5B's induction
-    proposals on a run's buffers were valid with the names, 58% without (48 each; docs/train.md). Other
+    them named: with the worked example of the same arity, 65% of Qwen2.5-Coder-0.5B's induction
+    proposals on a run's buffers were valid with the names, 58% without (48 each, within the run-to-run
+    spread; docs/train.md). Other
     programs keep the generic line, word for word: the end-to-end learning test's tiny model is taught
     on these prompts, and a new line for its one-argument programs left it nothing to learn."""
     generic = "Each input is the argument text of a call, e.g. `[1, 2], 3` for f([1, 2], 3)."
@@ -286,7 +290,7 @@ def _call_shape(program: str) -> str:
         )
     shape += ", as written inside the parentheses of a call f(...)."
     if optional:
-        shape += f" ({' and '.join(f'`{n}`' for n in optional)} may be left out.)"
+        shape += f" It also accepts {' and '.join(f'`{n}`' for n in optional)}, which may be left out."
     return shape
 
 
