@@ -124,9 +124,12 @@ _INDUCTION_EXAMPLES = {
 }
 
 
-def _induction_example(program: str) -> _InductionExample:
-    """The worked example whose program takes as many arguments as ``program`` (one, two, or three or more)."""
-    params = entry_parameters(program)
+Parameters = tuple[list[str], list[str]]
+"""A program's required and optional parameter names (:func:`entry_parameters`)."""
+
+
+def _induction_example(params: Parameters | None) -> _InductionExample:
+    """The worked example whose program takes as many arguments as the one probed (one, two, or three or more)."""
     arity = len(params[0]) if params is not None else 1
     return _INDUCTION_EXAMPLES[min(max(arity, 1), 3)]
 
@@ -190,15 +193,16 @@ def proposer_messages(
     if task_type is TaskType.INDUCTION:
         if program is None:
             raise ValueError("the induction proposer needs a program")
-        shown = _induction_example(program)
+        params = entry_parameters(program)  # read once: the example's arity and the request's wording
+        shown = _induction_example(params)
         inputs = [shown.inputs[k] if k < len(shown.inputs) else shown.more(k) for k in range(n_inputs)]
         # The message first: after a run of input blocks the model tends to stop without one.
         blocks = [("message", shown.message), *(("input", t) for t in inputs)]
         intro = f"For example, for the program\n{_fence('python', shown.program)}\na complete reply is:"
         return _proposer_messages(
             example,
-            _induction_request(program, n_inputs, example),
-            _induction_request(shown.program, n_inputs, example),
+            _induction_request(program, params, n_inputs, example),
+            _induction_request(shown.program, entry_parameters(shown.program), n_inputs, example),
             intro,
             blocks,
             shown.think,
@@ -244,7 +248,7 @@ def _task_request(task_type: TaskType, references: Sequence[Triple], style: Exam
     )
 
 
-def entry_parameters(program: str, entry: str = "f") -> tuple[list[str], list[str]] | None:
+def entry_parameters(program: str, entry: str = "f") -> Parameters | None:
     """The required and the optional parameter names of ``program``'s top-level ``def f``, or None when it
     does not parse, defines no such function, or takes ``*args``/``**kwargs``/keyword-only parameters
     (whose calls no short sentence describes). The last definition counts: it is the one called."""
@@ -265,15 +269,14 @@ def entry_parameters(program: str, entry: str = "f") -> tuple[list[str], list[st
     return names[:required], names[required:]
 
 
-def _call_shape(program: str) -> str:
-    """How an input for ``program``'s ``f`` must look. A program of two or more required arguments gets
-    them named: with the worked example of the same arity, 65% of Qwen2.5-Coder-0.5B's induction
-    proposals on a run's buffers were valid with the names, 58% without (48 each, within the run-to-run
-    spread; docs/train.md). Other
-    programs keep the generic line, word for word: the end-to-end learning test's tiny model is taught
-    on these prompts, and a new line for its one-argument programs left it nothing to learn."""
+def _call_shape(params: Parameters | None) -> str:
+    """How an input for a program with ``params`` must look. Two or more required arguments are named:
+    with the worked example of the same arity, 65% of Qwen2.5-Coder-0.5B's induction proposals on a
+    run's buffers were valid with the names, 58% without (48 each, within the run-to-run spread;
+    docs/train.md). Other programs keep the generic line, word for word: the end-to-end learning test's
+    tiny model is taught on these prompts, and a new line for its one-argument programs left it nothing
+    to learn."""
     generic = "Each input is the argument text of a call, e.g. `[1, 2], 3` for f([1, 2], 3)."
-    params = entry_parameters(program)
     if params is None or len(params[0]) < 2:
         return generic
     required, optional = params
@@ -294,14 +297,14 @@ def _call_shape(program: str) -> str:
     return shape
 
 
-def _induction_request(program: str, n_inputs: int, style: ExampleStyle) -> str:
+def _induction_request(program: str, params: Parameters | None, n_inputs: int, style: ExampleStyle) -> str:
     return (
         "Here is a Python program:\n"
         f"{_fence('python', program)}\n"
         f"Write {n_inputs} different inputs for `f` that together reveal what it does, and a one-"
         "sentence message that hints at its purpose without giving the code away. Someone will "
         "see some of the inputs with their outputs and your message, and must write the program.\n"
-        f"{_call_shape(program)}\n"
+        f"{_call_shape(params)}\n"
         + _closing(
             style,
             f"{n_inputs} ```input blocks and one ```message block",
